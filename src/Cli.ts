@@ -1,0 +1,83 @@
+/** Command-line flags and env vars of `termfleet daemon`, decoded into `DaemonSettings`. */
+import { Either, Option, Schema } from "effect"
+import { parseArgs } from "node:util"
+import { type DaemonSettings, defaultSettings } from "./DaemonConfig.js"
+import { ComputerName } from "./Domain.js"
+
+const flags = {
+  computer: { type: "string", env: "TERMFLEET_COMPUTER" },
+  redis: { type: "string", env: "TERMFLEET_REDIS_URL" },
+  host: { type: "string", env: "TERMFLEET_HOST" },
+  port: { type: "string", env: "TERMFLEET_PORT" },
+  prefix: { type: "string", env: "TERMFLEET_PREFIX" },
+  "tmux-socket": { type: "string", env: "TERMFLEET_TMUX_SOCKET" },
+  projects: { type: "string", env: "TERMFLEET_PROJECTS" },
+  token: { type: "string", env: "TERMFLEET_TOKEN" }
+} as const
+
+type Flag = keyof typeof flags
+
+export const daemonUsage = `usage: termfleet daemon [options]
+
+  --computer NAME      this computer's name            TERMFLEET_COMPUTER    (host name)
+  --redis URL          Redis shared by the fleet       TERMFLEET_REDIS_URL   (none: local-only)
+  --host HOST          address to listen on            TERMFLEET_HOST        (127.0.0.1)
+  --port PORT          port to listen on               TERMFLEET_PORT        (7420)
+  --prefix PREFIX      prefix of every Redis key       TERMFLEET_PREFIX      (termfleet:)
+  --tmux-socket NAME   private tmux server (tmux -L)   TERMFLEET_TMUX_SOCKET (termfleet)
+  --projects DIRS      folders holding projects, ':'-separated  TERMFLEET_PROJECTS
+  --token TOKEN        token clients must present      TERMFLEET_TOKEN`
+
+const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535, { message: () => "a port is 0-65535" }))
+const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
+  message: () => "a prefix is 1-64 letters, digits, ':', '.', '_' or '-'"
+}))
+const RedisUrl = Schema.String.pipe(Schema.pattern(/^rediss?:\/\//, {
+  message: () => "a Redis URL starts with redis:// or rediss://"
+}))
+
+/** Flags win over env vars, env vars over defaults. Answers settings or a message for the user. */
+export const parseDaemonArgs = (
+  argv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>
+): Either.Either<DaemonSettings, string> => {
+  let parsed: { values: Partial<Record<Flag, string>> }
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, { type: v.type }])),
+      strict: true,
+      allowPositionals: false
+    }) as { values: Partial<Record<Flag, string>> }
+  } catch (error) {
+    return Either.left(error instanceof Error ? error.message : String(error))
+  }
+  const value = (flag: Flag) => Option.fromNullable(parsed.values[flag] ?? env[flags[flag].env] ?? undefined)
+  const check = <A>(flag: Flag, schema: Schema.Schema<A, string>) =>
+    Option.match(value(flag), {
+      onNone: () => Either.right(Option.none<A>()),
+      onSome: (raw) =>
+        Either.mapBoth(Schema.decodeEither(schema)(raw), {
+          onLeft: (e) => `--${flag} ${JSON.stringify(raw)}: ${e.message.split("\n").at(-1)?.trim()}`,
+          onRight: Option.some
+        })
+    })
+  return Either.gen(function*() {
+    const base = defaultSettings()
+    const computer = yield* check("computer", ComputerName)
+    const port = yield* check("port", Port)
+    const prefix = yield* check("prefix", Prefix)
+    const redisUrl = yield* check("redis", RedisUrl)
+    const tmuxSocket = yield* check("tmux-socket", Prefix)
+    return defaultSettings({
+      computer: Option.getOrElse(computer, () => base.computer),
+      redisUrl,
+      host: Option.getOrElse(value("host"), () => base.host),
+      port: Option.getOrElse(port, () => base.port),
+      prefix: Option.getOrElse(prefix, () => base.prefix),
+      tmuxSocket: Option.getOrElse(tmuxSocket, () => base.tmuxSocket),
+      projects: Option.match(value("projects"), { onNone: () => [], onSome: (dirs) => dirs.split(":").filter(Boolean) }),
+      token: value("token")
+    })
+  })
+}

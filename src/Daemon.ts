@@ -1,0 +1,53 @@
+/**
+ * The daemon's Layer graph, in one place. `main` runs it with ioredis and a
+ * real port; the smoke suite runs the very same graph with the in-memory
+ * Redis and a test server: only `RedisClient` and the server differ.
+ */
+import type { Etag, FileSystem, HttpPlatform, HttpServer, Path } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Option } from "effect"
+import { createServer } from "node:http"
+import { DaemonConfig, type DaemonSettings } from "./DaemonConfig.js"
+import { EventStream } from "./EventStream.js"
+import { Heartbeat } from "./Heartbeat.js"
+import { HttpServing } from "./HttpRoutes.js"
+import { RedisClient } from "./RedisClient.js"
+import { SessionCache } from "./SessionCache.js"
+import { Stats } from "./Stats.js"
+import { WebSocketHub } from "./WebSocketHub.js"
+
+export type ServerLayer = Layer.Layer<
+  HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | FileSystem.FileSystem | Path.Path,
+  ServeError
+>
+
+export interface DaemonIo {
+  /** `None`: local-only, no peers. */
+  readonly redis: Option.Option<Layer.Layer<RedisClient>>
+  readonly server: ServerLayer
+}
+
+/** Closes WebSocket clients with 1001 before the server stops under them. */
+const GoodbyeToClients = Layer.scopedDiscard(
+  Effect.flatMap(WebSocketHub, (hub) => Effect.addFinalizer(() => hub.closeAll))
+)
+
+export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
+  const fleet = Option.match(io.redis, {
+    onNone: () => Layer.empty,
+    onSome: (redis) => Layer.mergeAll(Heartbeat.layer, EventStream.layer).pipe(Layer.provide(redis))
+  })
+  return Layer.mergeAll(HttpServing, fleet, GoodbyeToClients).pipe(
+    Layer.provideMerge(WebSocketHub.layer),
+    Layer.provideMerge(Layer.mergeAll(SessionCache.layer, Stats.layer)),
+    Layer.provideMerge(DaemonConfig.layer(settings)),
+    Layer.provideMerge(io.server)
+  )
+}
+
+/** What `termfleet daemon` runs: ioredis when a URL is given, and the configured host and port. */
+export const productionIo = (settings: DaemonSettings): DaemonIo => ({
+  redis: Option.map(settings.redisUrl, RedisClient.layer),
+  server: NodeHttpServer.layer(() => createServer(), { host: settings.host, port: settings.port })
+})

@@ -1,0 +1,67 @@
+/**
+ * The settings a daemon runs with. Built from flags and env vars by `Cli.ts`,
+ * or directly by tests.
+ */
+import { Context, Layer, Option } from "effect"
+import { hostname } from "node:os"
+
+export interface Limits {
+  /** Frames a slow WebSocket client may have queued before it is closed (1013). */
+  readonly clientQueue: number
+  /** Largest WebSocket frame accepted from a client, in bytes (bigger: close 1009). */
+  readonly maxFrameBytes: number
+  /** Concurrent WebSocket clients per daemon. */
+  readonly maxClients: number
+  /** Approximate length each peer's event stream is trimmed to. */
+  readonly streamMaxLen: number
+  /** Entries read per blocking XREAD. */
+  readonly readBatch: number
+  /** Largest HTTP request body, in bytes. */
+  readonly maxBodyBytes: number
+}
+
+export interface DaemonSettings {
+  readonly computer: string
+  readonly version: string
+  readonly redisUrl: Option.Option<string>
+  readonly host: string
+  readonly port: number
+  /** Prefix of every Redis key, so several fleets can share one Redis. */
+  readonly prefix: string
+  /** Name of the private tmux server (`tmux -L`). */
+  readonly tmuxSocket: string
+  readonly projects: ReadonlyArray<string>
+  readonly token: Option.Option<string>
+  readonly heartbeatMillis: number
+  readonly limits: Limits
+}
+
+export const defaultLimits: Limits = {
+  clientQueue: 1024,
+  maxFrameBytes: 64 * 1024,
+  maxClients: 256,
+  streamMaxLen: 10_000,
+  readBatch: 512,
+  maxBodyBytes: 256 * 1024
+}
+
+export const VERSION = "0.1.0"
+
+export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): DaemonSettings => ({
+  computer: hostname().split(".")[0] || "localhost",
+  version: VERSION,
+  redisUrl: Option.none(),
+  host: "127.0.0.1",
+  port: 7420,
+  prefix: "termfleet:",
+  tmuxSocket: "termfleet",
+  projects: [],
+  token: Option.none(),
+  heartbeatMillis: 20_000,
+  limits: defaultLimits,
+  ...overrides
+})
+
+export class DaemonConfig extends Context.Tag("termfleet/DaemonConfig")<DaemonConfig, DaemonSettings>() {
+  static readonly layer = (settings: DaemonSettings) => Layer.succeed(DaemonConfig, settings)
+}

@@ -1,0 +1,73 @@
+/**
+ * The data termfleet shares: computers, sessions, projects and todos.
+ * Every value that crosses a boundary (WebSocket, HTTP, Redis, tmux) is
+ * decoded with these schemas.
+ */
+import { Schema } from "effect"
+
+/** A computer name: what `--computer` accepts and what keys are built from. */
+export const ComputerName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+    message: () => "a computer name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+  })
+)
+
+export const Topic = Schema.Literal("sessions", "preparation")
+export type Topic = typeof Topic.Type
+
+export const Computer = Schema.Struct({
+  name: ComputerName,
+  version: Schema.String,
+  startedAt: Schema.Number,
+  lastSeen: Schema.Number,
+  interestedIn: Schema.Array(Topic)
+})
+export type Computer = typeof Computer.Type
+
+export const SessionStatus = Schema.Literal("running", "idle", "exited")
+export type SessionStatus = typeof SessionStatus.Type
+
+export const Session = Schema.Struct({
+  sessionId: Schema.String,
+  computer: ComputerName,
+  title: Schema.String,
+  projectPath: Schema.NullOr(Schema.String),
+  command: Schema.String,
+  status: SessionStatus,
+  createdAt: Schema.Number,
+  lastActivity: Schema.Number,
+  lastInput: Schema.NullOr(Schema.String),
+  lastOutput: Schema.String
+})
+export type Session = typeof Session.Type
+
+export const SessionRef = Schema.Struct({
+  sessionId: Schema.String,
+  computer: ComputerName
+})
+export type SessionRef = typeof SessionRef.Type
+
+export const Project = Schema.Struct({
+  computer: ComputerName,
+  path: Schema.String,
+  name: Schema.String
+})
+export type Project = typeof Project.Type
+
+export const TodoStatus = Schema.Literal("pending", "ready", "in_progress", "done")
+export type TodoStatus = typeof TodoStatus.Type
+
+export const Todo = Schema.Struct({
+  computer: ComputerName,
+  projectPath: Schema.String,
+  slug: Schema.String,
+  title: Schema.String,
+  status: TodoStatus
+})
+export type Todo = typeof Todo.Type
+
+/** How long a cached value is served after it was last confirmed. */
+export const Ttl = {
+  computerMillis: 60_000,
+  projectMillis: 5 * 60_000
+} as const

@@ -1,0 +1,117 @@
+/**
+ * Presence and interest. Every 20 s a daemon writes its Computer (with the
+ * topics its clients want) to a key that expires in 60 s and to the sorted
+ * set peers discover each other by (never `KEYS`), then reads its peers.
+ * When its interest changes it also writes the heartbeat into every live
+ * peer's event stream, so peers learn of it at once, not 20 s later.
+ */
+import { Array as Arr, Context, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { DaemonConfig } from "./DaemonConfig.js"
+import { Computer, Ttl } from "./Domain.js"
+import { encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
+import { RedisClient, type RedisError } from "./RedisClient.js"
+import { redisKeys } from "./RedisKeys.js"
+import { SessionCache } from "./SessionCache.js"
+import { Stats } from "./Stats.js"
+
+const decodeComputer = Schema.decodeUnknownOption(Schema.parseJson(Computer))
+
+export interface HeartbeatService {
+  /** Writes presence and reads peers now; tells peers too if Redis was not reachable before. */
+  readonly beat: Effect.Effect<void>
+  /** Writes `event` into the stream of every live peer. */
+  readonly broadcast: (event: PeerEvent) => Effect.Effect<void, RedisError>
+}
+
+export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, HeartbeatService>() {
+  static readonly layer = Layer.scoped(
+    Heartbeat,
+    Effect.gen(function*() {
+      const config = yield* DaemonConfig
+      const cache = yield* SessionCache
+      const redis = yield* RedisClient
+      const stats = yield* Stats
+      const keys = redisKeys(config.prefix)
+      const self = config.computer
+
+      const me = Effect.map(cache.computer(self), Option.getOrThrow)
+      const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))
+
+      const broadcast = (event: PeerEvent) =>
+        Effect.flatMap(peers, (live) =>
+          Effect.forEach(
+            live,
+            (peer) => redis.xadd(keys.events(peer.name), encodePeerEvent(self, event), config.limits.streamMaxLen),
+            { discard: true }
+          ))
+
+      const writePresence = Effect.gen(function*() {
+        const computer = yield* me
+        yield* redis.set(keys.computer(self), JSON.stringify(computer), Ttl.computerMillis)
+        yield* redis.zadd(keys.computers, computer.lastSeen, self)
+      })
+
+      // Liveness is the key's expiry in Redis, so clocks of different computers never get compared.
+      const discover = Effect.gen(function*() {
+        const names = yield* redis.zrangeByScore(keys.computers, -Infinity, Infinity)
+        const values = yield* redis.mget(names.map(keys.computer))
+        const seen = new Set<string>([self])
+        for (const [name, value] of Arr.zip(names, values)) {
+          if (Option.isNone(value)) {
+            yield* redis.zrem(keys.computers, name)
+            continue
+          }
+          const computer = decodeComputer(value.value)
+          if (Option.isNone(computer) || computer.value.name !== name) {
+            yield* stats.add("decodeFailures")
+            continue
+          }
+          seen.add(name)
+          yield* cache.upsertComputer(computer.value)
+        }
+        for (const peer of yield* peers) {
+          if (!seen.has(peer.name)) yield* cache.removeComputer(peer.name)
+        }
+      })
+
+      const announce = Effect.flatMap(me, (computer) => broadcast({ _tag: "heartbeat", computer }))
+
+      /** Runs `effect` against Redis, logging only when reachability changes. */
+      const reporting = (effect: Effect.Effect<void, RedisError>, onReconnect: Effect.Effect<void, RedisError>) =>
+        effect.pipe(
+          Effect.zipRight(
+            Effect.flatMap(stats.setRedis("connected"), (changed) =>
+              changed
+                ? Effect.zipRight(Effect.logInfo("redis connected"), onReconnect)
+                : Effect.void)
+          ),
+          Effect.catchAll((error) =>
+            Effect.flatMap(stats.setRedis("unreachable"), (changed) =>
+              changed ? Effect.logWarning(`redis unreachable: ${error.message}`) : Effect.void)
+          )
+        )
+
+      const beat = reporting(Effect.zipRight(writePresence, discover), announce)
+
+      yield* stats.setRedis("connecting")
+      // The first beat runs before the layer is up, so a started daemon is
+      // already known to Redis and knows its peers.
+      yield* beat
+      yield* Effect.forkScoped(Effect.repeat(Effect.delay(beat, config.heartbeatMillis), Schedule.forever))
+      yield* cache.interest.changes.pipe(
+        Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
+        Stream.drop(1),
+        Stream.runForEach(() => reporting(Effect.zipRight(writePresence, announce), Effect.void)),
+        Effect.forkScoped
+      )
+      yield* Effect.addFinalizer(() =>
+        Effect.all([
+          broadcast({ _tag: "goodbye", computer: self }),
+          redis.del(keys.computer(self)),
+          redis.zrem(keys.computers, self)
+        ]).pipe(Effect.timeout("1 second"), Effect.ignore)
+      )
+      return { beat, broadcast }
+    })
+  )
+}

@@ -1,0 +1,67 @@
+/**
+ * The WebSocket protocol of `/ws`: JSON text frames. Client messages are
+ * decoded with Schema; server events are `{"event": E, "data": ...}`.
+ */
+import { Either, Schema } from "effect"
+import type { Computer, Project, Session, SessionRef, Todo, Topic } from "./Domain.js"
+import { Topic as TopicSchema } from "./Domain.js"
+import type { CacheChange } from "./SessionCache.js"
+
+export const ClientMessage = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("subscribe"), topic: TopicSchema }),
+  Schema.Struct({ type: Schema.Literal("unsubscribe"), topic: TopicSchema }),
+  Schema.Struct({ type: Schema.Literal("refresh") }),
+  Schema.Struct({ type: Schema.Literal("ping") })
+)
+export type ClientMessage = typeof ClientMessage.Type
+
+export type ErrorCode = "invalid_json" | "unknown_message" | "frame_too_large" | "too_many_clients"
+
+export type ServerEvent =
+  | { readonly event: "sessions_initial"; readonly data: { readonly sessions: ReadonlyArray<Session>; readonly computers: ReadonlyArray<Computer> } }
+  | { readonly event: "preparation_initial"; readonly data: { readonly projects: ReadonlyArray<Project>; readonly todos: ReadonlyArray<Todo> } }
+  | { readonly event: "session_updated"; readonly data: Session }
+  | { readonly event: "session_removed"; readonly data: SessionRef }
+  | { readonly event: "computer_updated"; readonly data: Computer }
+  | { readonly event: "computer_removed"; readonly data: { readonly name: string } }
+  | { readonly event: "projects_updated"; readonly data: { readonly computer: string; readonly projects: ReadonlyArray<Project> } }
+  | { readonly event: "todos_updated"; readonly data: { readonly computer: string; readonly todos: ReadonlyArray<Todo> } }
+  | { readonly event: "pong"; readonly data: null }
+  | { readonly event: "error"; readonly data: { readonly code: ErrorCode; readonly message: string } }
+
+export const encodeServerEvent = (event: ServerEvent): string => JSON.stringify(event)
+
+export const errorEvent = (code: ErrorCode, message: string): ServerEvent => ({ event: "error", data: { code, message } })
+
+const decodeJson = Schema.decodeUnknownEither(Schema.parseJson())
+const decodeMessage = Schema.decodeUnknownEither(ClientMessage)
+
+/** Decodes one client frame, or says what is wrong with it. */
+export const decodeClientMessage = (frame: string): Either.Either<ClientMessage, ServerEvent> =>
+  Either.match(decodeJson(frame), {
+    onLeft: () => Either.left(errorEvent("invalid_json", "frame is not valid JSON")),
+    onRight: (json) =>
+      Either.mapLeft(decodeMessage(json), () =>
+        errorEvent(
+          "unknown_message",
+          "expected {type: subscribe|unsubscribe, topic: sessions|preparation}, {type: refresh} or {type: ping}"
+        ))
+  })
+
+/** The topic a cache change belongs to, and the event clients of that topic get. */
+export const eventOfChange = (change: CacheChange): readonly [Topic, ServerEvent] => {
+  switch (change._tag) {
+    case "SessionUpdated":
+      return ["sessions", { event: "session_updated", data: change.session }]
+    case "SessionRemoved":
+      return ["sessions", { event: "session_removed", data: change.ref }]
+    case "ComputerUpdated":
+      return ["sessions", { event: "computer_updated", data: change.computer }]
+    case "ComputerRemoved":
+      return ["sessions", { event: "computer_removed", data: { name: change.name } }]
+    case "ProjectsUpdated":
+      return ["preparation", { event: "projects_updated", data: { computer: change.computer, projects: change.projects } }]
+    case "TodosUpdated":
+      return ["preparation", { event: "todos_updated", data: { computer: change.computer, todos: change.todos } }]
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The narrow set of Redis commands the transport uses, behind one service so
+ * tests can swap in the in-memory Layer (`RedisMemory.ts`). The contract
+ * suite (`test/contract/redis-client.test.ts`) runs the same tests against
+ * both Layers.
+ */
+import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Redis } from "ioredis"
+
+export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
+  command: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface StreamEntry {
+  readonly id: string
+  readonly fields: Readonly<Record<string, string>>
+}
+
+export interface ReadOptions {
+  /** How long to wait for an entry (`0`: forever); the read returns `[]` when none came. Absent: do not wait. */
+  readonly blockMillis?: number
+  readonly count: number
+}
+
+/** A connection of its own: a blocking XREAD holds its connection until it returns. */
+export interface StreamReader {
+  /** Entries of `key` after `afterId` (`"0"` for all), oldest first. */
+  readonly xread: (key: string, afterId: string, options: ReadOptions) => Effect.Effect<ReadonlyArray<StreamEntry>, RedisError>
+}
+
+export interface RedisClientService {
+  readonly set: (key: string, value: string, ttlMillis?: number) => Effect.Effect<void, RedisError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>, RedisError>
+  readonly mget: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<string>>, RedisError>
+  readonly del: (key: string) => Effect.Effect<void, RedisError>
+  readonly pexpire: (key: string, ttlMillis: number) => Effect.Effect<void, RedisError>
+  readonly zadd: (key: string, score: number, member: string) => Effect.Effect<void, RedisError>
+  readonly zrem: (key: string, member: string) => Effect.Effect<void, RedisError>
+  /** Members with `min <= score <= max`, lowest score first. */
+  readonly zrangeByScore: (key: string, min: number, max: number) => Effect.Effect<ReadonlyArray<string>, RedisError>
+  readonly zremRangeByScore: (key: string, min: number, max: number) => Effect.Effect<void, RedisError>
+  /** `XADD key MAXLEN ~ maxLen * field value ...`; answers the new entry's id. */
+  readonly xadd: (key: string, fields: Readonly<Record<string, string>>, maxLen: number) => Effect.Effect<string, RedisError>
+  readonly reader: Effect.Effect<StreamReader, RedisError, Scope.Scope>
+}
+
+export class RedisClient extends Context.Tag("termfleet/RedisClient")<RedisClient, RedisClientService>() {
+  /** The live client on ioredis. */
+  static readonly layer = (url: string) => Layer.scoped(RedisClient, makeIoRedisClient(url))
+}
+
+const score = (n: number) => (n === Infinity ? "+inf" : n === -Infinity ? "-inf" : String(n))
+
+const XReadReply = Schema.NullOr(
+  Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Schema.String)))))
+)
+const decodeXRead = Schema.decodeUnknown(XReadReply)
+
+export const fieldsFromFlat = (flat: ReadonlyArray<string>): Record<string, string> => {
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
+  return fields
+}
+
+const connect = (url: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableAutoPipelining: true })),
+    (redis) => Effect.sync(() => redis.disconnect())
+  )
+
+export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const redis = yield* connect(url)
+    // ioredis emits "error" on every failed reconnect; without a listener Node
+    // treats it as unhandled. State changes are reported by the callers.
+    redis.on("error", () => {})
+    const run = <A>(command: string, f: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (cause) => new RedisError({ command, message: cause instanceof Error ? cause.message : String(cause) })
+      })
+
+    return {
+      set: (key, value, ttlMillis) =>
+        run("SET", () => (ttlMillis === undefined ? redis.set(key, value) : redis.set(key, value, "PX", ttlMillis))),
+      get: (key) => Effect.map(run("GET", () => redis.get(key)), Option.fromNullable),
+      mget: (keys) =>
+        keys.length === 0
+          ? Effect.succeed([])
+          : Effect.map(run("MGET", () => redis.mget(...keys)), (values) => values.map(Option.fromNullable)),
+      del: (key) => run("DEL", () => redis.del(key)),
+      pexpire: (key, ttlMillis) => run("PEXPIRE", () => redis.pexpire(key, ttlMillis)),
+      zadd: (key, s, member) => run("ZADD", () => redis.zadd(key, s, member)),
+      zrem: (key, member) => run("ZREM", () => redis.zrem(key, member)),
+      zrangeByScore: (key, min, max) => run("ZRANGEBYSCORE", () => redis.zrangebyscore(key, score(min), score(max))),
+      zremRangeByScore: (key, min, max) =>
+        run("ZREMRANGEBYSCORE", () => redis.zremrangebyscore(key, score(min), score(max))),
+      xadd: (key, fields, maxLen) =>
+        Effect.flatMap(
+          run("XADD", () => redis.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())),
+          (id) => (id === null ? Effect.fail(new RedisError({ command: "XADD", message: "no id" })) : Effect.succeed(id))
+        ),
+      reader: Effect.gen(function*() {
+        const blocking = yield* Effect.acquireRelease(
+          Effect.sync(() => redis.duplicate()),
+          (conn) => Effect.sync(() => conn.disconnect())
+        )
+        blocking.on("error", () => {})
+        return {
+          xread: (key, afterId, { blockMillis, count }) =>
+            run("XREAD", () =>
+              blockMillis === undefined
+                ? blocking.xread("COUNT", count, "STREAMS", key, afterId)
+                : blocking.xread("COUNT", count, "BLOCK", blockMillis, "STREAMS", key, afterId)).pipe(
+              Effect.flatMap((reply) =>
+                Effect.mapError(decodeXRead(reply), (e) => new RedisError({ command: "XREAD", message: e.message }))
+              ),
+              Effect.map((reply) =>
+                (reply ?? []).flatMap(([, entries]) => entries.map(([id, flat]) => ({ id, fields: fieldsFromFlat(flat) })))
+              )
+            )
+        } satisfies StreamReader
+      })
+    } satisfies RedisClientService
+  })

@@ -1,0 +1,18 @@
+/** Every Redis key termfleet uses, under one prefix so fleets and test runs can share a Redis. */
+export interface RedisKeys {
+  /** The Computer JSON of a daemon, expiring 60 s after its last heartbeat. */
+  readonly computer: (name: string) => string
+  /** Sorted set of computer names (score: last heartbeat), for discovery without `KEYS`. */
+  readonly computers: string
+  /** The event stream a daemon reads; peers XADD to it. */
+  readonly events: (name: string) => string
+  /** The last event id a daemon has applied, so it resumes there after a restart. */
+  readonly cursor: (name: string) => string
+}
+
+export const redisKeys = (prefix: string): RedisKeys => ({
+  computer: (name) => `${prefix}computer:${name}`,
+  computers: `${prefix}computers`,
+  events: (name) => `${prefix}events:${name}`,
+  cursor: (name) => `${prefix}cursor:${name}`
+})

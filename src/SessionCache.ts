@@ -1,0 +1,200 @@
+/**
+ * The daemon's local view of the whole fleet. Every read a client makes is
+ * served from here; every change is published on `changes`.
+ *
+ * Liveness is measured on Effect's `Clock`: a peer is live for 60 s after its
+ * last heartbeat, projects and todos for 5 min after they were last read.
+ * Nothing stale is ever served: reads filter, and a sweeper removes expired
+ * peers (publishing `ComputerRemoved`) so pushed views drop them too.
+ */
+import { Clock, Context, Data, Effect, Layer, Option, PubSub, Queue, Schedule, Scope, SubscriptionRef } from "effect"
+import { DaemonConfig } from "./DaemonConfig.js"
+import { type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "./Domain.js"
+
+export type CacheChange = Data.TaggedEnum<{
+  SessionUpdated: { readonly session: Session }
+  SessionRemoved: { readonly ref: SessionRef }
+  ComputerUpdated: { readonly computer: Computer }
+  ComputerRemoved: { readonly name: string }
+  ProjectsUpdated: { readonly computer: string; readonly projects: ReadonlyArray<Project> }
+  TodosUpdated: { readonly computer: string; readonly todos: ReadonlyArray<Todo> }
+}>
+export const CacheChange = Data.taggedEnum<CacheChange>()
+
+/** Interest is kept sorted and de-duplicated so equal sets compare equal. */
+export const normalizeTopics = (topics: Iterable<Topic>): ReadonlyArray<Topic> => [...new Set(topics)].sort()
+
+export interface SessionCacheService {
+  /** The computer this daemon runs on; it never expires. */
+  readonly self: string
+  readonly upsertSession: (session: Session) => Effect.Effect<void>
+  readonly removeSession: (ref: SessionRef) => Effect.Effect<void>
+  /** Makes `sessions` the whole truth for `computer`: adds, updates and removes. */
+  readonly replaceSessions: (computer: string, sessions: ReadonlyArray<Session>) => Effect.Effect<void>
+  readonly sessions: (computer?: string) => Effect.Effect<ReadonlyArray<Session>>
+  readonly session: (ref: SessionRef) => Effect.Effect<Option.Option<Session>>
+  /** Records a peer's heartbeat; this computer's own entry is derived, not stored. */
+  readonly upsertComputer: (computer: Computer) => Effect.Effect<void>
+  readonly removeComputer: (name: string) => Effect.Effect<void>
+  readonly computers: Effect.Effect<ReadonlyArray<Computer>>
+  readonly computer: (name: string) => Effect.Effect<Option.Option<Computer>>
+  readonly setProjects: (computer: string, projects: ReadonlyArray<Project>) => Effect.Effect<void>
+  readonly setTodos: (computer: string, todos: ReadonlyArray<Todo>) => Effect.Effect<void>
+  readonly projects: Effect.Effect<ReadonlyArray<Project>>
+  readonly todos: Effect.Effect<ReadonlyArray<Todo>>
+  /** Removes what has expired, publishing the removals. Runs every second on its own. */
+  readonly sweep: Effect.Effect<void>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
+  /** Topics at least one local client is subscribed to. */
+  readonly interest: SubscriptionRef.SubscriptionRef<ReadonlyArray<Topic>>
+}
+
+interface Stamped<A> {
+  readonly value: A
+  readonly at: number
+}
+
+const sameSession = (a: Session, b: Session) =>
+  a.title === b.title && a.status === b.status && a.lastActivity === b.lastActivity &&
+  a.lastOutput === b.lastOutput && a.lastInput === b.lastInput && a.projectPath === b.projectPath &&
+  a.command === b.command && a.createdAt === b.createdAt
+
+const sessionKey = (ref: SessionRef) => `${ref.computer}\u0000${ref.sessionId}`
+
+export const makeSessionCache = (
+  self: string,
+  version: string
+): Effect.Effect<SessionCacheService, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    const changes = yield* Effect.acquireRelease(PubSub.unbounded<CacheChange>(), PubSub.shutdown)
+    const interest = yield* SubscriptionRef.make<ReadonlyArray<Topic>>([])
+    const sessionsByKey = new Map<string, Session>()
+    const computersByName = new Map<string, Stamped<Computer>>()
+    const projectsByComputer = new Map<string, Stamped<ReadonlyArray<Project>>>()
+    const todosByComputer = new Map<string, Stamped<ReadonlyArray<Todo>>>()
+
+    const publish = (change: CacheChange) => PubSub.publish(changes, change)
+    /** This computer as peers see it: always live, interest as of now. */
+    const selfComputer = (now: number) =>
+      Effect.map(SubscriptionRef.get(interest), (interestedIn): Computer => ({
+        name: self,
+        version,
+        startedAt,
+        lastSeen: now,
+        interestedIn
+      }))
+    const isLive = (name: string, now: number) => {
+      if (name === self) return true
+      const entry = computersByName.get(name)
+      return entry !== undefined && now - entry.at <= Ttl.computerMillis
+    }
+    const fresh = <A>(map: Map<string, Stamped<ReadonlyArray<A>>>) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        [...map.entries()].flatMap(([computer, entry]) =>
+          now - entry.at <= Ttl.projectMillis && isLive(computer, now) ? entry.value : []
+        ))
+
+    const upsertSession = (session: Session) =>
+      Effect.suspend(() => {
+        const key = sessionKey(session)
+        const previous = sessionsByKey.get(key)
+        if (previous !== undefined && sameSession(previous, session)) return Effect.void
+        sessionsByKey.set(key, session)
+        return publish(CacheChange.SessionUpdated({ session }))
+      })
+
+    const removeSession = (ref: SessionRef) =>
+      Effect.suspend(() =>
+        sessionsByKey.delete(sessionKey(ref))
+          ? publish(CacheChange.SessionRemoved({ ref: { sessionId: ref.sessionId, computer: ref.computer } }))
+          : Effect.void
+      )
+
+    const sessionsOf = (computer: string) => [...sessionsByKey.values()].filter((s) => s.computer === computer)
+
+    const replaceSessions = (computer: string, sessions: ReadonlyArray<Session>) =>
+      Effect.gen(function*() {
+        const keep = new Set(sessions.map(sessionKey))
+        for (const stale of sessionsOf(computer)) {
+          if (!keep.has(sessionKey(stale))) yield* removeSession(stale)
+        }
+        for (const session of sessions) yield* upsertSession(session)
+      })
+
+    const removeComputer = (name: string) =>
+      Effect.gen(function*() {
+        if (name === self || !computersByName.delete(name)) return
+        projectsByComputer.delete(name)
+        todosByComputer.delete(name)
+        for (const session of sessionsOf(name)) sessionsByKey.delete(sessionKey(session))
+        yield* publish(CacheChange.ComputerRemoved({ name }))
+      })
+
+    const sweep = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const name of [...computersByName.keys()]) {
+        if (!isLive(name, now)) yield* removeComputer(name)
+      }
+      for (const map of [projectsByComputer, todosByComputer]) {
+        for (const [computer, entry] of [...map.entries()]) {
+          if (now - entry.at > Ttl.projectMillis) map.delete(computer)
+        }
+      }
+    })
+    yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced("1 second")))
+
+    const service: SessionCacheService = {
+      self,
+      upsertSession,
+      removeSession,
+      replaceSessions,
+      sessions: (computer) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          [...sessionsByKey.values()].filter((s) =>
+            (computer === undefined || s.computer === computer) && isLive(s.computer, now)
+          )),
+      session: (ref) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          Option.filter(Option.fromNullable(sessionsByKey.get(sessionKey(ref))), (s) => isLive(s.computer, now))),
+      upsertComputer: (computer) =>
+        computer.name === self ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          computersByName.set(computer.name, { value: computer, at: now })
+          return publish(CacheChange.ComputerUpdated({ computer }))
+        }),
+      removeComputer,
+      computers: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(selfComputer(now), (me) => [
+          me,
+          ...[...computersByName.values()].filter((c) => isLive(c.value.name, now)).map((c) => c.value)
+        ])),
+      computer: (name) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          name === self
+            ? Effect.map(selfComputer(now), Option.some)
+            : Effect.succeed(Option.fromNullable(isLive(name, now) ? computersByName.get(name)?.value : undefined))),
+      setProjects: (computer, projects) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          projectsByComputer.set(computer, { value: projects, at: now })
+          return publish(CacheChange.ProjectsUpdated({ computer, projects }))
+        }),
+      setTodos: (computer, todos) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          todosByComputer.set(computer, { value: todos, at: now })
+          return publish(CacheChange.TodosUpdated({ computer, todos }))
+        }),
+      projects: fresh(projectsByComputer),
+      todos: fresh(todosByComputer),
+      sweep,
+      subscribe: PubSub.subscribe(changes),
+      interest
+    }
+    return service
+  })
+
+export class SessionCache extends Context.Tag("termfleet/SessionCache")<SessionCache, SessionCacheService>() {
+  static readonly layer = Layer.scoped(
+    SessionCache,
+    Effect.flatMap(DaemonConfig, (config) => makeSessionCache(config.computer, config.version))
+  )
+}

@@ -1,0 +1,35 @@
+/** Counters reported by `/health`. One instance per daemon (not global metrics), so two daemons in one test stay apart. */
+import { Context, Effect, Layer } from "effect"
+
+export type RedisState = "local-only" | "connecting" | "connected" | "unreachable"
+
+export interface Counters {
+  redis: RedisState
+  eventsIn: number
+  eventsOut: number
+  decodeFailures: number
+  droppedClients: number
+}
+
+export interface StatsService {
+  readonly snapshot: Effect.Effect<Readonly<Counters>>
+  readonly add: (counter: "eventsIn" | "eventsOut" | "decodeFailures" | "droppedClients", n?: number) => Effect.Effect<void>
+  /** Sets the Redis state; answers whether it changed, so callers log transitions once. */
+  readonly setRedis: (state: RedisState) => Effect.Effect<boolean>
+}
+
+export class Stats extends Context.Tag("termfleet/Stats")<Stats, StatsService>() {
+  static readonly layer = Layer.sync(Stats, () => {
+    const counters: Counters = { redis: "local-only", eventsIn: 0, eventsOut: 0, decodeFailures: 0, droppedClients: 0 }
+    return {
+      snapshot: Effect.sync(() => ({ ...counters })),
+      add: (counter, n = 1) => Effect.sync(() => void (counters[counter] += n)),
+      setRedis: (state) =>
+        Effect.sync(() => {
+          const changed = counters.redis !== state
+          counters.redis = state
+          return changed
+        })
+    }
+  })
+}

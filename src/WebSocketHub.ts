@@ -1,0 +1,174 @@
+/**
+ * The WebSocket clients of this daemon. Each client has its own bounded
+ * outbox drained by one writer, so its frames go out in order and a slow
+ * client never holds up the others: when its outbox overflows it alone is
+ * closed (1013). Cache changes are serialised once per event and offered to
+ * the clients subscribed to the event's topic.
+ *
+ * Interest (the union of all clients' topics) is recomputed on every
+ * connect, subscribe, unsubscribe and disconnect.
+ */
+import * as Socket from "@effect/platform/Socket"
+import { Context, Deferred, Effect, Either, Layer, Queue, SubscriptionRef } from "effect"
+import { DaemonConfig } from "./DaemonConfig.js"
+import type { Topic } from "./Domain.js"
+import {
+  type ClientMessage,
+  decodeClientMessage,
+  encodeServerEvent,
+  errorEvent,
+  eventOfChange,
+  type ServerEvent
+} from "./Protocol.js"
+import { normalizeTopics, SessionCache } from "./SessionCache.js"
+import { Stats } from "./Stats.js"
+
+/** WebSocket close codes used here (RFC 6455 §7.4.1). */
+export const CloseCode = {
+  goingAway: 1001,
+  tooBig: 1009,
+  tryAgainLater: 1013
+} as const
+
+interface Client {
+  readonly topics: Set<Topic>
+  /** Queues a frame; a full outbox closes the client instead. */
+  readonly send: (frame: string) => Effect.Effect<void>
+  readonly close: (code: number, reason: string) => Effect.Effect<void>
+}
+
+export interface WebSocketHubService {
+  /** Serves one upgraded connection until it closes or is dropped. */
+  readonly serve: (socket: Socket.Socket) => Effect.Effect<void>
+  readonly clientCount: Effect.Effect<number>
+  /** Closes every client with 1001 (the daemon is going away). */
+  readonly closeAll: Effect.Effect<void>
+}
+
+const textDecoder = new TextDecoder()
+
+export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocketHub, WebSocketHubService>() {
+  static readonly layer = Layer.scoped(
+    WebSocketHub,
+    Effect.gen(function*() {
+      const { limits } = yield* DaemonConfig
+      const cache = yield* SessionCache
+      const stats = yield* Stats
+      const clients = new Set<Client>()
+      // Initial state and fan-out take turns, so a subscriber misses no change
+      // between reading the initial state and joining the topic.
+      const turn = yield* Effect.makeSemaphore(1)
+
+      const recomputeInterest = Effect.gen(function*() {
+        const next = normalizeTopics([...clients].flatMap((c) => [...c.topics]))
+        const current = yield* SubscriptionRef.get(cache.interest)
+        if (next.join() !== current.join()) yield* SubscriptionRef.set(cache.interest, next)
+      })
+
+      const initialState = (topic: Topic): Effect.Effect<ServerEvent> =>
+        topic === "sessions"
+          ? Effect.map(
+            Effect.all({ sessions: cache.sessions(), computers: cache.computers }),
+            (data): ServerEvent => ({ event: "sessions_initial", data })
+          )
+          : Effect.map(
+            Effect.all({ projects: cache.projects, todos: cache.todos }),
+            (data): ServerEvent => ({ event: "preparation_initial", data })
+          )
+
+      const sendInitial = (client: Client, topic: Topic) =>
+        Effect.flatMap(initialState(topic), (event) => client.send(encodeServerEvent(event)))
+
+      const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
+        switch (message.type) {
+          case "subscribe":
+            return turn.withPermits(1)(
+              Effect.zipRight(sendInitial(client, message.topic), Effect.sync(() => client.topics.add(message.topic)))
+            ).pipe(Effect.zipRight(recomputeInterest))
+          case "unsubscribe":
+            return Effect.sync(() => client.topics.delete(message.topic)).pipe(Effect.zipRight(recomputeInterest))
+          case "refresh":
+            return turn.withPermits(1)(Effect.forEach([...client.topics], (topic) => sendInitial(client, topic)))
+          case "ping":
+            return client.send(encodeServerEvent({ event: "pong", data: null }))
+        }
+      }
+
+      const onFrame = (client: Client, data: string | Uint8Array) => {
+        const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
+        if (size > limits.maxFrameBytes) {
+          return client.close(CloseCode.tooBig, `frames are limited to ${limits.maxFrameBytes} bytes`)
+        }
+        return Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
+          onLeft: (error) => client.send(encodeServerEvent(error)),
+          onRight: (message) => handle(client, message)
+        })
+      }
+
+      const changes = yield* cache.subscribe
+      yield* Queue.takeBetween(changes, 1, 1024).pipe(
+        Effect.flatMap((batch) =>
+          turn.withPermits(1)(Effect.forEach(batch, (change) => {
+            const [topic, event] = eventOfChange(change)
+            const frame = encodeServerEvent(event)
+            return Effect.forEach(clients, (client) => (client.topics.has(topic) ? client.send(frame) : Effect.void), {
+              discard: true
+            })
+          }, { discard: true }))
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
+
+      const closers = new Set<Effect.Effect<void>>()
+
+      const serve = (socket: Socket.Socket) =>
+        Effect.scoped(Effect.gen(function*() {
+          const write = yield* socket.writer
+          if (clients.size >= limits.maxClients) {
+            yield* write(encodeServerEvent(errorEvent("too_many_clients", `at most ${limits.maxClients} clients`)))
+            yield* write(new Socket.CloseEvent(CloseCode.tryAgainLater, "too many clients"))
+            return
+          }
+          const outbox = yield* Queue.dropping<string>(limits.clientQueue)
+          const closing = yield* Deferred.make<Socket.CloseEvent>()
+          const close = (code: number, reason: string) =>
+            Effect.asVoid(Deferred.succeed(closing, new Socket.CloseEvent(code, reason)))
+          const client: Client = {
+            topics: new Set(),
+            send: (frame) =>
+              Effect.flatMap(Queue.offer(outbox, frame), (queued) =>
+                queued
+                  ? Effect.void
+                  : Effect.zipRight(stats.add("droppedClients"), close(CloseCode.tryAgainLater, "client too slow"))),
+            close
+          }
+          const goingAway = close(CloseCode.goingAway, "daemon shutting down")
+          clients.add(client)
+          closers.add(goingAway)
+          yield* Effect.addFinalizer(() =>
+            Effect.suspend(() => {
+              clients.delete(client)
+              closers.delete(goingAway)
+              return recomputeInterest
+            })
+          )
+          yield* recomputeInterest
+
+          const writer = Effect.forever(Effect.flatMap(Queue.take(outbox), write)).pipe(
+            Effect.tapError(() => stats.add("droppedClients"))
+          )
+          const reader = socket.runRaw((data) => onFrame(client, data))
+          const closer = Effect.flatMap(Deferred.await(closing), write)
+          // Whichever ends first ends the client: it left, a send failed, or it is being closed.
+          yield* writer.pipe(Effect.raceFirst(reader), Effect.raceFirst(closer))
+        }).pipe(Effect.ignore))
+
+      return {
+        serve,
+        clientCount: Effect.sync(() => clients.size),
+        closeAll: Effect.forEach([...closers], (close) => close, { discard: true })
+      }
+    })
+  )
+}
