@@ -1,11 +1,12 @@
 /**
  * The REST API, declared once with `@effect/platform`'s HttpApi: the server
- * implements it (`HttpRoutes.ts`) and its OpenAPI document is served at
- * `/openapi.json`.
+ * implements it (`HttpRoutes.ts`), the command line calls it, and its OpenAPI
+ * document is served at `/openapi.json`.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 import { Computer, Project, Session, Todo } from "./Domain.js"
+import { CreateSessionBody } from "./PeerRequest.js"
 
 export const Health = Schema.Struct({
   status: Schema.Literal("ok"),
@@ -21,6 +22,24 @@ export const Health = Schema.Struct({
 })
 export type Health = typeof Health.Type
 
+/** An unknown session or computer. */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { message: Schema.String }, HttpApiSchema.annotations({ status: 404 })) {}
+/** Input that can never succeed as sent. */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", { message: Schema.String }, HttpApiSchema.annotations({ status: 400 })) {}
+/** The computer owning the session did not answer in time. */
+export class PeerTimeout extends Schema.TaggedError<PeerTimeout>()("PeerTimeout", { message: Schema.String }, HttpApiSchema.annotations({ status: 504 })) {}
+/** tmux itself failed. */
+export class TerminalFailed extends Schema.TaggedError<TerminalFailed>()("TerminalFailed", { message: Schema.String }, HttpApiSchema.annotations({ status: 502 })) {}
+
+export type ControlError = NotFound | InvalidInput | PeerTimeout | TerminalFailed
+
+export const SessionPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)) })
+export const InputBody = Schema.Struct({ text: Schema.String })
+export const Output = Schema.Struct({ sessionId: Schema.String, computer: Schema.String, output: Schema.String })
+export const OutputParams = Schema.Struct({
+  lines: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 2000)))
+})
+
 export class FleetApi extends HttpApi.make("termfleet")
   .add(
     HttpApiGroup.make("fleet")
@@ -33,5 +52,34 @@ export class FleetApi extends HttpApi.make("termfleet")
       )
       .add(HttpApiEndpoint.get("projects", "/projects").addSuccess(Schema.Array(Project)))
       .add(HttpApiEndpoint.get("todos", "/todos").addSuccess(Schema.Array(Todo)))
+  )
+  .add(
+    HttpApiGroup.make("control")
+      .add(
+        HttpApiEndpoint.post("create", "/sessions")
+          .setPayload(CreateSessionBody)
+          .addSuccess(Session, { status: 201 })
+      )
+      .add(
+        HttpApiEndpoint.post("input", "/sessions/:id/input")
+          .setPath(SessionPath)
+          .setPayload(InputBody)
+          .addSuccess(Session)
+      )
+      .add(
+        HttpApiEndpoint.del("end", "/sessions/:id")
+          .setPath(SessionPath)
+          .addSuccess(Schema.Void, { status: 204 })
+      )
+      .add(
+        HttpApiEndpoint.get("output", "/sessions/:id/output")
+          .setPath(SessionPath)
+          .setUrlParams(OutputParams)
+          .addSuccess(Output)
+      )
+      .addError(NotFound)
+      .addError(InvalidInput)
+      .addError(PeerTimeout)
+      .addError(TerminalFailed)
   )
 {}

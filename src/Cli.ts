@@ -12,7 +12,9 @@ const flags = {
   prefix: { type: "string", env: "TERMFLEET_PREFIX" },
   "tmux-socket": { type: "string", env: "TERMFLEET_TMUX_SOCKET" },
   projects: { type: "string", env: "TERMFLEET_PROJECTS" },
-  token: { type: "string", env: "TERMFLEET_TOKEN" }
+  token: { type: "string", env: "TERMFLEET_TOKEN" },
+  "fleet-secret": { type: "string", env: "TERMFLEET_FLEET_SECRET" },
+  "state-dir": { type: "string", env: "TERMFLEET_STATE_DIR" }
 } as const
 
 type Flag = keyof typeof flags
@@ -26,21 +28,30 @@ export const daemonUsage = `usage: termfleet daemon [options]
   --prefix PREFIX      prefix of every Redis key       TERMFLEET_PREFIX      (termfleet:)
   --tmux-socket NAME   private tmux server (tmux -L)   TERMFLEET_TMUX_SOCKET (termfleet)
   --projects DIRS      folders holding projects, ':'-separated  TERMFLEET_PROJECTS
-  --token TOKEN        token clients must present      TERMFLEET_TOKEN`
+  --token TOKEN        token clients must present      TERMFLEET_TOKEN       (generated into the state folder)
+  --fleet-secret S     secret shared by the fleet      TERMFLEET_FLEET_SECRET (read from <state>/fleet-secret)
+  --state-dir DIR      token and secret live here      TERMFLEET_STATE_DIR   ($XDG_STATE_HOME/termfleet)`
 
 const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535, { message: () => "a port is 0-65535" }))
 const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
   message: () => "a prefix is 1-64 letters, digits, ':', '.', '_' or '-'"
 }))
+const Secret = Schema.String.pipe(Schema.minLength(16, { message: () => "use at least 16 characters" }))
 const RedisUrl = Schema.String.pipe(Schema.pattern(/^rediss?:\/\//, {
   message: () => "a Redis URL starts with redis:// or rediss://"
 }))
+
+/** What the command line says; a token not given is generated or read from the state folder at start. */
+export interface DaemonArgs {
+  readonly settings: DaemonSettings
+  readonly token: Option.Option<string>
+}
 
 /** Flags win over env vars, env vars over defaults. Answers settings or a message for the user. */
 export const parseDaemonArgs = (
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>>
-): Either.Either<DaemonSettings, string> => {
+): Either.Either<DaemonArgs, string> => {
   let parsed: { values: Partial<Record<Flag, string>> }
   try {
     parsed = parseArgs({
@@ -69,7 +80,9 @@ export const parseDaemonArgs = (
     const prefix = yield* check("prefix", Prefix)
     const redisUrl = yield* check("redis", RedisUrl)
     const tmuxSocket = yield* check("tmux-socket", Prefix)
-    return defaultSettings({
+    const token = yield* check("token", Secret)
+    const fleetSecret = yield* check("fleet-secret", Secret)
+    const settings = defaultSettings({
       computer: Option.getOrElse(computer, () => base.computer),
       redisUrl,
       host: Option.getOrElse(value("host"), () => base.host),
@@ -77,7 +90,9 @@ export const parseDaemonArgs = (
       prefix: Option.getOrElse(prefix, () => base.prefix),
       tmuxSocket: Option.getOrElse(tmuxSocket, () => base.tmuxSocket),
       projects: Option.match(value("projects"), { onNone: () => [], onSome: (dirs) => dirs.split(":").filter(Boolean) }),
-      token: value("token")
+      fleetSecret,
+      stateDir: Option.getOrElse(value("state-dir"), () => base.stateDir)
     })
+    return { settings, token }
   })
 }

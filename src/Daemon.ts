@@ -12,8 +12,13 @@ import { DaemonConfig, type DaemonSettings } from "./DaemonConfig.js"
 import { EventStream } from "./EventStream.js"
 import { Heartbeat } from "./Heartbeat.js"
 import { HttpServing } from "./HttpRoutes.js"
+import { LocalSessions } from "./LocalSessions.js"
+import { Projects } from "./Projects.js"
 import { RedisClient } from "./RedisClient.js"
+import { Requests } from "./Requests.js"
+import { Seal } from "./Seal.js"
 import { SessionCache } from "./SessionCache.js"
+import { SessionControl } from "./SessionControl.js"
 import { Stats } from "./Stats.js"
 import { WebSocketHub } from "./WebSocketHub.js"
 
@@ -36,10 +41,16 @@ const GoodbyeToClients = Layer.scopedDiscard(
 export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
   const fleet = Option.match(io.redis, {
     onNone: () => Layer.empty,
-    onSome: (redis) => Layer.mergeAll(Heartbeat.layer, EventStream.layer).pipe(Layer.provide(redis))
+    onSome: (redis) =>
+      Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer).pipe(
+        Layer.provide(Seal.layer),
+        Layer.provide(redis)
+      )
   })
-  return Layer.mergeAll(HttpServing, fleet, GoodbyeToClients).pipe(
-    Layer.provideMerge(WebSocketHub.layer),
+  return Layer.mergeAll(HttpServing, GoodbyeToClients).pipe(
+    Layer.provideMerge(SessionControl.layer),
+    Layer.provideMerge(Layer.mergeAll(WebSocketHub.layer, fleet)),
+    Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer)),
     Layer.provideMerge(Layer.mergeAll(SessionCache.layer, Stats.layer)),
     Layer.provideMerge(DaemonConfig.layer(settings)),
     Layer.provideMerge(io.server)

@@ -3,7 +3,9 @@
  * or directly by tests.
  */
 import { Context, Layer, Option } from "effect"
-import { hostname } from "node:os"
+import { randomBytes } from "node:crypto"
+import { homedir, hostname } from "node:os"
+import { join } from "node:path"
 
 export interface Limits {
   /** Frames a slow WebSocket client may have queued before it is closed (1013). */
@@ -31,7 +33,12 @@ export interface DaemonSettings {
   /** Name of the private tmux server (`tmux -L`). */
   readonly tmuxSocket: string
   readonly projects: ReadonlyArray<string>
-  readonly token: Option.Option<string>
+  /** Every HTTP request and WebSocket upgrade must present it. */
+  readonly token: string
+  /** Shared by every daemon of a fleet; seals what they write to each other (`Seal.ts`). */
+  readonly fleetSecret: Option.Option<string>
+  /** Where the token and the fleet secret are kept. */
+  readonly stateDir: string
   readonly heartbeatMillis: number
   readonly limits: Limits
 }
@@ -47,6 +54,10 @@ export const defaultLimits: Limits = {
 
 export const VERSION = "0.1.0"
 
+/** `$XDG_STATE_HOME/termfleet`, else `~/.local/state/termfleet`. */
+export const defaultStateDir = (env: Readonly<Record<string, string | undefined>> = process.env) =>
+  join(env["XDG_STATE_HOME"] || join(homedir(), ".local", "state"), "termfleet")
+
 export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): DaemonSettings => ({
   computer: hostname().split(".")[0] || "localhost",
   version: VERSION,
@@ -56,7 +67,9 @@ export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): Daemon
   prefix: "termfleet:",
   tmuxSocket: "termfleet",
   projects: [],
-  token: Option.none(),
+  token: randomBytes(24).toString("base64url"),
+  fleetSecret: Option.none(),
+  stateDir: defaultStateDir(),
   heartbeatMillis: 20_000,
   limits: defaultLimits,
   ...overrides

@@ -11,25 +11,21 @@
  * connection of its own, from the last id it applied, which is stored in
  * Redis: events sent while the daemon was away are replayed, never skipped.
  */
-import { Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
+import { Context, Effect, Either, Layer, type Option, Queue } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
-import { RedisClient, type RedisError } from "./RedisClient.js"
+import { RedisClient } from "./RedisClient.js"
 import { redisKeys } from "./RedisKeys.js"
 import { type CacheChange, SessionCache } from "./SessionCache.js"
+import { Seal } from "./Seal.js"
 import { Stats } from "./Stats.js"
-
-/** How long one blocking read waits before it is issued again. */
-const READ_BLOCK_MILLIS = 5_000
-
-const retryPolicy = Schedule.exponential("100 millis").pipe(
-  Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.jittered
-)
+import { consumeStream } from "./StreamConsumer.js"
 
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
-  /** The id of the last event applied from this computer's stream. */
-  readonly lastId: Effect.Effect<string>
+  /** The id of the last event applied from this computer's stream, once known. */
+  readonly lastId: Effect.Effect<Option.Option<string>>
+  /** Seals `event` and writes it into the stream of each of `peers`. */
+  readonly push: (peers: ReadonlyArray<string>, event: PeerEvent) => Effect.Effect<void>
 }>() {
   static readonly layer = Layer.scoped(
     EventStream,
@@ -38,15 +34,22 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       const cache = yield* SessionCache
       const redis = yield* RedisClient
       const stats = yield* Stats
+      const seal = yield* Seal
       const keys = redisKeys(config.prefix)
       const self = config.computer
 
+      // A peer we failed to reach may have missed events: forget that it was
+      // served, so its next heartbeat (at most 20 s later) brings a snapshot.
       const push = (peers: ReadonlyArray<string>, event: PeerEvent) =>
-        Effect.forEach(
-          peers,
-          (peer) => redis.xadd(keys.events(peer), encodePeerEvent(self, event), config.limits.streamMaxLen),
-          { discard: true }
-        ).pipe(Effect.zipRight(stats.add("eventsOut", peers.length)))
+        Effect.forEach(peers, (peer) =>
+          seal.seal(keys.events(peer), encodePeerEvent(event)).pipe(
+            Effect.flatMap((fields) => redis.xadd(keys.events(peer), fields, config.limits.streamMaxLen)),
+            Effect.zipRight(stats.add("eventsOut")),
+            Effect.catchAll((error) =>
+              Effect.sync(() => served.delete(peer)).pipe(
+                Effect.zipRight(Effect.logDebug(`push to ${peer} failed: ${error.message}`))
+              ))
+          ), { discard: true })
 
       const interestedPeers = Effect.map(cache.computers, (computers) =>
         computers.filter((c) => c.name !== self && c.interestedIn.includes("sessions")).map((c) => c.name))
@@ -55,7 +58,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       const changes = yield* cache.subscribe
       const served = new Set(yield* interestedPeers)
 
-      const onChange = (change: CacheChange): Effect.Effect<void, RedisError> => {
+      const onChange = (change: CacheChange): Effect.Effect<void> => {
         switch (change._tag) {
           case "SessionUpdated":
             return change.session.computer === self
@@ -84,13 +87,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         }
       }
 
-      yield* Queue.take(changes).pipe(
-        Effect.flatMap((change) =>
-          Effect.catchAll(onChange(change), (error) => Effect.logWarning(`push failed: ${error.message}`))
-        ),
-        Effect.forever,
-        Effect.forkScoped
-      )
+      yield* Queue.take(changes).pipe(Effect.flatMap(onChange), Effect.forever, Effect.forkScoped)
 
       const apply = (event: PeerEvent): Effect.Effect<void> => {
         switch (event._tag) {
@@ -107,37 +104,21 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         }
       }
 
-      const reader = yield* redis.reader
-      let lastId = Option.getOrElse(yield* Effect.orElseSucceed(redis.get(keys.cursor(self)), Option.none), () => "0")
-
-      const readOnce = Effect.gen(function*() {
-        const entries = yield* reader.xread(keys.events(self), lastId, {
-          blockMillis: READ_BLOCK_MILLIS,
-          count: config.limits.readBatch
-        })
-        if (entries.length === 0) return
-        for (const entry of entries) {
-          const decoded = decodePeerEvent(entry)
-          if (Either.isLeft(decoded) || decoded.right.from === self) {
-            yield* stats.add("decodeFailures")
-            if (Either.isLeft(decoded)) yield* Effect.logDebug(`skipped ${decoded.left}`)
-          } else {
-            yield* stats.add("eventsIn")
-            yield* apply(decoded.right.event)
-          }
-        }
-        lastId = entries[entries.length - 1]!.id
-        yield* redis.set(keys.cursor(self), lastId)
+      const lastId = yield* consumeStream({
+        stream: keys.events(self),
+        cursorKey: keys.cursor(self),
+        count: config.limits.readBatch,
+        handle: (entries) =>
+          Effect.forEach(entries, (entry) =>
+            Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
+              Either.match(Either.flatMap(opened, decodePeerEvent), {
+                onLeft: (reason) =>
+                  Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
+                onRight: (event) => Effect.zipRight(stats.add("eventsIn"), apply(event))
+              })), { discard: true })
       })
 
-      yield* readOnce.pipe(
-        Effect.tapError((error) => Effect.logDebug(`read failed: ${error.message}`)),
-        Effect.retry(retryPolicy),
-        Effect.forever,
-        Effect.forkScoped
-      )
-
-      return { lastId: Effect.sync(() => lastId) }
+      return { lastId, push }
     })
   )
 }

@@ -8,19 +8,22 @@
 import { Array as Arr, Context, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { Computer, Ttl } from "./Domain.js"
-import { encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
+import { EventStream } from "./EventStream.js"
+import type { PeerEvent } from "./PeerEvent.js"
 import { RedisClient, type RedisError } from "./RedisClient.js"
 import { redisKeys } from "./RedisKeys.js"
+import { Seal } from "./Seal.js"
 import { SessionCache } from "./SessionCache.js"
 import { Stats } from "./Stats.js"
 
 const decodeComputer = Schema.decodeUnknownOption(Schema.parseJson(Computer))
+const decodeFields = Schema.decodeUnknownOption(Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })))
 
 export interface HeartbeatService {
   /** Writes presence and reads peers now; tells peers too if Redis was not reachable before. */
   readonly beat: Effect.Effect<void>
   /** Writes `event` into the stream of every live peer. */
-  readonly broadcast: (event: PeerEvent) => Effect.Effect<void, RedisError>
+  readonly broadcast: (event: PeerEvent) => Effect.Effect<void>
 }
 
 export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, HeartbeatService>() {
@@ -31,6 +34,8 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const cache = yield* SessionCache
       const redis = yield* RedisClient
       const stats = yield* Stats
+      const seal = yield* Seal
+      const events = yield* EventStream
       const keys = redisKeys(config.prefix)
       const self = config.computer
 
@@ -38,16 +43,12 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))
 
       const broadcast = (event: PeerEvent) =>
-        Effect.flatMap(peers, (live) =>
-          Effect.forEach(
-            live,
-            (peer) => redis.xadd(keys.events(peer.name), encodePeerEvent(self, event), config.limits.streamMaxLen),
-            { discard: true }
-          ))
+        Effect.flatMap(peers, (live) => events.push(live.map((peer) => peer.name), event))
 
       const writePresence = Effect.gen(function*() {
         const computer = yield* me
-        yield* redis.set(keys.computer(self), JSON.stringify(computer), Ttl.computerMillis)
+        const sealed = yield* seal.seal(keys.computer(self), JSON.stringify(computer))
+        yield* redis.set(keys.computer(self), JSON.stringify(sealed), Ttl.computerMillis)
         yield* redis.zadd(keys.computers, computer.lastSeen, self)
       })
 
@@ -61,7 +62,10 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
             yield* redis.zrem(keys.computers, name)
             continue
           }
-          const computer = decodeComputer(value.value)
+          const computer = Option.flatMap(
+            Option.flatMap(decodeFields(value.value), (fields) => Option.getRight(seal.verify(keys.computer(name), fields))),
+            ({ body }) => decodeComputer(body)
+          )
           if (Option.isNone(computer) || computer.value.name !== name) {
             yield* stats.add("decodeFailures")
             continue

@@ -5,24 +5,12 @@
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "./Api.js"
+import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { SessionCache } from "./SessionCache.js"
+import { SessionControl } from "./SessionControl.js"
 import { Stats } from "./Stats.js"
 import { WebSocketHub } from "./WebSocketHub.js"
-
-/**
- * Browsers always send `Origin` on a WebSocket upgrade; a page from another
- * site must not reach the terminals (cross-site WebSocket hijacking).
- * Non-browser clients send none.
- */
-export const originAllowed = (origin: string | undefined, host: string | undefined): boolean => {
-  if (origin === undefined) return true
-  try {
-    return host !== undefined && new URL(origin).host === host
-  } catch {
-    return false
-  }
-}
 
 const FleetHandlers = HttpApiBuilder.group(FleetApi, "fleet", (handlers) =>
   Effect.gen(function*() {
@@ -50,14 +38,27 @@ const FleetHandlers = HttpApiBuilder.group(FleetApi, "fleet", (handlers) =>
       .handle("todos", () => cache.todos)
   }))
 
+const ControlHandlers = HttpApiBuilder.group(FleetApi, "control", (handlers) =>
+  Effect.gen(function*() {
+    const control = yield* SessionControl
+    return handlers
+      .handle("create", ({ payload }) => control.create(payload))
+      .handle("input", ({ path, payload }) => control.input(path.id, payload.text))
+      .handle("end", ({ path }) => control.end(path.id))
+      .handle("output", ({ path, urlParams }) =>
+        Effect.map(control.output(path.id, urlParams.lines ?? 50), ({ computer, output }) => ({
+          sessionId: path.id,
+          computer,
+          output
+        })))
+  }))
+
 const WebSocketRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
     const hub = yield* WebSocketHub
+    // Token and Origin were checked by HttpGuard.
     yield* router.add("GET", "/ws", (request) =>
       Effect.gen(function*() {
-        if (!originAllowed(request.headers["origin"], request.headers["host"])) {
-          return HttpServerResponse.text("cross-origin WebSocket connections are refused", { status: 403 })
-        }
         const socket = yield* request.upgrade
         yield* hub.serve(socket)
         return HttpServerResponse.empty()
@@ -68,9 +69,9 @@ const WebSocketRoute = HttpLayerRouter.use((router) =>
   }))
 
 export const HttpRoutes = Layer.mergeAll(
-  HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(FleetHandlers)),
+  HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide([FleetHandlers, ControlHandlers])),
   WebSocketRoute
-)
+).pipe(Layer.provide(HttpGuard))
 
 /** Serves the routes on whatever `HttpServer` is provided (a real port, or port 0 in tests). */
 export const HttpServing = HttpLayerRouter.serve(HttpRoutes, { disableLogger: true, disableListenLog: true })

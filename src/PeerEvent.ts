@@ -1,10 +1,10 @@
 /**
- * What daemons write to each other's event streams. An entry has two fields:
- * `from` (the sending computer) and `event` (this schema as JSON).
+ * What daemons write to each other's event streams: this schema as JSON, the
+ * body of an entry sealed by `Seal.ts` (which names the sender).
  */
 import { Either, Schema } from "effect"
 import { Computer, ComputerName, Session, SessionRef } from "./Domain.js"
-import type { StreamEntry } from "./RedisClient.js"
+import type { Opened } from "./Seal.js"
 
 export const PeerEvent = Schema.Union(
   Schema.TaggedStruct("session_updated", { session: Session }),
@@ -18,13 +18,8 @@ export const PeerEvent = Schema.Union(
 export type PeerEvent = typeof PeerEvent.Type
 
 const PeerEventJson = Schema.parseJson(PeerEvent)
-const encodeJson = Schema.encodeSync(PeerEventJson)
+export const encodePeerEvent = Schema.encodeSync(PeerEventJson)
 const decodeJson = Schema.decodeUnknownEither(PeerEventJson)
-
-export const encodePeerEvent = (from: string, event: PeerEvent): Record<string, string> => ({
-  from,
-  event: encodeJson(event)
-})
 
 /** The computer an event speaks for: a peer may only speak for itself. */
 const subject = (event: PeerEvent): string => {
@@ -41,21 +36,12 @@ const subject = (event: PeerEvent): string => {
   }
 }
 
-export interface DecodedPeerEvent {
-  readonly from: string
-  readonly event: PeerEvent
-}
-
-/** Decodes a stream entry; malformed entries and entries speaking for another computer are refused. */
-export const decodePeerEvent = (entry: StreamEntry): Either.Either<DecodedPeerEvent, string> => {
-  const from = entry.fields["from"]
-  const raw = entry.fields["event"]
-  if (from === undefined || raw === undefined) return Either.left(`entry ${entry.id} lacks 'from' or 'event'`)
-  return Either.flatMap(
-    Either.mapLeft(decodeJson(raw), (e) => `entry ${entry.id}: ${e.message}`),
+/** Decodes the body of an opened entry; refuses events speaking for another computer than the sender. */
+export const decodePeerEvent = (opened: Opened): Either.Either<PeerEvent, string> =>
+  Either.flatMap(
+    Either.mapLeft(decodeJson(opened.body), (e) => e.message),
     (event) =>
-      subject(event) === from
-        ? Either.right({ from, event })
-        : Either.left(`entry ${entry.id}: '${from}' may not speak for '${subject(event)}'`)
+      subject(event) === opened.from
+        ? Either.right(event)
+        : Either.left(`'${opened.from}' may not speak for '${subject(event)}'`)
   )
-}

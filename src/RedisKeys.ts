@@ -8,11 +8,19 @@ export interface RedisKeys {
   readonly events: (name: string) => string
   /** The last event id a daemon has applied, so it resumes there after a restart. */
   readonly cursor: (name: string) => string
+  /** Requests to a daemon (create, input, end, output). */
+  readonly requests: (name: string) => string
+  readonly requestsCursor: (name: string) => string
+  /** The answer to one request; expires shortly after it is written. */
+  readonly reply: (requestId: string) => string
 }
 
 export const redisKeys = (prefix: string): RedisKeys => ({
   computer: (name) => `${prefix}computer:${name}`,
   computers: `${prefix}computers`,
   events: (name) => `${prefix}events:${name}`,
-  cursor: (name) => `${prefix}cursor:${name}`
+  cursor: (name) => `${prefix}cursor:${name}`,
+  requests: (name) => `${prefix}requests:${name}`,
+  requestsCursor: (name) => `${prefix}requests-cursor:${name}`,
+  reply: (requestId) => `${prefix}reply:${requestId}`
 })

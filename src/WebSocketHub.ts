@@ -20,6 +20,7 @@ import {
   eventOfChange,
   type ServerEvent
 } from "./Protocol.js"
+import { Projects } from "./Projects.js"
 import { normalizeTopics, SessionCache } from "./SessionCache.js"
 import { Stats } from "./Stats.js"
 
@@ -54,6 +55,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const { limits } = yield* DaemonConfig
       const cache = yield* SessionCache
       const stats = yield* Stats
+      const projects = yield* Projects
       const clients = new Set<Client>()
       // Initial state and fan-out take turns, so a subscriber misses no change
       // between reading the initial state and joining the topic.
@@ -88,7 +90,10 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           case "unsubscribe":
             return Effect.sync(() => client.topics.delete(message.topic)).pipe(Effect.zipRight(recomputeInterest))
           case "refresh":
-            return turn.withPermits(1)(Effect.forEach([...client.topics], (topic) => sendInitial(client, topic)))
+            return Effect.zipRight(
+              projects.refresh,
+              turn.withPermits(1)(Effect.forEach([...client.topics], (topic) => sendInitial(client, topic)))
+            )
           case "ping":
             return client.send(encodeServerEvent({ event: "pong", data: null }))
         }

@@ -1,25 +1,33 @@
 #!/usr/bin/env node
-/** `termfleet <command>`: the daemon, and (later) the client commands talking to it. */
+/** `termfleet <command>`: the daemon, and the client commands talking to it. */
 import { HttpServer } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
 import { Effect, Either, Layer, Option } from "effect"
 import { daemonUsage, parseDaemonArgs } from "./Cli.js"
+import { isClientCommand } from "./client/Args.js"
+import { clientUsage, runClientMain } from "./Client.js"
 import { daemonLayer, productionIo } from "./Daemon.js"
 import type { DaemonSettings } from "./DaemonConfig.js"
+import { resolveSecrets } from "./StateDir.js"
 
 const usage = `usage: termfleet <command>
 
 commands:
-  daemon    run the daemon of this computer (see 'termfleet daemon --help')`
+  daemon    run the daemon of this computer (see 'termfleet daemon --help')
+${clientUsage}
+
+'termfleet <command> --help' tells more about each.`
 
 const announce = (settings: DaemonSettings) =>
   Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
     const port = server.address._tag === "TcpAddress" ? server.address.port : settings.port
     yield* Effect.logInfo(
-      `termfleet ${settings.version} on ${settings.computer}: http://${settings.host}:${port}/ ` +
+      `termfleet ${settings.version} on ${settings.computer} ` +
         Option.match(settings.redisUrl, { onNone: () => "(local-only)", onSome: () => "(fleet over Redis)" })
     )
+    // Like notebook servers: the URL carries the token once; the page keeps it in a same-site cookie.
+    console.log(`dashboard: http://${settings.host}:${port}/?token=${encodeURIComponent(settings.token)}`)
   })
 
 const runDaemon = (argv: ReadonlyArray<string>) => {
@@ -32,10 +40,23 @@ const runDaemon = (argv: ReadonlyArray<string>) => {
       console.error(`termfleet daemon: ${message}\n\n${daemonUsage}`)
       process.exitCode = 2
     },
-    onRight: (settings) =>
-      Layer.launch(
-        Layer.effectDiscard(announce(settings)).pipe(Layer.provideMerge(daemonLayer(settings, productionIo(settings))))
-      ).pipe(NodeRuntime.runMain)
+    onRight: ({ settings: given, token }) =>
+      resolveSecrets(given, { token }).pipe(
+        Effect.provide(NodeFileSystem.layer),
+        Effect.flatMap((settings) =>
+          Layer.launch(
+            Layer.effectDiscard(announce(settings)).pipe(
+              Layer.provideMerge(daemonLayer(settings, productionIo(settings)))
+            )
+          )
+        ),
+        Effect.catchTag("StateError", (e) =>
+          Effect.sync(() => {
+            console.error(`termfleet daemon: ${e.message}`)
+            process.exitCode = 2
+          })),
+        NodeRuntime.runMain
+      )
   })
 }
 
@@ -51,6 +72,10 @@ switch (command) {
     console.log(usage)
     break
   default:
+    if (isClientCommand(command)) {
+      runClientMain(command, rest)
+      break
+    }
     console.error(`termfleet: unknown command '${command}'\n\n${usage}`)
     process.exitCode = 2
 }

@@ -16,14 +16,16 @@
  * Run: `make test-smoke` (or `npx vitest run test/integration/e2e-smoke.test.ts`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Queue, Scope, Stream, SubscriptionRef, TestClock } from "effect"
+import { Effect, Either, Exit, Option, Queue, Scope, Stream, SubscriptionRef, TestClock } from "effect"
 import type { Topic } from "../../src/Domain.js"
-import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
+import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
 import type { RedisClientService } from "../../src/RedisClient.js"
 import { makeMemoryRedis } from "../../src/RedisMemory.js"
 import { redisKeys } from "../../src/RedisKeys.js"
+import { sealFields, verifyFields } from "../../src/Seal.js"
 import type { CacheChange, SessionCacheService } from "../../src/SessionCache.js"
-import { makeSession, startDaemon } from "../support/TestDaemon.js"
+import { makeSession } from "../support/fixtures.js"
+import { startDaemon, TEST_FLEET_SECRET } from "../support/TestDaemon.js"
 import { connectWs } from "../support/WsClient.js"
 
 const keys = redisKeys("test:")
@@ -54,13 +56,17 @@ const subscribed = (url: string, topic: Topic) =>
 /** A peer played by the test through Redis alone, as another computer's daemon would write. */
 const peer = (redis: RedisClientService, name: string) => {
   const computer = { name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] as Array<Topic> }
-  const push = (to: string, event: PeerEvent) => redis.xadd(keys.events(to), encodePeerEvent(name, event), 1000)
+  let seq = 0
+  const sealed = (where: string, body: string) => sealFields(TEST_FLEET_SECRET, where, name, `1-${++seq}`, body)
+  const push = (to: string, event: PeerEvent) =>
+    redis.xadd(keys.events(to), sealed(keys.events(to), encodePeerEvent(event)), 1000)
   return {
     push,
     /** Writes presence (expiring in 60 s) and tells `peers` at once, as the Heartbeat does. */
     heartbeat: (peers: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        yield* redis.set(keys.computer(name), JSON.stringify(computer), 60_000)
+        const presence = sealed(keys.computer(name), JSON.stringify(computer))
+        yield* redis.set(keys.computer(name), JSON.stringify(presence), 60_000)
         yield* redis.zadd(keys.computers, 0, name)
         for (const to of peers) yield* push(to, { _tag: "heartbeat", computer })
       })
@@ -153,8 +159,9 @@ describe("e2e smoke", () => {
       // No clock advance: the heartbeat goes out when interest changes, not at the next 20 s tick.
       yield* changeWhere(betaChanges, (c) =>
         c._tag === "ComputerUpdated" && c.computer.name === "alpha" && c.computer.interestedIn.includes("sessions"))
-      const presence = JSON.parse(Option.getOrThrow(yield* redis.get(keys.computer("alpha"))))
-      expect(presence.interestedIn).toEqual(["sessions"])
+      const sealed = JSON.parse(Option.getOrThrow(yield* redis.get(keys.computer("alpha"))))
+      const presence = Either.getOrThrow(verifyFields(TEST_FLEET_SECRET, keys.computer("alpha"), sealed))
+      expect(JSON.parse(presence.body).interestedIn).toEqual(["sessions"])
     }))
 
   it.scoped("6. peer XADDs to alpha's stream → blocking XREAD wakes → alpha's cache has the session", () =>
@@ -255,16 +262,15 @@ describe("e2e smoke", () => {
 
       for (const name of ["alpha", "beta", "gamma"]) {
         for (const entry of yield* entriesOf(redis, keys.events(name))) {
-          const decoded = decodePeerEvent(entry)
-          expect(decoded._tag).toBe("Right")
-          if (decoded._tag === "Right") {
-            const text = JSON.stringify(decoded.right.event)
-            if (text.includes("\"a1\"")) expect(decoded.right.from).toBe("alpha")
-            if (text.includes("\"b1\"")) expect(decoded.right.from).toBe("beta")
+          const opened = verifyFields(TEST_FLEET_SECRET, keys.events(name), entry.fields)
+          expect(opened._tag).toBe("Right")
+          if (opened._tag === "Right") {
+            if (opened.right.body.includes("\"a1\"")) expect(opened.right.from).toBe("alpha")
+            if (opened.right.body.includes("\"b1\"")) expect(opened.right.from).toBe("beta")
           }
         }
       }
-      expect((yield* entriesOf(redis, keys.events("alpha"))).some((e) => e.fields["event"]?.includes("\"a1\""))).toBe(false)
+      expect((yield* entriesOf(redis, keys.events("alpha"))).some((e) => e.fields["body"]?.includes("\"a1\""))).toBe(false)
     }))
 
   it.scoped("12. replay: entries written while beta was down are applied on restart, from its stored last id", () =>
@@ -275,7 +281,7 @@ describe("e2e smoke", () => {
       const firstRun = yield* Scope.make()
       const beta = yield* Scope.extend(startDaemon("beta", Option.some(redis)), firstRun)
       const changes = yield* Scope.extend(beta.cache.subscribe, firstRun)
-      yield* redis.xadd(keys.events("beta"), { from: "pi", event: "{not json" }, 100)
+      yield* redis.xadd(keys.events("beta"), sealFields(TEST_FLEET_SECRET, keys.events("beta"), "pi", "1-999", "{not json"), 100)
       yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "before") })
       yield* changeWhere(changes, (c) => c._tag === "SessionUpdated" && c.session.sessionId === "before")
       expect((yield* beta.stats.snapshot).decodeFailures).toBe(1)

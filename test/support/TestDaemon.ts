@@ -6,6 +6,7 @@
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { execFile } from "node:child_process"
 import { createServer } from "node:http"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/DaemonConfig.js"
@@ -13,9 +14,20 @@ import { RedisClient, type RedisClientService } from "../../src/RedisClient.js"
 import { SessionCache, type SessionCacheService } from "../../src/SessionCache.js"
 import { Stats, type StatsService } from "../../src/Stats.js"
 import { WebSocketHub, type WebSocketHubService } from "../../src/WebSocketHub.js"
-import type { Session } from "../../src/Domain.js"
 
 export const TestServer: ServerLayer = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })
+
+let daemons = 0
+
+export const TEST_TOKEN = "test-token-0123456789abcdef"
+/** Shared by every test daemon, as by the daemons of one fleet. */
+export const TEST_FLEET_SECRET = "test-fleet-secret-0123456789"
+
+/** Each test daemon gets a private tmux server, removed with the test. */
+export const killTmuxServer = (socket: string) =>
+  Effect.async<void>((resume) => {
+    execFile("tmux", ["-L", socket, "kill-server"], () => resume(Effect.void))
+  })
 
 export interface TestDaemon {
   readonly settings: DaemonSettings
@@ -23,7 +35,9 @@ export interface TestDaemon {
   readonly hub: WebSocketHubService
   readonly stats: StatsService
   readonly httpUrl: (path: string) => string
+  /** Carries the token, as a client must. */
   readonly wsUrl: string
+  readonly authHeaders: Readonly<Record<string, string>>
 }
 
 export const startDaemon = (
@@ -32,7 +46,18 @@ export const startDaemon = (
   overrides: Partial<DaemonSettings> = {}
 ): Effect.Effect<TestDaemon, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const settings = defaultSettings({ computer, prefix: "test:", port: 0, ...overrides })
+    // A caller naming its own tmux socket (to restart a daemon on it) removes it itself.
+    const tmuxSocket = overrides.tmuxSocket ?? `tf-test-${process.pid}-${++daemons}`
+    if (overrides.tmuxSocket === undefined) yield* Effect.addFinalizer(() => killTmuxServer(tmuxSocket))
+    const settings = defaultSettings({
+      computer,
+      prefix: "test:",
+      port: 0,
+      tmuxSocket,
+      token: TEST_TOKEN,
+      fleetSecret: Option.some(TEST_FLEET_SECRET),
+      ...overrides
+    })
     const context = yield* Layer.build(daemonLayer(settings, {
       redis: Option.map(redis, (client) => Layer.succeed(RedisClient, client)),
       server: TestServer
@@ -45,20 +70,8 @@ export const startDaemon = (
       hub: Context.get(context, WebSocketHub),
       stats: Context.get(context, Stats),
       httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
-      wsUrl: `ws://127.0.0.1:${port}/ws`
+      wsUrl: `ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(settings.token)}`,
+      authHeaders: { authorization: `Bearer ${settings.token}` }
     }
   })
 
-export const makeSession = (computer: string, sessionId: string, overrides: Partial<Session> = {}): Session => ({
-  sessionId,
-  computer,
-  title: `session ${sessionId}`,
-  projectPath: null,
-  command: "bash",
-  status: "running",
-  createdAt: 0,
-  lastActivity: 0,
-  lastInput: null,
-  lastOutput: "",
-  ...overrides
-})

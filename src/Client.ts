@@ -1,0 +1,113 @@
+/**
+ * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`): they
+ * talk to a daemon's REST API through a client typed by `FleetApi`, and
+ * `watch` to its WebSocket. `--json` prints what the daemon answered.
+ *
+ * Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage,
+ * 3 the daemon is not reachable.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Clock, Effect, Either } from "effect"
+import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./client/Args.js"
+import { call, type ClientFailure } from "./client/FleetClient.js"
+import { ClientOutput, printError, printLine } from "./client/Output.js"
+import { ago, block, byComputerThenAge, table, titleOf } from "./client/Text.js"
+import { watch } from "./client/Watch.js"
+
+const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
+
+export const clientUsage = `  ls        list every session of every computer
+  new       start a session on any computer
+  send      type a line into a session
+  end       end a session
+  output    print the last lines of a session's terminal
+  watch     a live view of every session, redrawn on each change
+
+The other commands talk to the daemon at --url or TERMFLEET_URL (${DEFAULT_URL}).
+Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage, 3 the daemon is not reachable.`
+
+const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
+
+const run = (args: ClientArgs): Effect.Effect<void, ClientFailure, ClientOutput> => {
+  switch (args._tag) {
+    case "ls":
+      return Effect.gen(function*() {
+        const urlParams = args.computer === undefined ? {} : { computer: args.computer }
+        const sessions = yield* call(args.url, (client) => client.fleet.sessions({ urlParams }))
+        if (args.json) return yield* printJson(sessions)
+        if (sessions.length === 0) return yield* printLine("no sessions")
+        const now = yield* Clock.currentTimeMillis
+        const rows = [
+          ["SESSION", "COMPUTER", "STATUS", "TITLE", "PROJECT", "ACTIVE", "COMMAND"],
+          ...[...sessions].sort(byComputerThenAge).map((s) => [
+            s.sessionId,
+            s.computer,
+            s.status,
+            titleOf(s),
+            s.projectPath ?? "-",
+            ago(s.lastActivity, now),
+            s.command
+          ])
+        ]
+        yield* Effect.forEach(table(rows), printLine, { discard: true })
+      })
+    case "new":
+      return Effect.flatMap(
+        call(args.url, (client) => client.control.create({ payload: args.body })),
+        (session) => (args.json ? printJson(session) : printLine(session.sessionId))
+      )
+    case "send":
+      return Effect.flatMap(
+        call(args.url, (client) => client.control.input({ path: { id: args.sessionId }, payload: { text: args.text } })),
+        (session) => (args.json ? printJson(session) : Effect.void)
+      )
+    case "end":
+      return Effect.zipRight(
+        call(args.url, (client) => client.control.end({ path: { id: args.sessionId } })),
+        args.json ? printJson({ sessionId: args.sessionId, ended: true }) : Effect.void
+      )
+    case "output":
+      return Effect.flatMap(
+        call(args.url, (client) =>
+          client.control.output({
+            path: { id: args.sessionId },
+            urlParams: args.lines === undefined ? {} : { lines: args.lines }
+          })),
+        (output) => (args.json ? printJson(output) : printLine(block(output.output).trimEnd()))
+      )
+    case "watch":
+      return watch(args.url)
+  }
+}
+
+/** Runs one client command; answers its exit code. */
+export const runClient = (
+  command: ClientCommand,
+  argv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>
+): Effect.Effect<number, never, ClientOutput> =>
+  Either.match(parseClientArgs(command, argv, env), {
+    onLeft: (problem) =>
+      problem._tag === "help"
+        ? Effect.as(printLine(commandUsage[command]), ExitCode.ok)
+        : Effect.as(printError(`termfleet ${command}: ${problem.message}\n\n${commandUsage[command]}`), ExitCode.usage),
+    onRight: (args) =>
+      run(args).pipe(
+        Effect.as(ExitCode.ok),
+        Effect.catchAll((failure) =>
+          Effect.as(
+            printError(`termfleet ${command}: ${failure.message}`),
+            failure._tag === "DaemonUnreachable" ? ExitCode.unreachable : ExitCode.daemonError
+          ))
+      )
+  })
+
+/** What `main` runs for a client command. Ctrl-C (during `watch`) interrupts it and exits 0. */
+export const runClientMain = (command: ClientCommand, argv: ReadonlyArray<string>) =>
+  runClient(command, argv, process.env).pipe(
+    Effect.map((code) => {
+      process.exitCode = code
+    }),
+    Effect.provide(ClientOutput.live),
+    NodeRuntime.runMain
+  )

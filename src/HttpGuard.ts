@@ -1,0 +1,72 @@
+/**
+ * Checks every HTTP request before it reaches a route. Whoever talks to the
+ * daemon can type into its terminals, so:
+ * - the token is required everywhere: `Authorization: Bearer <token>`, the
+ *   same-site cookie the dashboard gets, or `?token=` (the URL the daemon
+ *   prints; it is swapped for the cookie at once);
+ * - writes and WebSocket upgrades from another origin are refused, so a page
+ *   of another site open in the user's browser cannot reach the daemon;
+ * - bodies are bounded and must be JSON: a bad one is a 4xx with a message.
+ */
+import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { DaemonConfig } from "./DaemonConfig.js"
+import { originAllowed } from "./Origin.js"
+
+export const TOKEN_COOKIE = "termfleet_token"
+
+const refuse = (status: number, tag: string, message: string) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status })
+
+const digest = (text: string) => createHash("sha256").update(text).digest()
+
+/** Constant-time: hashing first makes the lengths equal, so nothing leaks through timing. */
+export const tokenMatches = (expected: string, given: string | undefined): boolean =>
+  given !== undefined && timingSafeEqual(digest(expected), digest(given))
+
+const bearer = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined)
+
+const hasBody = (method: string) => method === "POST" || method === "PUT" || method === "PATCH"
+
+export const HttpGuard = HttpLayerRouter.middleware(
+  Effect.map(DaemonConfig, ({ limits, token }) => (app) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const url = new URL(request.url, "http://termfleet")
+      const fromQuery = url.searchParams.get("token") ?? undefined
+
+      const presented = bearer(request.headers["authorization"]) ?? request.cookies[TOKEN_COOKIE] ?? fromQuery
+      if (!tokenMatches(token, presented)) {
+        return refuse(401, "Unauthorized", "a valid token is required: open the URL the daemon printed, or send 'Authorization: Bearer <token>' (the token is in the daemon's state folder)")
+      }
+      const writes = request.method !== "GET" && request.method !== "HEAD"
+      const upgrade = request.headers["upgrade"]?.toLowerCase() === "websocket"
+      if ((writes || upgrade) && !originAllowed(request.headers["origin"], request.headers["host"])) {
+        return refuse(403, "Forbidden", "requests from another origin are refused")
+      }
+      if (fromQuery !== undefined && request.method === "GET" && !upgrade) {
+        // Swap the token in the URL for a cookie, so it leaves the address bar and history.
+        url.searchParams.delete("token")
+        return HttpServerResponse.empty({ status: 303, headers: { location: `${url.pathname}${url.search}` } }).pipe(
+          HttpServerResponse.unsafeSetCookie(TOKEN_COOKIE, token, { httpOnly: true, sameSite: "strict", path: "/" })
+        )
+      }
+      if (!hasBody(request.method)) return yield* app
+      const tooLarge = refuse(413, "PayloadTooLarge", `request bodies are limited to ${limits.maxBodyBytes} bytes`)
+      if (Number(request.headers["content-length"] ?? 0) > limits.maxBodyBytes) return tooLarge
+      const text = yield* HttpIncomingMessage.withMaxBodySize(request.text, Option.some(limits.maxBodyBytes)).pipe(
+        Effect.option
+      )
+      if (Option.isNone(text)) return tooLarge
+      if (text.value.length > 0) {
+        try {
+          JSON.parse(text.value)
+        } catch {
+          return refuse(400, "InvalidInput", "the request body is not valid JSON")
+        }
+      }
+      return yield* app
+    })),
+  { global: true }
+)

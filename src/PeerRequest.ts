@@ -1,0 +1,61 @@
+/**
+ * Request/response between daemons. A request is an entry in the target's
+ * `requests:<name>` stream; the answer goes to `reply:<id>`, a stream that
+ * expires shortly after, which the requester reads with a blocking XREAD.
+ */
+import { Either, Schema } from "effect"
+import { ComputerName, Session } from "./Domain.js"
+
+export const CreateSessionBody = Schema.Struct({
+  computer: Schema.optional(ComputerName),
+  title: Schema.optional(Schema.String),
+  projectPath: Schema.optional(Schema.NullOr(Schema.String)),
+  command: Schema.optional(Schema.String)
+})
+export type CreateSessionBody = typeof CreateSessionBody.Type
+
+export const PeerRequest = Schema.Union(
+  Schema.TaggedStruct("create", {
+    title: Schema.optional(Schema.String),
+    projectPath: Schema.optional(Schema.NullOr(Schema.String)),
+    command: Schema.optional(Schema.String)
+  }),
+  Schema.TaggedStruct("input", { sessionId: Schema.String, text: Schema.String }),
+  Schema.TaggedStruct("end", { sessionId: Schema.String }),
+  Schema.TaggedStruct("output", { sessionId: Schema.String, lines: Schema.Number })
+)
+export type PeerRequest = typeof PeerRequest.Type
+
+/** Why a request failed on the peer, carried back so the requester fails the same way. */
+export const FailureKind = Schema.Literal("SessionNotFound", "InvalidSessionInput", "TmuxError")
+export type FailureKind = typeof FailureKind.Type
+
+export const PeerReply = Schema.Union(
+  Schema.TaggedStruct("session", { session: Session }),
+  Schema.TaggedStruct("output", { output: Schema.String }),
+  Schema.TaggedStruct("done", {}),
+  Schema.TaggedStruct("failed", { kind: FailureKind, message: Schema.String })
+)
+export type PeerReply = typeof PeerReply.Type
+
+/** The body of a sealed request entry; the seal names the sender. */
+const RequestBody = Schema.Struct({
+  id: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{8,64}$/)),
+  deadline: Schema.Number,
+  request: PeerRequest
+})
+export type RequestBody = typeof RequestBody.Type
+
+const RequestJson = Schema.parseJson(RequestBody)
+const ReplyJson = Schema.parseJson(PeerReply)
+
+export const encodeRequest = Schema.encodeSync(RequestJson)
+export const encodeReply = Schema.encodeSync(ReplyJson)
+const decodeRequestJson = Schema.decodeUnknownEither(RequestJson)
+const decodeReplyJson = Schema.decodeUnknownEither(ReplyJson)
+
+export const decodeRequest = (body: string): Either.Either<RequestBody, string> =>
+  Either.mapLeft(decodeRequestJson(body), (e) => e.message)
+
+export const decodeReply = (body: string): Either.Either<PeerReply, string> =>
+  Either.mapLeft(decodeReplyJson(body), (e) => e.message)

@@ -1,0 +1,319 @@
+/**
+ * LocalSessions against real tmux: each test gets its own private server
+ * (`tmux -L tf-test-<pid>-<n>`), killed when the test ends. Tests await the
+ * cache changes they expect (subscribed before acting), never sleep.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option, Schedule, TestClock } from "effect"
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Session } from "../../src/Domain.js"
+import { type CreateSessionRequest, LocalSessions } from "../../src/LocalSessions.js"
+import { type CacheChange, SessionCache } from "../../src/SessionCache.js"
+import { awaitChange, localSessionsLayer, privateTmux, tmuxCli } from "../support/TmuxServer.js"
+
+const start = (socket: string) =>
+  Effect.map(Layer.build(localSessionsLayer(socket)), (context) => ({
+    sessions: Context.get(context, LocalSessions),
+    cache: Context.get(context, SessionCache)
+  }))
+
+const updateOf = (sessionId: string, match: (session: Session) => boolean = () => true) => (change: CacheChange) =>
+  change._tag === "SessionUpdated" && change.session.sessionId === sessionId && match(change.session)
+    ? change.session
+    : undefined
+
+/** A temporary directory, removed with the scope. */
+const temporaryDirectory = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "tf-test-")).then((path) => realpath(path))),
+  (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+)
+
+const failureTag = <A, E extends { readonly _tag: string }>(attempt: Effect.Effect<A, E>) =>
+  Effect.map(Effect.flip(attempt), (error) => error._tag)
+
+const tmuxNames = (socket: string) =>
+  Effect.map(tmuxCli(socket, "list-sessions", "-F", "#{session_name}"), (out) => out.trim().split("\n").sort())
+
+describe("LocalSessions on a private tmux server", () => {
+  it.scopedLive("starts with no tmux server, lists nothing, and starts none", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { sessions } = yield* start(socket)
+      expect(yield* sessions.list).toEqual([])
+      expect(yield* Effect.flip(tmuxCli(socket, "list-sessions"))).toBeInstanceOf(Error)
+    }))
+
+  it.scopedLive("create: the session is listed, named by its title in tmux, and in the cache at once", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const changes = yield* cache.subscribe
+      const session = yield* sessions.create({ title: "build", command: "cat" })
+      expect(session).toMatchObject({
+        computer: "test",
+        title: "build",
+        command: "cat",
+        projectPath: null,
+        lastInput: null,
+        status: "running"
+      })
+      expect(session.sessionId).toMatch(/^[0-9a-f]{12}$/)
+      expect(yield* awaitChange(changes, "SessionUpdated", updateOf(session.sessionId))).toEqual(session)
+      expect((yield* sessions.list).map((s) => s.sessionId)).toEqual([session.sessionId])
+      expect(yield* tmuxNames(socket)).toEqual(["build"])
+    }))
+
+  it.scopedLive("create without a command runs the user's shell, titled after it or the project folder", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const project = yield* temporaryDirectory
+      const { sessions } = yield* start(socket)
+      const shell = process.env["SHELL"] || "/bin/sh"
+      const plain = yield* sessions.create({})
+      expect(plain.command).toBe(shell)
+      expect(plain.title).toBe(shell.split("/").pop())
+      const inProject = yield* sessions.create({ projectPath: project })
+      expect(inProject).toMatchObject({ projectPath: project, title: project.split("/").pop() })
+      const cwd = yield* tmuxCli(socket, "display-message", "-p", "-t", "$1", "#{session_path}")
+      expect(cwd.trim()).toBe(project)
+    }))
+
+  it.scopedLive("sendInput types the text and Enter; the output and lastInput reach the cache", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const session = yield* sessions.create({ title: "shell", command: "sh" })
+      const changes = yield* cache.subscribe
+      const sent = yield* sessions.sendInput(session.sessionId, "echo hello-$((6*7))")
+      expect(sent.lastInput).toBe("echo hello-$((6*7))")
+      const seen = yield* awaitChange(
+        changes,
+        "output hello-42",
+        updateOf(session.sessionId, (s) => s.lastOutput.includes("hello-42"))
+      )
+      expect(seen.lastInput).toBe("echo hello-$((6*7))")
+      expect(seen.lastActivity).toBeGreaterThan(0)
+      expect(yield* sessions.output(session.sessionId)).toContain("hello-42")
+      expect((yield* sessions.output(session.sessionId, 1)).split("\n")).toHaveLength(1)
+    }))
+
+  it.scopedLive("a session whose command ended is exited, its last output kept", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const changes = yield* cache.subscribe
+      const session = yield* sessions.create({ title: "short", command: "echo bye; exit 3" })
+      const exited = yield* awaitChange(
+        changes,
+        "exited status",
+        updateOf(session.sessionId, (s) => s.status === "exited" && s.lastOutput.includes("bye"))
+      )
+      expect(exited.title).toBe("short")
+      expect((yield* sessions.list).map((s) => s.status)).toEqual(["exited"])
+    }))
+
+  it.scopedLive("a rename done in tmux is a title change", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const session = yield* sessions.create({ title: "before", command: "cat" })
+      const changes = yield* cache.subscribe
+      yield* tmuxCli(socket, "rename-session", "-t", "=before:", "after")
+      yield* awaitChange(changes, "title after", updateOf(session.sessionId, (s) => s.title === "after"))
+    }))
+
+  it.scopedLive("end removes the session from tmux and the cache; a session killed in tmux is removed too", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const ended = yield* sessions.create({ title: "ended", command: "cat" })
+      const killed = yield* sessions.create({ title: "killed", command: "cat" })
+      const changes = yield* cache.subscribe
+      yield* sessions.end(ended.sessionId)
+      const removedRef = (sessionId: string) => (change: CacheChange) =>
+        change._tag === "SessionRemoved" && change.ref.sessionId === sessionId ? change.ref : undefined
+      expect(yield* awaitChange(changes, "SessionRemoved", removedRef(ended.sessionId))).toEqual({
+        sessionId: ended.sessionId,
+        computer: "test"
+      })
+      expect(yield* tmuxNames(socket)).toEqual(["killed"])
+      expect((yield* Effect.flip(sessions.end(ended.sessionId)))._tag).toBe("SessionNotFound")
+      yield* tmuxCli(socket, "kill-session", "-t", "=killed:")
+      yield* awaitChange(changes, "SessionRemoved", removedRef(killed.sessionId))
+      expect(yield* sessions.list).toEqual([])
+    }))
+
+  it.scopedLive("sessions and their metadata survive a restart of the service", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const project = yield* temporaryDirectory
+      const before = yield* Effect.scoped(Effect.gen(function*() {
+        const { sessions } = yield* start(socket)
+        const created = yield* sessions.create({ title: "keep:me.now", projectPath: project, command: "cat" })
+        return yield* sessions.sendInput(created.sessionId, "remember\tme")
+      }))
+      const { cache, sessions } = yield* start(socket)
+      const kept = ["sessionId", "title", "projectPath", "command", "createdAt", "lastInput"] as const
+      const same = (session: Session) => Object.fromEntries(kept.map((key) => [key, session[key]]))
+      expect((yield* cache.sessions("test")).map(same)).toEqual([same(before)])
+      expect((yield* sessions.list).map(same)).toEqual([same(before)])
+    }))
+
+  it.scoped("an idle tick costs one tmux call, with 1 session as with 10", () =>
+    Effect.gen(function*() {
+      // On the TestClock the poll loop never fires by itself, so each `list`
+      // is exactly one tick; a clock a minute ahead makes every pane long idle.
+      yield* TestClock.setTime(Date.now() + 60_000)
+      const socket = yield* privateTmux
+      const { sessions } = yield* start(socket)
+      const callsOver = (ticks: number) =>
+        Effect.gen(function*() {
+          yield* sessions.list // captures the panes of sessions seen for the first time
+          const before = yield* sessions.tmuxCalls
+          for (let i = 0; i < ticks; i++) yield* sessions.list
+          return (yield* sessions.tmuxCalls) - before
+        })
+      yield* sessions.create({ title: "s1", command: "cat" })
+      const withOne = yield* callsOver(5)
+      for (let n = 2; n <= 10; n++) yield* sessions.create({ title: `s${n}`, command: "cat" })
+      const withTen = yield* callsOver(5)
+      expect((yield* sessions.list).length).toBe(10)
+      expect(withOne).toBe(5)
+      expect(withTen).toBe(withOne)
+    }))
+
+  it.scopedLive("hostile titles and folders are taken literally and harmless; tmux names stay unique", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const marker = join(tmpdir(), `pwned-title-${process.pid}-${Date.now()}`)
+      const directory = yield* temporaryDirectory
+      const project = join(directory, `p #{session_id} #(touch ${marker.replaceAll("/", "_")}) ;`)
+      yield* Effect.promise(() => mkdir(project))
+      const { sessions } = yield* start(socket)
+      const inProject = yield* sessions.create({ title: "#(touch x)", projectPath: project, command: "cat" })
+      expect(inProject).toMatchObject({ title: "#(touch x)", projectPath: project })
+      const cwd = yield* tmuxCli(socket, "display-message", "-p", "-t", "$0", "#{session_path}")
+      expect(cwd.trim()).toBe(project)
+      yield* sessions.end(inProject.sessionId)
+      const titles = [
+        "-t evil",
+        "x; rm -rf /",
+        "a:b.c",
+        "ends;",
+        "back\\slash\\;",
+        `$(touch ${marker})`,
+        `#{session_id} #(touch ${marker})`,
+        "$0",
+        "dup",
+        "dup",
+        "ünïcødé ✓"
+      ]
+      const created = yield* Effect.forEach(titles, (title) => sessions.create({ title, command: "cat" }))
+      expect(created.map((s) => s.title)).toEqual(titles)
+      expect((yield* sessions.list).map((s) => s.title)).toEqual(titles)
+      const ids = yield* tmuxCli(socket, "list-sessions", "-F", "#{@tf_id}")
+      expect(ids.trim().split("\n").sort()).toEqual(created.map((s) => s.sessionId).sort())
+      expect(yield* tmuxNames(socket)).toEqual(
+        ["-t evil", "x; rm -rf /", "a_b_c", "ends;", "back_slash_;", `$(touch ${marker})`,
+          `#{session_id} #(touch ${marker})`, "$0", "dup", "dup-2", "ünïcødé ✓"].sort()
+      )
+      expect(existsSync(marker)).toBe(false)
+    }))
+
+  it.scopedLive("input is typed literally: a command substitution sent to cat runs nowhere", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const marker = join(tmpdir(), `pwned-input-${process.pid}-${Date.now()}`)
+      const { cache, sessions } = yield* start(socket)
+      const session = yield* sessions.create({ title: "cat", command: "cat" })
+      const changes = yield* cache.subscribe
+      yield* sessions.sendInput(session.sessionId, `$(touch ${marker})`)
+      yield* sessions.sendInput(session.sessionId, "-t x;")
+      yield* awaitChange(changes, "echoed input", updateOf(session.sessionId, (s) => s.lastOutput.includes("-t x;")))
+      const output = yield* sessions.output(session.sessionId)
+      expect(output.split("\n").filter((line) => line === `$(touch ${marker})`)).toHaveLength(2)
+      expect(existsSync(marker)).toBe(false)
+    }))
+
+  it.scopedLive("16 KiB of input arrives whole, in order; lastInput keeps its start", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const directory = yield* temporaryDirectory
+      const received = join(directory, "received")
+      const { cache, sessions } = yield* start(socket)
+      const changes = yield* cache.subscribe
+      // Non-canonical mode: no 4 KiB line limit between tmux and the reader.
+      const text = "ab✓".repeat(3276)
+      const bytes = Buffer.byteLength(text) + 1
+      const session = yield* sessions.create({
+        command: `stty -icanon -echo; echo ready; head -c ${bytes} > ${received}`
+      })
+      yield* awaitChange(changes, "ready", updateOf(session.sessionId, (s) => s.lastOutput.includes("ready")))
+      const sent = yield* sessions.sendInput(session.sessionId, text)
+      expect(sent.lastInput).toBe(text.slice(0, 1024))
+      const content = yield* Effect.promise(() => readFile(received, "utf8").catch(() => "")).pipe(
+        Effect.filterOrFail((got) => Buffer.byteLength(got) >= bytes, () => new Error("input not received")),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
+      )
+      expect(content).toBe(`${text}\n`)
+      expect((yield* sessions.list)[0]?.lastInput).toBe(text.slice(0, 1024))
+    }))
+
+  it.scopedLive("bad input is refused with InvalidSessionInput before reaching tmux; unknown ids are SessionNotFound", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const directory = yield* temporaryDirectory
+      const file = join(directory, "file")
+      yield* Effect.promise(() => writeFile(file, ""))
+      const { sessions } = yield* start(socket)
+      const bad: ReadonlyArray<CreateSessionRequest> = [
+        { title: "new\nline" },
+        { title: "tab\there" },
+        { title: "x".repeat(101) },
+        { projectPath: "relative/path" },
+        { projectPath: join(directory, "missing") },
+        { projectPath: file },
+        { command: "x".repeat(4097) },
+        { command: "a\u0000b" }
+      ]
+      for (const request of bad) {
+        const error = yield* Effect.flip(sessions.create(request))
+        expect(error._tag).toBe("InvalidSessionInput")
+        expect(error.message).not.toBe("")
+      }
+      const session = yield* sessions.create({ title: "x".repeat(100), command: "cat" })
+      for (const text of ["", "x".repeat(16 * 1024 + 1), "nul\u0000"]) {
+        expect(yield* failureTag(sessions.sendInput(session.sessionId, text))).toBe("InvalidSessionInput")
+      }
+      expect((yield* sessions.list).map((s) => s.sessionId)).toEqual([session.sessionId])
+      expect(yield* failureTag(sessions.sendInput("0123456789ab", "hi"))).toBe("SessionNotFound")
+      expect(yield* failureTag(sessions.output("$0"))).toBe("SessionNotFound")
+      expect(yield* failureTag(sessions.end("-t"))).toBe("SessionNotFound")
+    }))
+
+  it.scopedLive("local sessions it never listed stay in the cache", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const other: Session = {
+        sessionId: "put-by-a-test",
+        computer: "test",
+        title: "other",
+        projectPath: null,
+        command: "none",
+        status: "running",
+        createdAt: 0,
+        lastActivity: 0,
+        lastInput: null,
+        lastOutput: ""
+      }
+      yield* cache.upsertSession(other)
+      const session = yield* sessions.create({ command: "cat" })
+      yield* sessions.end(session.sessionId)
+      yield* sessions.list
+      expect(yield* cache.session({ sessionId: other.sessionId, computer: "test" })).toEqual(Option.some(other))
+    }))
+})

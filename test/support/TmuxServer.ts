@@ -1,0 +1,53 @@
+/**
+ * A private tmux server per test: a socket name no other test uses, and its
+ * server killed when the test's scope closes (LocalSessions never kills it,
+ * so sessions outlive daemons).
+ */
+import { Effect, Layer, Queue, type Scope } from "effect"
+import { execFile } from "node:child_process"
+import { rm } from "node:fs/promises"
+import { join } from "node:path"
+import { DaemonConfig, defaultSettings } from "../../src/DaemonConfig.js"
+import { LocalSessions } from "../../src/LocalSessions.js"
+import { type CacheChange, SessionCache } from "../../src/SessionCache.js"
+
+let sockets = 0
+
+/** Runs tmux on `socket` directly, as a user at a terminal would. */
+export const tmuxCli = (socket: string, ...args: ReadonlyArray<string>): Effect.Effect<string, Error> =>
+  Effect.async((resume) => {
+    execFile("tmux", ["-u", "-L", socket, ...args], { encoding: "utf8" }, (error, stdout, stderr) =>
+      resume(error === null ? Effect.succeed(stdout) : Effect.fail(new Error(`tmux ${args[0]}: ${stderr.trim()}`))))
+  })
+
+/** Where `tmux -L` puts a socket; tmux leaves the file behind when its server exits. */
+const socketPath = (socket: string) => join(process.env["TMUX_TMPDIR"] || "/tmp", `tmux-${process.getuid?.()}`, socket)
+
+/** A fresh socket name; its server is killed and its socket file removed when the scope closes. */
+export const privateTmux: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => `tf-test-${process.pid}-${++sockets}`),
+  (socket) =>
+    Effect.zipRight(
+      Effect.ignore(tmuxCli(socket, "kill-server")),
+      Effect.promise(() => rm(socketPath(socket), { force: true }))
+    )
+)
+
+export const localSessionsLayer = (tmuxSocket: string) =>
+  LocalSessions.layer.pipe(
+    Layer.provideMerge(SessionCache.layer),
+    Layer.provideMerge(DaemonConfig.layer(defaultSettings({ computer: "test", tmuxSocket })))
+  )
+
+/** Takes changes until `pick` answers one; the queue must be subscribed before the change can happen. */
+export const awaitChange = <A>(
+  changes: Queue.Dequeue<CacheChange>,
+  what: string,
+  pick: (change: CacheChange) => A | undefined
+): Effect.Effect<A, Error> =>
+  Effect.gen(function*() {
+    while (true) {
+      const found = pick(yield* Queue.take(changes))
+      if (found !== undefined) return found
+    }
+  }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`no ${what} within 10 s`) }))

@@ -1,0 +1,101 @@
+/** The WebSocket and stream decoders: what comes from outside is decoded, or refused with a reason. */
+import { describe, expect, it } from "vitest"
+import { Either } from "effect"
+import { decodePeerEvent, encodePeerEvent } from "../../src/PeerEvent.js"
+import { ReplayWindow, sealFields, verifyFields } from "../../src/Seal.js"
+import { decodeClientMessage } from "../../src/Protocol.js"
+import { makeSession } from "../support/fixtures.js"
+
+describe("decodeClientMessage", () => {
+  it("accepts the four messages of the protocol", () => {
+    expect(decodeClientMessage('{"type":"subscribe","topic":"sessions"}')).toEqual(
+      Either.right({ type: "subscribe", topic: "sessions" })
+    )
+    expect(decodeClientMessage('{"type":"unsubscribe","topic":"preparation"}')).toEqual(
+      Either.right({ type: "unsubscribe", topic: "preparation" })
+    )
+    expect(decodeClientMessage('{"type":"refresh"}')).toEqual(Either.right({ type: "refresh" }))
+    expect(decodeClientMessage('{"type":"ping"}')).toEqual(Either.right({ type: "ping" }))
+  })
+
+  it("answers invalid_json for a frame that is not JSON", () => {
+    const result = decodeClientMessage("{nope")
+    expect(Either.isLeft(result) && result.left).toMatchObject({ event: "error", data: { code: "invalid_json" } })
+  })
+
+  it.each([
+    ['{"type":"subscribe","topic":"everything"}'],
+    ['{"type":"dance"}'],
+    ['{"topic":"sessions"}'],
+    ["[]"],
+    ["null"],
+    ['"subscribe"']
+  ])("answers unknown_message for %s", (frame) => {
+    const result = decodeClientMessage(frame)
+    expect(Either.isLeft(result) && result.left).toMatchObject({ event: "error", data: { code: "unknown_message" } })
+  })
+})
+
+describe("decodePeerEvent", () => {
+  const session = makeSession("pi", "p1")
+
+  it("round-trips what encodePeerEvent writes", () => {
+    const body = encodePeerEvent({ _tag: "session_updated", session })
+    expect(decodePeerEvent({ from: "pi", body })).toEqual(Either.right({ _tag: "session_updated", session }))
+  })
+
+  it("refuses an event that speaks for another computer than its sender", () => {
+    const body = encodePeerEvent({ _tag: "session_updated", session })
+    const result = decodePeerEvent({ from: "mallory", body })
+    expect(Either.isLeft(result) && result.left).toContain("may not speak for 'pi'")
+  })
+
+  it.each([
+    [""],
+    ["not json"],
+    ['{"_tag":"session_updated"}'],
+    ['{"_tag":"launch_missiles"}'],
+    ['{"_tag":"goodbye","computer":"-rf"}']
+  ])("refuses malformed body %j", (body) => {
+    expect(Either.isLeft(decodePeerEvent({ from: "pi", body }))).toBe(true)
+  })
+})
+
+describe("sealed entries", () => {
+  const secret = "a-fleet-secret-of-some-length"
+  const fields = sealFields(secret, "tf:events:alpha", "beta", "100-1", '{"hello":1}')
+
+  it("verify what was sealed with the same secret, for the same stream", () => {
+    expect(verifyFields(secret, "tf:events:alpha", fields)).toEqual(
+      Either.right({ from: "beta", body: '{"hello":1}', seq: [100, 1] })
+    )
+  })
+
+  it.each([
+    ["another secret", "another-secret-entirely", "tf:events:alpha", fields],
+    ["another stream", secret, "tf:events:gamma", fields],
+    ["a changed body", secret, "tf:events:alpha", { ...fields, body: '{"hello":2}' }],
+    ["a changed sender", secret, "tf:events:alpha", { ...fields, from: "alpha" }],
+    ["a changed sequence", secret, "tf:events:alpha", { ...fields, seq: "100-2" }],
+    ["no signature", secret, "tf:events:alpha", { from: "beta", seq: "100-1", body: "{}" }],
+    ["a garbage signature", secret, "tf:events:alpha", { ...fields, sig: "zz" }]
+  ])("refuse %s", (_, key, where, entry) => {
+    expect(Either.isLeft(verifyFields(key, where, entry))).toBe(true)
+  })
+})
+
+describe("ReplayWindow", () => {
+  it("accepts each sequence once, tolerates reordering, refuses what is too old", () => {
+    const window = new ReplayWindow()
+    expect(window.accept([5, 10])).toBe(true)
+    expect(window.accept([5, 10])).toBe(false)
+    expect(window.accept([5, 12])).toBe(true)
+    expect(window.accept([5, 11])).toBe(true)
+    expect(window.accept([5, 11])).toBe(false)
+    expect(window.accept([5, 5000])).toBe(true)
+    expect(window.accept([5, 13])).toBe(false)
+    expect(window.accept([4, 9999])).toBe(false)
+    expect(window.accept([6, 1])).toBe(true)
+    expect(window.accept([5, 5001])).toBe(false)
+  })
+})
