@@ -47,7 +47,9 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
         Layer.provide(redis)
       )
   })
-  return Layer.mergeAll(HttpServing, GoodbyeToClients).pipe(
+  // Built after the server, so released before it: clients get their 1001 while it still runs.
+  return GoodbyeToClients.pipe(
+    Layer.provideMerge(HttpServing),
     Layer.provideMerge(SessionControl.layer),
     Layer.provideMerge(Layer.mergeAll(WebSocketHub.layer, fleet)),
     Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer)),

@@ -224,13 +224,14 @@ export const packCommands = (
   let current: Array<string> = []
   let bytes = 0
   for (const command of commands) {
-    const size = commandBytes(command) + 2
+    const size = commandBytes(command) + 2 // and its ";"
     if (current.length > 0 && bytes + size > maxBytes) {
       invocations.push(current)
       current = []
       bytes = 0
     }
-    current = current.length === 0 ? [...command] : [...current, ";", ...command]
+    if (current.length > 0) current.push(";")
+    current.push(...command)
     bytes += size
   }
   if (current.length > 0) invocations.push(current)
@@ -342,6 +343,9 @@ export const isNoServer = (message: string): boolean =>
 
 export const makeTmux = (socket: string): Effect.Effect<Tmux> =>
   Effect.map(Ref.make(0), (calls) => {
+    // The server tmux starts hands its environment to every session: the
+    // daemon's own settings (its token, a Redis URL with a password) stay out.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TERMFLEET_")))
     const run = (args: ReadonlyArray<string>) =>
       Effect.zipRight(
         Ref.update(calls, (n) => n + 1),
@@ -350,7 +354,7 @@ export const makeTmux = (socket: string): Effect.Effect<Tmux> =>
           execFile(
             "tmux",
             ["-u", "-L", socket, ...args],
-            { signal, timeout: 10_000, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
+            { env, signal, timeout: 10_000, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
             (error, stdout, stderr) =>
               resume(
                 error === null

@@ -9,7 +9,7 @@
  * connect, subscribe, unsubscribe and disconnect.
  */
 import * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Either, Layer, Queue, SubscriptionRef } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Queue, Stream, SubscriptionRef } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import type { Topic } from "./Domain.js"
 import {
@@ -42,7 +42,7 @@ export interface WebSocketHubService {
   /** Serves one upgraded connection until it closes or is dropped. */
   readonly serve: (socket: Socket.Socket) => Effect.Effect<void>
   readonly clientCount: Effect.Effect<number>
-  /** Closes every client with 1001 (the daemon is going away). */
+  /** Closes every client with 1001 (the daemon is going away) and waits, at most 1 s, until they are gone. */
   readonly closeAll: Effect.Effect<void>
 }
 
@@ -57,6 +57,8 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const stats = yield* Stats
       const projects = yield* Projects
       const clients = new Set<Client>()
+      const connected = yield* SubscriptionRef.make(0)
+      const counted = SubscriptionRef.set(connected, clients.size)
       // Initial state and fan-out take turns, so a subscriber misses no change
       // between reading the initial state and joining the topic.
       const turn = yield* Effect.makeSemaphore(1)
@@ -151,11 +153,12 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           const goingAway = close(CloseCode.goingAway, "daemon shutting down")
           clients.add(client)
           closers.add(goingAway)
+          yield* counted
           yield* Effect.addFinalizer(() =>
             Effect.suspend(() => {
               clients.delete(client)
               closers.delete(goingAway)
-              return recomputeInterest
+              return Effect.zipRight(counted, recomputeInterest)
             })
           )
           yield* recomputeInterest
@@ -172,7 +175,11 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       return {
         serve,
         clientCount: Effect.sync(() => clients.size),
-        closeAll: Effect.forEach([...closers], (close) => close, { discard: true })
+        closeAll: Effect.suspend(() => Effect.forEach([...closers], (close) => close, { discard: true })).pipe(
+          Effect.zipRight(connected.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)),
+          Effect.timeoutOption("1 second"),
+          Effect.asVoid
+        )
       }
     })
   )

@@ -81,6 +81,20 @@ describe("LocalSessions on a private tmux server", () => {
       expect(cwd.trim()).toBe(project)
     }))
 
+  it.scopedLive("sessions do not inherit the daemon's TERMFLEET_ settings", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      yield* Effect.acquireRelease(
+        Effect.sync(() => (process.env["TERMFLEET_TOKEN"] = "secret")),
+        () => Effect.sync(() => delete process.env["TERMFLEET_TOKEN"])
+      )
+      const { sessions } = yield* start(socket)
+      yield* sessions.create({ command: "cat" })
+      const environment = yield* tmuxCli(socket, "show-environment", "-g")
+      expect(environment).toContain("PATH=")
+      expect(environment).not.toContain("TERMFLEET_TOKEN")
+    }))
+
   it.scopedLive("sendInput types the text and Enter; the output and lastInput reach the cache", () =>
     Effect.gen(function*() {
       const socket = yield* privateTmux
