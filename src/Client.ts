@@ -9,7 +9,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect, Either } from "effect"
 import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./client/Args.js"
-import { call, type ClientFailure } from "./client/FleetClient.js"
+import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./client/FleetClient.js"
 import { ClientOutput, printError, printLine } from "./client/Output.js"
 import { ago, block, byComputerThenAge, table, titleOf } from "./client/Text.js"
 import { watch } from "./client/Watch.js"
@@ -23,17 +23,18 @@ export const clientUsage = `  ls        list every session of every computer
   output    print the last lines of a session's terminal
   watch     a live view of every session, redrawn on each change
 
-The other commands talk to the daemon at --url or TERMFLEET_URL (${DEFAULT_URL}).
+The other commands talk to the daemon at --url or TERMFLEET_URL (${DEFAULT_URL}), with the token in
+TERMFLEET_TOKEN, else the one the daemon keeps in its state folder (TERMFLEET_STATE_DIR).
 Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage, 3 the daemon is not reachable.`
 
 const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 
-const run = (args: ClientArgs): Effect.Effect<void, ClientFailure, ClientOutput> => {
+const run = (args: ClientArgs, daemon: Daemon): Effect.Effect<void, ClientFailure, ClientOutput> => {
   switch (args._tag) {
     case "ls":
       return Effect.gen(function*() {
         const urlParams = args.computer === undefined ? {} : { computer: args.computer }
-        const sessions = yield* call(args.url, (client) => client.fleet.sessions({ urlParams }))
+        const sessions = yield* call(daemon, (client) => client.fleet.sessions({ urlParams }))
         if (args.json) return yield* printJson(sessions)
         if (sessions.length === 0) return yield* printLine("no sessions")
         const now = yield* Clock.currentTimeMillis
@@ -53,22 +54,22 @@ const run = (args: ClientArgs): Effect.Effect<void, ClientFailure, ClientOutput>
       })
     case "new":
       return Effect.flatMap(
-        call(args.url, (client) => client.control.create({ payload: args.body })),
+        call(daemon, (client) => client.control.create({ payload: args.body })),
         (session) => (args.json ? printJson(session) : printLine(session.sessionId))
       )
     case "send":
       return Effect.flatMap(
-        call(args.url, (client) => client.control.input({ path: { id: args.sessionId }, payload: { text: args.text } })),
+        call(daemon, (client) => client.control.input({ path: { id: args.sessionId }, payload: { text: args.text } })),
         (session) => (args.json ? printJson(session) : Effect.void)
       )
     case "end":
       return Effect.zipRight(
-        call(args.url, (client) => client.control.end({ path: { id: args.sessionId } })),
+        call(daemon, (client) => client.control.end({ path: { id: args.sessionId } })),
         args.json ? printJson({ sessionId: args.sessionId, ended: true }) : Effect.void
       )
     case "output":
       return Effect.flatMap(
-        call(args.url, (client) =>
+        call(daemon, (client) =>
           client.control.output({
             path: { id: args.sessionId },
             urlParams: args.lines === undefined ? {} : { lines: args.lines }
@@ -76,7 +77,7 @@ const run = (args: ClientArgs): Effect.Effect<void, ClientFailure, ClientOutput>
         (output) => (args.json ? printJson(output) : printLine(block(output.output).trimEnd()))
       )
     case "watch":
-      return watch(args.url)
+      return watch(daemon)
   }
 }
 
@@ -92,7 +93,8 @@ export const runClient = (
         ? Effect.as(printLine(commandUsage[command]), ExitCode.ok)
         : Effect.as(printError(`termfleet ${command}: ${problem.message}\n\n${commandUsage[command]}`), ExitCode.usage),
     onRight: (args) =>
-      run(args).pipe(
+      findToken(env).pipe(
+        Effect.flatMap((token) => run(args, { url: args.url, headers: requestHeaders(token) })),
         Effect.as(ExitCode.ok),
         Effect.catchAll((failure) =>
           Effect.as(

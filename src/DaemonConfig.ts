@@ -39,7 +39,10 @@ export interface DaemonSettings {
   readonly fleetSecret: Option.Option<string>
   /** Where the token and the fleet secret are kept. */
   readonly stateDir: string
+  /** How often presence is written (its key expires after 60 s). */
   readonly heartbeatMillis: number
+  /** How often peers are looked up; bounds how long a vanished peer stays on dashboards past its expiry. */
+  readonly discoveryMillis: number
   readonly limits: Limits
 }
 
@@ -71,6 +74,7 @@ export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): Daemon
   fleetSecret: Option.none(),
   stateDir: defaultStateDir(),
   heartbeatMillis: 20_000,
+  discoveryMillis: 5_000,
   limits: defaultLimits,
   ...overrides
 })

@@ -11,7 +11,7 @@
  * connection of its own, from the last id it applied, which is stored in
  * Redis: events sent while the daemon was away are replayed, never skipped.
  */
-import { Context, Effect, Either, Layer, type Option, Queue } from "effect"
+import { Context, Effect, Either, Layer, type Option, Queue, Schedule } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { RedisClient } from "./RedisClient.js"
@@ -19,7 +19,10 @@ import { redisKeys } from "./RedisKeys.js"
 import { type CacheChange, SessionCache } from "./SessionCache.js"
 import { Seal } from "./Seal.js"
 import { Stats } from "./Stats.js"
-import { consumeStream } from "./StreamConsumer.js"
+import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
+
+/** How long a push is retried while Redis is unreachable. */
+const PUSH_GIVE_UP = "60 seconds"
 
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
   /** The id of the last event applied from this computer's stream, once known. */
@@ -38,16 +41,18 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       const keys = redisKeys(config.prefix)
       const self = config.computer
 
-      // A peer we failed to reach may have missed events: forget that it was
-      // served, so its next heartbeat (at most 20 s later) brings a snapshot.
+      // While Redis is away pushes are retried in order, holding back later
+      // changes, so peers miss nothing. Past PUSH_GIVE_UP the event is dropped
+      // and the peer forgotten as served: its next heartbeat brings a snapshot.
       const push = (peers: ReadonlyArray<string>, event: PeerEvent) =>
         Effect.forEach(peers, (peer) =>
           seal.seal(keys.events(peer), encodePeerEvent(event)).pipe(
             Effect.flatMap((fields) => redis.xadd(keys.events(peer), fields, config.limits.streamMaxLen)),
+            Effect.retry(reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))),
             Effect.zipRight(stats.add("eventsOut")),
             Effect.catchAll((error) =>
               Effect.sync(() => served.delete(peer)).pipe(
-                Effect.zipRight(Effect.logDebug(`push to ${peer} failed: ${error.message}`))
+                Effect.zipRight(Effect.logWarning(`gave up pushing to ${peer}: ${error.message}`))
               ))
           ), { discard: true })
 

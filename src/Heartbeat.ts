@@ -5,7 +5,7 @@
  * When its interest changes it also writes the heartbeat into every live
  * peer's event stream, so peers learn of it at once, not 20 s later.
  */
-import { Array as Arr, Context, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { Array as Arr, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { Computer, Ttl } from "./Domain.js"
 import { EventStream } from "./EventStream.js"
@@ -15,13 +15,14 @@ import { redisKeys } from "./RedisKeys.js"
 import { Seal } from "./Seal.js"
 import { SessionCache } from "./SessionCache.js"
 import { Stats } from "./Stats.js"
+import { reconnectSchedule } from "./StreamConsumer.js"
 
 const decodeComputer = Schema.decodeUnknownOption(Schema.parseJson(Computer))
 const decodeFields = Schema.decodeUnknownOption(Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })))
 
 export interface HeartbeatService {
   /** Writes presence and reads peers now; tells peers too if Redis was not reachable before. */
-  readonly beat: Effect.Effect<void>
+  readonly beat: Effect.Effect<void, RedisError>
   /** Writes `event` into the stream of every live peer. */
   readonly broadcast: (event: PeerEvent) => Effect.Effect<void>
 }
@@ -81,17 +82,15 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const announce = Effect.flatMap(me, (computer) => broadcast({ _tag: "heartbeat", computer }))
 
       /** Runs `effect` against Redis, logging only when reachability changes. */
-      const reporting = (effect: Effect.Effect<void, RedisError>, onReconnect: Effect.Effect<void, RedisError>) =>
+      const reporting = (effect: Effect.Effect<void, RedisError>, onReconnect: Effect.Effect<void>) =>
         effect.pipe(
-          Effect.zipRight(
-            Effect.flatMap(stats.setRedis("connected"), (changed) =>
-              changed
-                ? Effect.zipRight(Effect.logInfo("redis connected"), onReconnect)
-                : Effect.void)
-          ),
-          Effect.catchAll((error) =>
+          Effect.tapError((error) =>
             Effect.flatMap(stats.setRedis("unreachable"), (changed) =>
               changed ? Effect.logWarning(`redis unreachable: ${error.message}`) : Effect.void)
+          ),
+          Effect.zipRight(
+            Effect.flatMap(stats.setRedis("connected"), (changed) =>
+              changed ? Effect.zipRight(Effect.logInfo("redis connected"), onReconnect) : Effect.void)
           )
         )
 
@@ -99,13 +98,23 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
 
       yield* stats.setRedis("connecting")
       // The first beat runs before the layer is up, so a started daemon is
-      // already known to Redis and knows its peers.
-      yield* beat
-      yield* Effect.forkScoped(Effect.repeat(Effect.delay(beat, config.heartbeatMillis), Schedule.forever))
+      // already known to Redis and knows its peers; if Redis is down the
+      // daemon starts anyway, serving its own sessions, and keeps trying.
+      yield* Effect.ignore(beat)
+      yield* beat.pipe(
+        Effect.retry(reconnectSchedule),
+        Effect.zipRight(Effect.sleep(config.heartbeatMillis)),
+        Effect.forever,
+        Effect.delay(config.heartbeatMillis),
+        Effect.forkScoped
+      )
+      // Discovery runs more often than presence is written, so a peer whose
+      // key expired leaves the dashboards within a few seconds of it.
+      yield* discover.pipe(Effect.ignore, Effect.delay(config.discoveryMillis), Effect.forever, Effect.forkScoped)
       yield* cache.interest.changes.pipe(
         Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
         Stream.drop(1),
-        Stream.runForEach(() => reporting(Effect.zipRight(writePresence, announce), Effect.void)),
+        Stream.runForEach(() => Effect.ignore(reporting(Effect.zipRight(writePresence, announce), Effect.void))),
         Effect.forkScoped
       )
       yield* Effect.addFinalizer(() =>

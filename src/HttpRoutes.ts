@@ -5,6 +5,7 @@
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "./Api.js"
+import { DashboardRoute } from "./Dashboard.js"
 import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { SessionCache } from "./SessionCache.js"
@@ -70,7 +71,8 @@ const WebSocketRoute = HttpLayerRouter.use((router) =>
 
 export const HttpRoutes = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide([FleetHandlers, ControlHandlers])),
-  WebSocketRoute
+  WebSocketRoute,
+  DashboardRoute
 ).pipe(Layer.provide(HttpGuard))
 
 /** Serves the routes on whatever `HttpServer` is provided (a real port, or port 0 in tests). */

@@ -29,7 +29,14 @@ export type ServerEvent =
   | { readonly event: "pong"; readonly data: null }
   | { readonly event: "error"; readonly data: { readonly code: ErrorCode; readonly message: string } }
 
-export const encodeServerEvent = (event: ServerEvent): string => JSON.stringify(event)
+/**
+ * `seq` numbers the changes of this daemon's cache: pushed events carry theirs,
+ * initial states the last one they include. A client that has seen `seq` n
+ * can drop anything numbered n or less as already known; gaps are normal
+ * (changes of topics it did not subscribe to).
+ */
+export const encodeServerEvent = (event: ServerEvent, seq?: number): string =>
+  JSON.stringify(seq === undefined ? event : { ...event, seq })
 
 export const errorEvent = (code: ErrorCode, message: string): ServerEvent => ({ event: "error", data: { code, message } })
 

@@ -59,6 +59,10 @@ const sameSession = (a: Session, b: Session) =>
   a.lastOutput === b.lastOutput && a.lastInput === b.lastInput && a.projectPath === b.projectPath &&
   a.command === b.command && a.createdAt === b.createdAt
 
+const sameComputer = (a: Computer, b: Computer) =>
+  a.lastSeen === b.lastSeen && a.startedAt === b.startedAt && a.version === b.version &&
+  a.interestedIn.join() === b.interestedIn.join()
+
 const sessionKey = (ref: SessionRef) => `${ref.computer}\u0000${ref.sessionId}`
 
 export const makeSessionCache = (
@@ -159,8 +163,12 @@ export const makeSessionCache = (
           Option.filter(Option.fromNullable(sessionsByKey.get(sessionKey(ref))), (s) => isLive(s.computer, now))),
       upsertComputer: (computer) =>
         computer.name === self ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const previous = computersByName.get(computer.name)?.value
           computersByName.set(computer.name, { value: computer, at: now })
-          return publish(CacheChange.ComputerUpdated({ computer }))
+          // Discovery re-reads every peer every few seconds; only news is published.
+          return previous !== undefined && sameComputer(previous, computer)
+            ? Effect.void
+            : publish(CacheChange.ComputerUpdated({ computer }))
         }),
       removeComputer,
       computers: Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -80,8 +80,10 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             (data): ServerEvent => ({ event: "preparation_initial", data })
           )
 
+      // Only read or advanced while holding `turn`.
+      let seq = 0
       const sendInitial = (client: Client, topic: Topic) =>
-        Effect.flatMap(initialState(topic), (event) => client.send(encodeServerEvent(event)))
+        Effect.flatMap(initialState(topic), (event) => client.send(encodeServerEvent(event, seq)))
 
       const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
         switch (message.type) {
@@ -117,7 +119,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         Effect.flatMap((batch) =>
           turn.withPermits(1)(Effect.forEach(batch, (change) => {
             const [topic, event] = eventOfChange(change)
-            const frame = encodeServerEvent(event)
+            const frame = encodeServerEvent(event, ++seq)
             return Effect.forEach(clients, (client) => (client.topics.has(topic) ? client.send(frame) : Effect.void), {
               discard: true
             })

@@ -22,7 +22,8 @@ export type ClientArgs =
   | { readonly _tag: "output"; readonly url: string; readonly json: boolean; readonly sessionId: string; readonly lines?: number }
   | { readonly _tag: "watch"; readonly url: string }
 
-const urlHelp = `  --url URL        the daemon to talk to, TERMFLEET_URL (${DEFAULT_URL})`
+const urlHelp = `  --url URL        the daemon to talk to, TERMFLEET_URL (${DEFAULT_URL})
+  its token is TERMFLEET_TOKEN, else the one the daemon keeps in its state folder (TERMFLEET_STATE_DIR)`
 const jsonHelp = "  --json           print JSON, for scripts"
 
 export const commandUsage: Record<ClientCommand, string> = {

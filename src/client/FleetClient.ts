@@ -1,17 +1,38 @@
 /**
  * The command line's view of the daemon: a client typed by the same `FleetApi`
- * declaration the daemon serves, and what each way of failing means to the
- * user (and to the exit code).
+ * declaration the daemon serves, the token it presents, and what each way of
+ * failing means to the user (and to the exit code).
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Effect } from "effect"
+import { NodeFileSystem } from "@effect/platform-node"
+import { Data, Effect, Option, Schema } from "effect"
 import { FleetApi } from "../Api.js"
+import { defaultStateDir } from "../DaemonConfig.js"
+import { readToken } from "../StateDir.js"
+
+/** A daemon to talk to, and the headers every request to it (REST or WebSocket) carries. */
+export interface Daemon {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+}
 
 /**
- * The one place a request to the daemon (REST or WebSocket) gets its headers.
- * The token (issue 6) will be read from the state folder and added here.
+ * `TERMFLEET_TOKEN`, else the token the daemon of this computer keeps in its
+ * state folder (`TERMFLEET_STATE_DIR`, or the default one). With none, the
+ * request goes without, and the daemon's refusal says what is missing.
  */
-export const requestHeaders = (): Record<string, string> => ({})
+export const findToken = (env: Readonly<Record<string, string | undefined>>): Effect.Effect<Option.Option<string>> => {
+  const given = env["TERMFLEET_TOKEN"]
+  if (given !== undefined && given !== "") return Effect.succeedSome(given)
+  return readToken(env["TERMFLEET_STATE_DIR"] || defaultStateDir(env)).pipe(
+    Effect.provide(NodeFileSystem.layer),
+    Effect.orElseSucceed(Option.none)
+  )
+}
+
+/** The one place a request to the daemon gets its headers. */
+export const requestHeaders = (token: Option.Option<string>): Record<string, string> =>
+  Option.match(token, { onNone: () => ({}), onSome: (value) => ({ authorization: `Bearer ${value}` }) })
 
 /** The daemon answered, with an error or with something this client does not understand. Exit 1. */
 export class DaemonFailed extends Data.TaggedError("DaemonFailed")<{ readonly message: string }> {}
@@ -27,17 +48,27 @@ export type ClientFailure = DaemonFailed | DaemonUnreachable
 
 type CallError =
   | { readonly _tag: "RequestError"; readonly reason: string; readonly message: string }
-  | { readonly _tag: "ResponseError"; readonly response: { readonly status: number } }
+  | { readonly _tag: "ResponseError"; readonly response: { readonly status: number; readonly json: Effect.Effect<unknown, unknown> } }
   | { readonly _tag: "ParseError"; readonly message: string }
   | { readonly _tag: "NotFound" | "InvalidInput" | "PeerTimeout" | "TerminalFailed" | "HttpApiDecodeError"; readonly message: string }
 
+/** An error the API does not declare (a refused token, say) still says why in its body. */
+const ErrorBody = Schema.Struct({ message: Schema.String })
+
 /** Every error a `FleetApi` call can fail with, as the user is told it. */
-export const toClientFailure = (url: string) => (error: CallError): ClientFailure => {
+const toClientFailure = (url: string) => (error: CallError): Effect.Effect<never, ClientFailure> => {
   switch (error._tag) {
     case "RequestError":
       return new DaemonUnreachable({ url, reason: error.reason === "Transport" ? "no answer" : error.message })
     case "ResponseError":
-      return new DaemonFailed({ message: `the daemon answered HTTP ${error.response.status}` })
+      return error.response.json.pipe(
+        Effect.flatMap(Schema.decodeUnknown(ErrorBody)),
+        Effect.match({
+          onFailure: () => `the daemon answered HTTP ${error.response.status}`,
+          onSuccess: (body) => body.message
+        }),
+        Effect.flatMap((message) => new DaemonFailed({ message }))
+      )
     case "ParseError":
       return new DaemonFailed({ message: `the daemon's answer was not understood: ${error.message.split("\n")[0]}` })
     default:
@@ -45,17 +76,17 @@ export const toClientFailure = (url: string) => (error: CallError): ClientFailur
   }
 }
 
-export const fleetClient = (url: string) =>
+const fleetClient = (daemon: Daemon) =>
   HttpApiClient.make(FleetApi, {
-    baseUrl: url,
-    transformClient: HttpClient.mapRequest(HttpClientRequest.setHeaders(requestHeaders()))
+    baseUrl: daemon.url,
+    transformClient: HttpClient.mapRequest(HttpClientRequest.setHeaders(daemon.headers))
   }).pipe(Effect.provide(FetchHttpClient.layer))
 
-export type FleetClient = Effect.Effect.Success<ReturnType<typeof fleetClient>>
+type FleetClient = Effect.Effect.Success<ReturnType<typeof fleetClient>>
 
 /** Runs one call of the client, its failures translated for the user. */
 export const call = <A>(
-  url: string,
+  daemon: Daemon,
   request: (client: FleetClient) => Effect.Effect<A, CallError>
 ): Effect.Effect<A, ClientFailure> =>
-  Effect.flatMap(fleetClient(url), (client) => Effect.mapError(request(client), toClientFailure(url)))
+  Effect.flatMap(fleetClient(daemon), (client) => Effect.catchAll(request(client), toClientFailure(daemon.url)))

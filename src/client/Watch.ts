@@ -9,7 +9,7 @@ import * as Socket from "@effect/platform/Socket"
 import { Clock, Effect, Option, Ref, Schedule, Schema } from "effect"
 import WebSocket from "ws"
 import { Computer, Session, SessionRef } from "../Domain.js"
-import { call, type ClientFailure, requestHeaders } from "./FleetClient.js"
+import { call, type ClientFailure, type Daemon } from "./FleetClient.js"
 import { ClientOutput } from "./Output.js"
 import { ago, byComputerThenAge, cell, lastLine, table, titleOf, truncate } from "./Text.js"
 
@@ -108,10 +108,10 @@ export const webSocketUrl = (url: string): string => {
   return ws.toString()
 }
 
-const openWebSocket = (url: string) =>
+const openWebSocket = (daemon: Daemon) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const ws = new WebSocket(url, { headers: requestHeaders() })
+      const ws = new WebSocket(webSocketUrl(daemon.url), { headers: daemon.headers })
       // Errors reach the Socket through its own listeners; this one only keeps
       // an error after they were removed (closing while connecting) from throwing.
       ws.on("error", () => {})
@@ -123,10 +123,10 @@ const openWebSocket = (url: string) =>
 const textDecoder = new TextDecoder()
 
 /** Runs until interrupted (Ctrl-C). Fails only when the daemon is not there to begin with. */
-export const watch = (url: string): Effect.Effect<never, ClientFailure, ClientOutput> =>
+export const watch = (daemon: Daemon): Effect.Effect<never, ClientFailure, ClientOutput> =>
   Effect.gen(function*() {
     // Checked before the screen is taken over, so "is the daemon running?" stays readable.
-    yield* call(url, (client) => client.fleet.health())
+    yield* call(daemon, (client) => client.fleet.health())
     const output = yield* ClientOutput
     const state = yield* Ref.make(emptyWatchState)
     const attempts = yield* Ref.make(0)
@@ -134,12 +134,12 @@ export const watch = (url: string): Effect.Effect<never, ClientFailure, ClientOu
     const draw = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const columns = (yield* output.columns) ?? 120
-      yield* output.stdout(CLEAR + renderWatch(yield* Ref.get(state), { url, now, columns }))
+      yield* output.stdout(CLEAR + renderWatch(yield* Ref.get(state), { url: daemon.url, now, columns }))
     })
     const update = (f: (state: WatchState) => WatchState) => Effect.zipRight(Ref.update(state, f), draw)
 
     const connectOnce = Effect.scoped(Effect.gen(function*() {
-      const socket = yield* Socket.fromWebSocket(openWebSocket(webSocketUrl(url)))
+      const socket = yield* Socket.fromWebSocket(openWebSocket(daemon))
       const write = yield* socket.writer
       yield* socket.runRaw(
         (data) =>

@@ -104,11 +104,14 @@ describe("e2e smoke", () => {
 
       const session = makeSession("alpha", "s1", { title: "claude on termfleet" })
       yield* alpha.cache.upsertSession(session)
-      expect((yield* client.next)).toEqual({ event: "session_updated", data: session })
+      const first = yield* client.next
+      expect(first).toEqual({ event: "session_updated", data: session, seq: expect.any(Number) })
+      expect(first.seq).toBeGreaterThan(initial.seq ?? Infinity)
 
       const busier = { ...session, status: "idle" as const, lastOutput: "done" }
       yield* alpha.cache.upsertSession(busier)
-      expect((yield* client.next)).toEqual({ event: "session_updated", data: busier })
+      const second = yield* client.next
+      expect(second).toEqual({ event: "session_updated", data: busier, seq: first.seq! + 1 })
     }))
 
   it.scoped("3. cache.removeSession → client gets session_removed", () =>
@@ -119,7 +122,7 @@ describe("e2e smoke", () => {
       expect(initial.data.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual(["s1"])
 
       yield* alpha.cache.removeSession({ sessionId: "s1", computer: "alpha" })
-      expect(yield* client.next).toEqual({ event: "session_removed", data: { sessionId: "s1", computer: "alpha" } })
+      expect(yield* client.next).toMatchObject({ event: "session_removed", data: { sessionId: "s1", computer: "alpha" } })
       expect(yield* alpha.cache.sessions()).toEqual([])
     }))
 
@@ -220,7 +223,7 @@ describe("e2e smoke", () => {
       const projects = [{ computer: "alpha", path: "/p/x", name: "x" }]
       yield* alpha.cache.setProjects("alpha", projects)
       // Frames arrive in order: had the session event reached it, it would come first.
-      expect(yield* preparing.client.next).toEqual({
+      expect(yield* preparing.client.next).toMatchObject({
         event: "projects_updated",
         data: { computer: "alpha", projects }
       })

@@ -5,6 +5,7 @@ import WebSocket from "ws"
 export interface Frame {
   readonly event: string
   readonly data: any
+  readonly seq?: number
 }
 
 export interface WsClient {

@@ -1,0 +1,86 @@
+/**
+ * The built command line, `node dist/main.js`, as a user runs it: exit codes,
+ * and `termfleet watch` in a real terminal (a private tmux server) redrawing
+ * on the changes the daemon pushes. Needs `npm run build` first (`make test`
+ * does it).
+ */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { binary, MAIN, requireBuild, tmux } from "../support/Cli.js"
+import { eventually } from "../support/Poll.js"
+import { freePort } from "../support/RedisServer.js"
+import { tempDir } from "../support/TempDir.js"
+import { startDaemon } from "../support/TestDaemon.js"
+
+beforeAll(requireBuild)
+
+const localDaemon = Effect.map(startDaemon("solo", Option.none()), (daemon) => ({
+  url: daemon.httpUrl("").replace(/\/$/, ""),
+  post: (path: string, body: unknown) =>
+    Effect.promise(() =>
+      fetch(daemon.httpUrl(path), {
+        method: "POST",
+        headers: { ...daemon.authHeaders, "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
+        .then((response) => response.json() as Promise<{ sessionId: string }>)
+    ),
+  del: (path: string) => Effect.promise(() => fetch(daemon.httpUrl(path), { method: "DELETE", headers: daemon.authHeaders }))
+}))
+
+describe("node dist/main.js", () => {
+  it.scopedLive("exit codes: 0 ok, 1 the daemon refused, 2 bad usage, 3 no daemon", () =>
+    Effect.gen(function*() {
+      const { url } = yield* localDaemon
+      const created = yield* binary("new", "--url", url, "--json", "--", "sh")
+      expect(created.code).toBe(0)
+      const id = JSON.parse(created.stdout).sessionId
+      expect(yield* binary("end", "--url", url, id)).toMatchObject({ code: 0 })
+
+      const unknown = yield* binary("end", "--url", url, id)
+      expect(unknown.code).toBe(1)
+      expect(unknown.stderr).toContain(`no session '${id}'`)
+
+      const usage = yield* binary("send", "--url", url)
+      expect(usage.code).toBe(2)
+      expect(usage.stderr).toContain("usage: termfleet send")
+      expect((yield* binary("frobnicate")).code).toBe(2)
+
+      const port = yield* Effect.promise(freePort)
+      const away = yield* binary("ls", "--url", `http://127.0.0.1:${port}`)
+      expect(away.code).toBe(3)
+      expect(away.stderr).toContain("is the daemon running? start it with: termfleet daemon")
+      expect((yield* binary("watch", "--url", `http://127.0.0.1:${port}`)).code).toBe(3)
+    }))
+
+  it.scopedLive("watch redraws on each pushed change and quits on Ctrl-C", () =>
+    Effect.gen(function*() {
+      const daemon = yield* localDaemon
+      const socket = `tf-watch-${process.pid}`
+      yield* Effect.addFinalizer(() => tmux(socket, "kill-server"))
+      // sh writes down how watch exited (tmux 3.3 sometimes loses a dead pane's status) and
+      // outlives the Ctrl-C meant for watch; its arguments are $0..$3, never spliced into the script.
+      const exitFile = join(yield* tempDir("tf-watch"), "exit-code")
+      const started = yield* tmux(
+        socket,
+        "new-session", "-d", "-s", "watch", "-x", "200", "-y", "50",
+        "sh", "-c", `trap : INT; "$0" "$1" watch --url "$2"; echo $? > "$3"`, process.execPath, MAIN, daemon.url, exitFile
+      )
+      expect(started).toMatchObject({ code: 0 })
+      const screen = tmux(socket, "capture-pane", "-p", "-t", "watch").pipe(Effect.map((ran) => ran.stdout))
+
+      yield* eventually(screen, (text) => text.includes("live") && text.includes("no sessions"), "the first screen")
+      const { sessionId } = yield* daemon.post("/sessions", { title: "watched-build", projectPath: "/tmp", command: "sh" })
+      const shown = yield* eventually(screen, (text) => text.includes("watched-build"), "the new session on screen")
+      expect(shown).toMatch(/solo\n\s+STATUS\s+TITLE\s+PROJECT\s+ACTIVE\s+LAST OUTPUT\n\s+\w+\s+watched-build\s+\/tmp\s/)
+
+      yield* daemon.del(`/sessions/${sessionId}`)
+      yield* eventually(screen, (text) => !text.includes("watched-build") && text.includes("no sessions"), "the session gone")
+
+      yield* tmux(socket, "send-keys", "-t", "watch", "C-c")
+      const exitCode = Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
+      expect(yield* eventually(exitCode, (code) => code !== "", "watch to exit")).toBe("0")
+    }))
+})

@@ -1,0 +1,47 @@
+/**
+ * Debian's chromium driven by playwright-core. A missing browser fails the
+ * test with what to install: a browser test that silently skips proves nothing.
+ */
+import { Effect, type Scope } from "effect"
+import { existsSync } from "node:fs"
+import { type Browser, chromium, type Page } from "playwright-core"
+
+export const CHROMIUM = "/usr/bin/chromium"
+
+export const launchBrowser: Effect.Effect<Browser, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium)`)
+    }
+    // launch() gives each browser a fresh temporary profile.
+    return chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync"
+      ]
+    })
+  }),
+  (browser) => Effect.promise(() => browser.close())
+)
+
+/** A page that records its uncaught exceptions and Content-Security-Policy violations in `errors`. */
+export const openPage = (browser: Browser, url: string) =>
+  Effect.promise(async () => {
+    const page: Page = await browser.newPage()
+    const errors: Array<string> = []
+    page.on("pageerror", (error) => errors.push(error.message))
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) errors.push(message.text())
+    })
+    const response = await page.goto(url).catch((error: Error) => {
+      throw new Error(`the dashboard did not load from ${url}: ${error.message}`)
+    })
+    return { page, response, errors }
+  })
