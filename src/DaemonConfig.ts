@@ -20,6 +20,9 @@ export interface Limits {
   readonly readBatch: number
   /** Largest HTTP request body, in bytes. */
   readonly maxBodyBytes: number
+  /** Writes (create, input, end) accepted per second, with bursts up to `writeBurst`; more get 429. */
+  readonly writesPerSecond: number
+  readonly writeBurst: number
 }
 
 export interface DaemonSettings {
@@ -52,7 +55,9 @@ export const defaultLimits: Limits = {
   maxClients: 256,
   streamMaxLen: 10_000,
   readBatch: 512,
-  maxBodyBytes: 256 * 1024
+  maxBodyBytes: 256 * 1024,
+  writesPerSecond: 20,
+  writeBurst: 60
 }
 
 export const VERSION = "0.1.0"

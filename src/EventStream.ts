@@ -1,11 +1,12 @@
 /**
  * Session changes between daemons.
  *
- * Out: a change to one of this computer's own sessions is written to the
- * stream of every live peer whose heartbeat shows interest in `sessions`;
- * a peer that becomes interested first gets a snapshot of them all. Only the
- * owner of a session pushes it, so an event received from a peer is never
- * pushed on (no echo).
+ * Out: a change to one of this computer's own sessions (or projects, todos)
+ * is written to the stream of every live peer whose heartbeat shows interest
+ * in `sessions` (`preparation`); a peer that becomes interested first gets a
+ * snapshot of them all, in the same stream, so it comes before the events
+ * that follow. Only the owner pushes what it owns, so an event received from
+ * a peer is never pushed on (no echo).
  *
  * In: this computer's own stream is read with a blocking XREAD on a
  * connection of its own, from the last id it applied, which is stored in
@@ -13,6 +14,7 @@
  */
 import { Context, Effect, Either, Layer, type Option, Queue, Schedule } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
+import type { Topic } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { RedisClient } from "./RedisClient.js"
 import { redisKeys } from "./RedisKeys.js"
@@ -23,6 +25,8 @@ import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 
 /** How long a push is retried while Redis is unreachable. */
 const PUSH_GIVE_UP = "60 seconds"
+
+const topics: ReadonlyArray<Topic> = ["sessions", "preparation"]
 
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
   /** The id of the last event applied from this computer's stream, once known. */
@@ -44,6 +48,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // While Redis is away pushes are retried in order, holding back later
       // changes, so peers miss nothing. Past PUSH_GIVE_UP the event is dropped
       // and the peer forgotten as served: its next heartbeat brings a snapshot.
+      const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
       const push = (peers: ReadonlyArray<string>, event: PeerEvent) =>
         Effect.forEach(peers, (peer) =>
           seal.seal(keys.events(peer), encodePeerEvent(event)).pipe(
@@ -51,44 +56,61 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             Effect.retry(reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))),
             Effect.zipRight(stats.add("eventsOut")),
             Effect.catchAll((error) =>
-              Effect.sync(() => served.delete(peer)).pipe(
+              Effect.sync(() => forget(peer)).pipe(
                 Effect.zipRight(Effect.logWarning(`gave up pushing to ${peer}: ${error.message}`))
               ))
           ), { discard: true })
 
-      const interestedPeers = Effect.map(cache.computers, (computers) =>
-        computers.filter((c) => c.name !== self && c.interestedIn.includes("sessions")).map((c) => c.name))
+      const interestedIn = (topic: Topic) =>
+        Effect.map(cache.computers, (computers) =>
+          computers.filter((c) => c.name !== self && c.interestedIn.includes(topic)).map((c) => c.name))
+      const pushTopic = (topic: Topic, event: PeerEvent) => Effect.flatMap(interestedIn(topic), (peers) => push(peers, event))
+
+      /** Everything of this computer a peer newly interested in `topic` needs. */
+      const snapshot = (topic: Topic): Effect.Effect<ReadonlyArray<PeerEvent>> =>
+        topic === "sessions"
+          ? Effect.map(cache.sessions(self), (sessions) => [{ _tag: "sessions_snapshot", computer: self, sessions }])
+          : Effect.map(Effect.all([cache.projects, cache.todos]), ([projects, todos]) => [
+            { _tag: "projects_updated", computer: self, projects: projects.filter((p) => p.computer === self) },
+            { _tag: "todos_updated", computer: self, todos: todos.filter((t) => t.computer === self) }
+          ])
 
       // Subscribed here, in the layer's scope, before anything can publish.
       const changes = yield* cache.subscribe
-      const served = new Set(yield* interestedPeers)
+      const served: Record<Topic, Set<string>> = {
+        sessions: new Set(yield* interestedIn("sessions")),
+        preparation: new Set(yield* interestedIn("preparation"))
+      }
 
       const onChange = (change: CacheChange): Effect.Effect<void> => {
         switch (change._tag) {
           case "SessionUpdated":
             return change.session.computer === self
-              ? Effect.flatMap(interestedPeers, (peers) => push(peers, { _tag: "session_updated", session: change.session }))
+              ? pushTopic("sessions", { _tag: "session_updated", session: change.session })
               : Effect.void
           case "SessionRemoved":
-            return change.ref.computer === self
-              ? Effect.flatMap(interestedPeers, (peers) => push(peers, { _tag: "session_removed", ref: change.ref }))
+            return change.ref.computer === self ? pushTopic("sessions", { _tag: "session_removed", ref: change.ref }) : Effect.void
+          case "ProjectsUpdated":
+            return change.computer === self
+              ? pushTopic("preparation", { _tag: "projects_updated", computer: self, projects: change.projects })
               : Effect.void
-          case "ComputerUpdated": {
-            const peer = change.computer.name
-            if (!change.computer.interestedIn.includes("sessions")) {
-              served.delete(peer)
-              return Effect.void
-            }
-            if (served.has(peer)) return Effect.void
-            served.add(peer)
-            return Effect.flatMap(cache.sessions(self), (sessions) =>
-              push([peer], { _tag: "sessions_snapshot", computer: self, sessions }))
-          }
+          case "TodosUpdated":
+            return change.computer === self
+              ? pushTopic("preparation", { _tag: "todos_updated", computer: self, todos: change.todos })
+              : Effect.void
+          case "ComputerUpdated":
+            return Effect.forEach(topics, (topic) => {
+              const peer = change.computer.name
+              if (!change.computer.interestedIn.includes(topic)) {
+                served[topic].delete(peer)
+                return Effect.void
+              }
+              if (served[topic].has(peer)) return Effect.void
+              served[topic].add(peer)
+              return Effect.flatMap(snapshot(topic), (events) => Effect.forEach(events, (event) => push([peer], event)))
+            }, { discard: true })
           case "ComputerRemoved":
-            served.delete(change.name)
-            return Effect.void
-          default:
-            return Effect.void
+            return Effect.sync(() => forget(change.name))
         }
       }
 
@@ -106,6 +128,10 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             return cache.upsertComputer(event.computer)
           case "goodbye":
             return cache.removeComputer(event.computer)
+          case "projects_updated":
+            return cache.setProjects(event.computer, event.projects)
+          case "todos_updated":
+            return cache.setTodos(event.computer, event.todos)
         }
       }
 

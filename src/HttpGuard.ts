@@ -6,13 +6,15 @@
  *   prints; it is swapped for the cookie at once);
  * - writes and WebSocket upgrades from another origin are refused, so a page
  *   of another site open in the user's browser cannot reach the daemon;
- * - bodies are bounded and must be JSON: a bad one is a 4xx with a message.
+ * - bodies are bounded and must be JSON: a bad one is a 4xx with a message;
+ * - writes are rate-limited, so a runaway script cannot flood the terminals.
  */
 import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { originAllowed } from "./Origin.js"
+import { fullBucket, take } from "./RateLimit.js"
 
 export const TOKEN_COOKIE = "termfleet_token"
 
@@ -30,8 +32,16 @@ const bearer = (header: string | undefined) => (header?.startsWith("Bearer ") ? 
 const hasBody = (method: string) => method === "POST" || method === "PUT" || method === "PATCH"
 
 export const HttpGuard = HttpLayerRouter.middleware(
-  Effect.map(DaemonConfig, ({ limits, token }) => (app) =>
-    Effect.gen(function*() {
+  Effect.gen(function*() {
+    const { limits, token } = yield* DaemonConfig
+    const rate = { perSecond: limits.writesPerSecond, burst: limits.writeBurst }
+    let bucket = fullBucket(rate, yield* Clock.currentTimeMillis)
+    const admitWrite = Effect.map(Clock.currentTimeMillis, (now) => {
+      const taken = take(rate, bucket, now)
+      bucket = taken.bucket
+      return taken.waitMillis
+    })
+    return (app) => Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const url = new URL(request.url, "http://termfleet")
       const fromQuery = url.searchParams.get("token") ?? undefined
@@ -44,6 +54,14 @@ export const HttpGuard = HttpLayerRouter.middleware(
       const upgrade = request.headers["upgrade"]?.toLowerCase() === "websocket"
       if ((writes || upgrade) && !originAllowed(request.headers["origin"], request.headers["host"])) {
         return refuse(403, "Forbidden", "requests from another origin are refused")
+      }
+      if (writes) {
+        const waitMillis = yield* admitWrite
+        if (waitMillis > 0) {
+          return refuse(429, "TooManyRequests", `at most ${limits.writesPerSecond} writes per second`).pipe(
+            HttpServerResponse.setHeader("retry-after", String(Math.ceil(waitMillis / 1000)))
+          )
+        }
       }
       if (fromQuery !== undefined && request.method === "GET" && !upgrade) {
         // Swap the token in the URL for a cookie, so it leaves the address bar and history.
@@ -67,6 +85,7 @@ export const HttpGuard = HttpLayerRouter.middleware(
         }
       }
       return yield* app
-    })),
+    })
+  }),
   { global: true }
 )

@@ -3,7 +3,7 @@
  * body of an entry sealed by `Seal.ts` (which names the sender).
  */
 import { Either, Schema } from "effect"
-import { Computer, ComputerName, Session, SessionRef } from "./Domain.js"
+import { Computer, ComputerName, Project, Session, SessionRef, Todo } from "./Domain.js"
 import type { Opened } from "./Seal.js"
 
 export const PeerEvent = Schema.Union(
@@ -13,7 +13,10 @@ export const PeerEvent = Schema.Union(
   Schema.TaggedStruct("sessions_snapshot", { computer: ComputerName, sessions: Schema.Array(Session) }),
   /** Sent at start and when interest changes, so peers learn of it at once. */
   Schema.TaggedStruct("heartbeat", { computer: Computer }),
-  Schema.TaggedStruct("goodbye", { computer: ComputerName })
+  Schema.TaggedStruct("goodbye", { computer: ComputerName }),
+  /** All projects (todos) of `computer`, sent on change and when a peer becomes interested in `preparation`. */
+  Schema.TaggedStruct("projects_updated", { computer: ComputerName, projects: Schema.Array(Project) }),
+  Schema.TaggedStruct("todos_updated", { computer: ComputerName, todos: Schema.Array(Todo) })
 )
 export type PeerEvent = typeof PeerEvent.Type
 
@@ -21,18 +24,23 @@ const PeerEventJson = Schema.parseJson(PeerEvent)
 export const encodePeerEvent = Schema.encodeSync(PeerEventJson)
 const decodeJson = Schema.decodeUnknownEither(PeerEventJson)
 
-/** The computer an event speaks for: a peer may only speak for itself. */
-const subject = (event: PeerEvent): string => {
+/** Every computer an event speaks for, nested values included: a peer may only speak for itself. */
+const subjects = (event: PeerEvent): ReadonlyArray<string> => {
   switch (event._tag) {
     case "session_updated":
-      return event.session.computer
+      return [event.session.computer]
     case "session_removed":
-      return event.ref.computer
+      return [event.ref.computer]
     case "heartbeat":
-      return event.computer.name
-    case "sessions_snapshot":
+      return [event.computer.name]
     case "goodbye":
-      return event.computer
+      return [event.computer]
+    case "sessions_snapshot":
+      return [event.computer, ...event.sessions.map((s) => s.computer)]
+    case "projects_updated":
+      return [event.computer, ...event.projects.map((p) => p.computer)]
+    case "todos_updated":
+      return [event.computer, ...event.todos.map((t) => t.computer)]
   }
 }
 
@@ -40,8 +48,8 @@ const subject = (event: PeerEvent): string => {
 export const decodePeerEvent = (opened: Opened): Either.Either<PeerEvent, string> =>
   Either.flatMap(
     Either.mapLeft(decodeJson(opened.body), (e) => e.message),
-    (event) =>
-      subject(event) === opened.from
-        ? Either.right(event)
-        : Either.left(`'${opened.from}' may not speak for '${subject(event)}'`)
+    (event) => {
+      const other = subjects(event).find((name) => name !== opened.from)
+      return other === undefined ? Either.right(event) : Either.left(`'${opened.from}' may not speak for '${other}'`)
+    }
   )

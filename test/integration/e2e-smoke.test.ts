@@ -302,4 +302,22 @@ describe("e2e smoke", () => {
       expect((yield* restarted.cache.sessions("pi")).map((s) => s.sessionId)).toEqual(["while-away"])
       expect((yield* restarted.stats.snapshot).decodeFailures).toBe(0)
     }))
+
+  it.scoped("13. projects and todos cross daemons: beta's preparation client gets alpha's, snapshot then changes", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const alpha = yield* startDaemon("alpha", Option.some(redis))
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const project = { computer: "alpha", path: "/src/termfleet", name: "termfleet" }
+      yield* alpha.cache.setProjects("alpha", [project])
+
+      const { client } = yield* subscribed(beta.wsUrl, "preparation")
+      yield* client.nextEvent("projects_updated", (d) => d.computer === "alpha" && d.projects.length === 1)
+      expect((yield* beta.cache.projects).filter((p) => p.computer === "alpha")).toEqual([project])
+
+      const todo = { computer: "alpha", projectPath: project.path, slug: "ship-it", title: "ship it", status: "ready" as const }
+      yield* alpha.cache.setTodos("alpha", [todo])
+      const pushed = yield* client.nextEvent("todos_updated", (d) => d.computer === "alpha" && d.todos.length === 1)
+      expect(pushed.data.todos).toEqual([todo])
+    }))
 })

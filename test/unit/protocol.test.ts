@@ -50,6 +50,16 @@ describe("decodePeerEvent", () => {
     expect(Either.isLeft(result) && result.left).toContain("may not speak for 'pi'")
   })
 
+  it("refuses a snapshot smuggling in a session of another computer", () => {
+    const body = encodePeerEvent({
+      _tag: "sessions_snapshot",
+      computer: "pi",
+      sessions: [session, makeSession("laptop", "l1")]
+    })
+    const result = decodePeerEvent({ from: "pi", body })
+    expect(Either.isLeft(result) && result.left).toContain("may not speak for 'laptop'")
+  })
+
   it.each([
     [""],
     ["not json"],
