@@ -13,14 +13,10 @@
  * Redis: events sent while the daemon was away are replayed, never skipped.
  */
 import { Context, Effect, Either, Layer, type Option, Queue, Schedule } from "effect"
-import { DaemonConfig } from "./DaemonConfig.js"
+import { fleetServices } from "./Fleet.js"
 import type { Topic } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
-import { RedisClient } from "./RedisClient.js"
-import { redisKeys } from "./RedisKeys.js"
-import { type CacheChange, SessionCache } from "./SessionCache.js"
-import { Seal } from "./Seal.js"
-import { Stats } from "./Stats.js"
+import type { CacheChange } from "./SessionCache.js"
 import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 
 /** How long a push is retried while Redis is unreachable. */
@@ -37,13 +33,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
   static readonly layer = Layer.scoped(
     EventStream,
     Effect.gen(function*() {
-      const config = yield* DaemonConfig
-      const cache = yield* SessionCache
-      const redis = yield* RedisClient
-      const stats = yield* Stats
-      const seal = yield* Seal
-      const keys = redisKeys(config.prefix)
-      const self = config.computer
+      const { cache, config, keys, redis, seal, self, stats } = yield* fleetServices
 
       // While Redis is away pushes are retried in order, holding back later
       // changes, so peers miss nothing. Past PUSH_GIVE_UP the event is dropped

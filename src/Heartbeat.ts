@@ -6,15 +6,11 @@
  * peer's event stream, so peers learn of it at once, not 20 s later.
  */
 import { Array as Arr, Context, Effect, Layer, Option, Schema, Stream } from "effect"
-import { DaemonConfig } from "./DaemonConfig.js"
+import { fleetServices } from "./Fleet.js"
 import { Computer, Ttl } from "./Domain.js"
 import { EventStream } from "./EventStream.js"
 import type { PeerEvent } from "./PeerEvent.js"
-import { RedisClient, type RedisError } from "./RedisClient.js"
-import { redisKeys } from "./RedisKeys.js"
-import { Seal } from "./Seal.js"
-import { SessionCache } from "./SessionCache.js"
-import { Stats } from "./Stats.js"
+import type { RedisError } from "./RedisClient.js"
 import { reconnectSchedule } from "./StreamConsumer.js"
 
 const decodeComputer = Schema.decodeUnknownOption(Schema.parseJson(Computer))
@@ -31,14 +27,8 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
   static readonly layer = Layer.scoped(
     Heartbeat,
     Effect.gen(function*() {
-      const config = yield* DaemonConfig
-      const cache = yield* SessionCache
-      const redis = yield* RedisClient
-      const stats = yield* Stats
-      const seal = yield* Seal
+      const { cache, config, keys, redis, seal, self, stats } = yield* fleetServices
       const events = yield* EventStream
-      const keys = redisKeys(config.prefix)
-      const self = config.computer
 
       const me = Effect.map(cache.computer(self), Option.getOrThrow)
       const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))

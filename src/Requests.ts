@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { DaemonConfig } from "./DaemonConfig.js"
+import { fleetServices } from "./Fleet.js"
 import { LocalSessions } from "./LocalSessions.js"
 import {
   decodeReply,
@@ -17,10 +17,6 @@ import {
   type PeerRequest,
   type RequestBody
 } from "./PeerRequest.js"
-import { RedisClient } from "./RedisClient.js"
-import { redisKeys } from "./RedisKeys.js"
-import { Seal } from "./Seal.js"
-import { Stats } from "./Stats.js"
 import { consumeStream } from "./StreamConsumer.js"
 
 export class PeerUnavailable extends Schema.TaggedError<PeerUnavailable>()("PeerUnavailable", {
@@ -49,13 +45,8 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
   static readonly layer = Layer.scoped(
     Requests,
     Effect.gen(function*() {
-      const config = yield* DaemonConfig
-      const redis = yield* RedisClient
+      const { keys, redis, seal, self, stats } = yield* fleetServices
       const local = yield* LocalSessions
-      const stats = yield* Stats
-      const seal = yield* Seal
-      const keys = redisKeys(config.prefix)
-      const self = config.computer
 
       const execute = (request: PeerRequest): Effect.Effect<PeerReply> => {
         const run = (() => {
