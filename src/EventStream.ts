@@ -35,26 +35,37 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
     Effect.gen(function*() {
       const { cache, config, keys, redis, seal, self, stats } = yield* fleetServices
 
-      // While Redis is away pushes are retried in order, holding back later
-      // changes, so peers miss nothing. Past PUSH_GIVE_UP the event is dropped
-      // and the peer forgotten as served: its next heartbeat brings a snapshot.
+      /** One event for one peer. */
+      type Outgoing = readonly [peer: string, event: PeerEvent]
+
+      // While Redis is away a batch is retried whole, holding back later
+      // changes, so peers miss nothing and nothing is reordered (an entry
+      // written twice is harmless: the cache ignores a session it already
+      // has). Past PUSH_GIVE_UP the batch is dropped and its peers are
+      // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
-      const push = (peers: ReadonlyArray<string>, event: PeerEvent) =>
-        Effect.forEach(peers, (peer) =>
-          seal.seal(keys.events(peer), encodePeerEvent(event)).pipe(
-            Effect.flatMap((fields) => redis.xadd(keys.events(peer), fields, config.limits.streamMaxLen)),
+      const send = (outgoing: ReadonlyArray<Outgoing>) =>
+        Effect.forEach(outgoing, ([peer, event]) =>
+          Effect.map(seal.seal(keys.events(peer), encodePeerEvent(event)), (fields) => ({
+            key: keys.events(peer),
+            fields,
+            maxLen: config.limits.streamMaxLen
+          }))).pipe(
+            Effect.flatMap(redis.xaddBatch),
             Effect.retry(reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))),
-            Effect.zipRight(stats.add("eventsOut")),
+            Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>
-              Effect.sync(() => forget(peer)).pipe(
-                Effect.zipRight(Effect.logWarning(`gave up pushing to ${peer}: ${error.message}`))
+              Effect.sync(() => outgoing.forEach(([peer]) => forget(peer))).pipe(
+                Effect.zipRight(Effect.logWarning(`gave up pushing to peers: ${error.message}`))
               ))
-          ), { discard: true })
+          )
+      const push = (peers: ReadonlyArray<string>, event: PeerEvent) => send(peers.map((peer) => [peer, event] as const))
 
       const interestedIn = (topic: Topic) =>
         Effect.map(cache.computers, (computers) =>
           computers.filter((c) => c.name !== self && c.interestedIn.includes(topic)).map((c) => c.name))
-      const pushTopic = (topic: Topic, event: PeerEvent) => Effect.flatMap(interestedIn(topic), (peers) => push(peers, event))
+      const toInterested = (topic: Topic, event: PeerEvent): Effect.Effect<ReadonlyArray<Outgoing>> =>
+        Effect.map(interestedIn(topic), (peers) => peers.map((peer) => [peer, event] as const))
 
       /** Everything of this computer a peer newly interested in `topic` needs. */
       const snapshot = (topic: Topic): Effect.Effect<ReadonlyArray<PeerEvent>> =>
@@ -72,39 +83,50 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         preparation: new Set(yield* interestedIn("preparation"))
       }
 
-      const onChange = (change: CacheChange): Effect.Effect<void> => {
+      const none = Effect.succeed<ReadonlyArray<Outgoing>>([])
+      /** What one change means for peers, in order; updates who is served as it goes. */
+      const plan = (change: CacheChange): Effect.Effect<ReadonlyArray<Outgoing>> => {
         switch (change._tag) {
           case "SessionUpdated":
             return change.session.computer === self
-              ? pushTopic("sessions", { _tag: "session_updated", session: change.session })
-              : Effect.void
+              ? toInterested("sessions", { _tag: "session_updated", session: change.session })
+              : none
           case "SessionRemoved":
-            return change.ref.computer === self ? pushTopic("sessions", { _tag: "session_removed", ref: change.ref }) : Effect.void
+            return change.ref.computer === self ? toInterested("sessions", { _tag: "session_removed", ref: change.ref }) : none
           case "ProjectsUpdated":
             return change.computer === self
-              ? pushTopic("preparation", { _tag: "projects_updated", computer: self, projects: change.projects })
-              : Effect.void
+              ? toInterested("preparation", { _tag: "projects_updated", computer: self, projects: change.projects })
+              : none
           case "TodosUpdated":
             return change.computer === self
-              ? pushTopic("preparation", { _tag: "todos_updated", computer: self, todos: change.todos })
-              : Effect.void
+              ? toInterested("preparation", { _tag: "todos_updated", computer: self, todos: change.todos })
+              : none
           case "ComputerUpdated":
-            return Effect.forEach(topics, (topic) => {
-              const peer = change.computer.name
-              if (!change.computer.interestedIn.includes(topic)) {
-                served[topic].delete(peer)
-                return Effect.void
-              }
-              if (served[topic].has(peer)) return Effect.void
-              served[topic].add(peer)
-              return Effect.flatMap(snapshot(topic), (events) => Effect.forEach(events, (event) => push([peer], event)))
-            }, { discard: true })
+            return Effect.map(
+              Effect.forEach(topics, (topic) => {
+                const peer = change.computer.name
+                if (!change.computer.interestedIn.includes(topic)) {
+                  served[topic].delete(peer)
+                  return none
+                }
+                if (served[topic].has(peer)) return none
+                served[topic].add(peer)
+                return Effect.map(snapshot(topic), (events) => events.map((event) => [peer, event] as const))
+              }),
+              (planned) => planned.flat()
+            )
           case "ComputerRemoved":
-            return Effect.sync(() => forget(change.name))
+            return Effect.as(Effect.sync(() => forget(change.name)), [])
         }
       }
 
-      yield* Queue.take(changes).pipe(Effect.flatMap(onChange), Effect.forever, Effect.forkScoped)
+      // Changes that piled up while a batch was being written go out together, in one pipeline.
+      yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
+        Effect.flatMap((batch) => Effect.forEach(batch, plan)),
+        Effect.flatMap((planned) => send(planned.flat())),
+        Effect.forever,
+        Effect.forkScoped
+      )
 
       const apply = (event: PeerEvent): Effect.Effect<void> => {
         switch (event._tag) {

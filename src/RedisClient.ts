@@ -42,7 +42,15 @@ export interface RedisClientService {
   readonly zremRangeByScore: (key: string, min: number, max: number) => Effect.Effect<void, RedisError>
   /** `XADD key MAXLEN ~ maxLen * field value ...`; answers the new entry's id. */
   readonly xadd: (key: string, fields: Readonly<Record<string, string>>, maxLen: number) => Effect.Effect<string, RedisError>
+  /** Several XADDs in one round trip (a pipeline), applied in order; answers their ids. */
+  readonly xaddBatch: (entries: ReadonlyArray<XAddEntry>) => Effect.Effect<ReadonlyArray<string>, RedisError>
   readonly reader: Effect.Effect<StreamReader, RedisError, Scope.Scope>
+}
+
+export interface XAddEntry {
+  readonly key: string
+  readonly fields: Readonly<Record<string, string>>
+  readonly maxLen: number
 }
 
 export class RedisClient extends Context.Tag("termfleet/RedisClient")<RedisClient, RedisClientService>() {
@@ -96,6 +104,22 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
       zrangeByScore: (key, min, max) => run("ZRANGEBYSCORE", () => redis.zrangebyscore(key, score(min), score(max))),
       zremRangeByScore: (key, min, max) =>
         run("ZREMRANGEBYSCORE", () => redis.zremrangebyscore(key, score(min), score(max))),
+      xaddBatch: (entries) =>
+        entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
+          run("XADD", () => {
+            const pipeline = redis.pipeline()
+            for (const { fields, key, maxLen } of entries) {
+              pipeline.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())
+            }
+            return pipeline.exec()
+          }),
+          (results) => {
+            const failed = (results ?? []).find(([error]) => error !== null)
+            return failed !== undefined || results === null
+              ? Effect.fail(new RedisError({ command: "XADD", message: failed?.[0]?.message ?? "pipeline discarded" }))
+              : Effect.succeed(results.map(([, id]) => String(id)))
+          }
+        ),
       xadd: (key, fields, maxLen) =>
         Effect.flatMap(
           run("XADD", () => redis.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())),

@@ -97,6 +97,7 @@ export const makeMemoryRedis: Effect.Effect<RedisClientService> = Effect.gen(fun
           if (stream.entries.length > maxLen) stream.entries.splice(0, stream.entries.length - maxLen)
           return id
         }).pipe(Effect.tap(() => PubSub.publish(written, key)))),
+    xaddBatch: (entries) => Effect.forEach(entries, ({ fields, key, maxLen }) => service.xadd(key, fields, maxLen)),
     reader: Effect.succeed({
       xread: (key, afterId, { blockMillis, count }) =>
         Effect.scoped(

@@ -122,6 +122,22 @@ for (const subject of subjects) {
         expect(yield* Fiber.join(waiting)).toEqual([])
       }))
 
+    subject.it("a batch of XADDs lands in order, across streams, with growing ids", (redis, key) =>
+      Effect.gen(function*() {
+        const ids = yield* redis.xaddBatch([
+          { key: key("a"), fields: { n: "1" }, maxLen: 100 },
+          { key: key("b"), fields: { n: "2" }, maxLen: 100 },
+          { key: key("a"), fields: { n: "3" }, maxLen: 100 }
+        ])
+        expect(ids).toHaveLength(3)
+        expect(yield* redis.xaddBatch([])).toEqual([])
+        const read = (k: string) =>
+          Effect.scoped(Effect.flatMap(redis.reader, (r) => r.xread(k, "0", { count: 10 })))
+        const a = yield* read(key("a"))
+        expect(a.map((e) => [e.id, e.fields["n"]])).toEqual([[ids[0], "1"], [ids[2], "3"]])
+        expect((yield* read(key("b"))).map((e) => e.fields["n"])).toEqual(["2"])
+      }))
+
     subject.it("XADD MAXLEN ~ n keeps at least the newest n entries", (redis, key) =>
       Effect.gen(function*() {
         for (let i = 0; i < 250; i++) yield* redis.xadd(key("trim"), { n: String(i) }, 10)
