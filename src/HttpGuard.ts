@@ -72,7 +72,13 @@ export const HttpGuard = HttpLayerRouter.middleware(
       }
       if (!hasBody(request.method)) return yield* app
       const tooLarge = refuse(413, "PayloadTooLarge", `request bodies are limited to ${limits.maxBodyBytes} bytes`)
-      if (Number(request.headers["content-length"] ?? 0) > limits.maxBodyBytes) return tooLarge
+      const length = request.headers["content-length"]
+      // Bodies are small JSON: asking for their length up front means an
+      // oversize one is refused before it is read, with an answer.
+      if (length === undefined && request.headers["transfer-encoding"] !== undefined) {
+        return refuse(411, "LengthRequired", "write requests must carry a Content-Length")
+      }
+      if (Number(length ?? 0) > limits.maxBodyBytes) return tooLarge
       const text = yield* HttpIncomingMessage.withMaxBodySize(request.text, Option.some(limits.maxBodyBytes)).pipe(
         Effect.option
       )

@@ -116,6 +116,10 @@ export const checkCreate = (
   if (projectPath !== null && (!isAbsolute(projectPath) || projectPath.includes("\u0000"))) {
     return invalid(`a project folder is an absolute path, got ${JSON.stringify(projectPath)}`)
   }
+  // tmux expands the start folder as a format and cannot escape '#[' in it.
+  if (projectPath !== null && projectPath.includes("#[")) {
+    return invalid(`tmux cannot start in a folder whose path contains '#[': ${JSON.stringify(projectPath)}`)
+  }
   const title = request.title === undefined || request.title.trim() === ""
     ? defaultTitle(projectPath, command)
     : request.title

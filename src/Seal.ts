@@ -6,8 +6,10 @@
  * genuine one to another stream, nor replay one (its sequence is not newer
  * than what was already seen from that sender).
  */
-import { Clock, Context, Effect, Either, Layer, Option } from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { FileSystem } from "@effect/platform"
+import { Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { join } from "node:path"
 import { DaemonConfig } from "./DaemonConfig.js"
 
 export interface Opened {
@@ -21,6 +23,11 @@ const parseSeq = (seq: string): readonly [number, number] | undefined => {
   return match === null ? undefined : [Number(match[1]), Number(match[2])]
 }
 
+const SavedWindow = Schema.Struct({ epoch: Schema.Number, high: Schema.Number, seen: Schema.Array(Schema.Number) })
+type SavedWindow = typeof SavedWindow.Type
+const SavedWindows = Schema.parseJson(Schema.Record({ key: Schema.String, value: SavedWindow }))
+const decodeSaved = Schema.decodeUnknownOption(SavedWindows)
+
 /** How far out of order one sender's entries may arrive (two fibers may XADD in either order). */
 const REPLAY_WINDOW = 1024
 
@@ -32,6 +39,18 @@ export class ReplayWindow {
   private epoch = -1
   private high = 0
   private readonly seen = new Set<number>()
+
+  static from(saved: SavedWindow): ReplayWindow {
+    const window = new ReplayWindow()
+    window.epoch = saved.epoch
+    window.high = saved.high
+    for (const counter of saved.seen) window.seen.add(counter)
+    return window
+  }
+
+  save(): SavedWindow {
+    return { epoch: this.epoch, high: this.high, seen: [...this.seen] }
+  }
 
   accept([epoch, counter]: readonly [number, number]): boolean {
     if (epoch < this.epoch) return false
@@ -88,18 +107,48 @@ export interface SealService {
   readonly verify: (where: string, fields: Readonly<Record<string, string>>) => Either.Either<Opened, string>
 }
 
+/**
+ * The replay windows are kept in the state folder, where someone with access
+ * only to Redis cannot roll them back, so a restarted daemon still refuses
+ * entries it already took. They are saved at most once a second and when the
+ * daemon stops.
+ */
+const windowsFile = (stateDir: string, prefix: string, computer: string) =>
+  join(stateDir, `seen-${createHash("sha256").update(`${prefix}\n${computer}`).digest("hex").slice(0, 16)}.json`)
+
 export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
-  static readonly layer = Layer.effect(
+  static readonly layer = Layer.scoped(
     Seal,
     Effect.gen(function*() {
       const config = yield* DaemonConfig
+      const fs = yield* FileSystem.FileSystem
       const secret = yield* Option.match(config.fleetSecret, {
         onNone: () => Effect.dieMessage("a fleet secret is required to talk to peers"),
         onSome: Effect.succeed
       })
-      const epoch = yield* Clock.currentTimeMillis
+      // Must grow across restarts of this daemon whatever clock it runs on
+      // (tests run on the TestClock), so peers take its new entries as new.
+      const epoch = Date.now()
       let counter = 0
-      const windows = new Map<string, ReplayWindow>()
+      const file = windowsFile(config.stateDir, config.prefix, config.computer)
+      const saved = yield* fs.readFileString(file).pipe(Effect.map(decodeSaved), Effect.orElseSucceed(Option.none))
+      const windows = new Map<string, ReplayWindow>(
+        Object.entries(Option.getOrElse(saved, () => ({}))).map(([key, value]) => [key, ReplayWindow.from(value)])
+      )
+      let dirty = false
+      const save = Effect.suspend(() => {
+        if (!dirty) return Effect.void
+        dirty = false
+        const json = JSON.stringify(Object.fromEntries([...windows].map(([key, window]) => [key, window.save()])))
+        return fs.makeDirectory(config.stateDir, { recursive: true, mode: 0o700 }).pipe(
+          Effect.zipRight(fs.writeFileString(`${file}.tmp`, json, { mode: 0o600 })),
+          Effect.zipRight(fs.rename(`${file}.tmp`, file)),
+          Effect.catchAll((error) => Effect.logWarning(`could not save replay windows: ${error.message}`))
+        )
+      })
+      yield* save.pipe(Effect.delay("1 second"), Effect.forever, Effect.forkScoped)
+      yield* Effect.addFinalizer(() => save)
+
       return {
         seal: (where, body) =>
           Effect.sync(() => sealFields(secret, where, config.computer, `${epoch}-${++counter}`, body)),
@@ -109,7 +158,9 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
               const key = `${where}\n${from}`
               let window = windows.get(key)
               if (window === undefined) windows.set(key, (window = new ReplayWindow()))
-              return window.accept(seq) ? Either.right({ from, body }) : Either.left(`replayed entry from '${from}'`)
+              if (!window.accept(seq)) return Either.left(`replayed entry from '${from}'`)
+              dirty = true
+              return Either.right({ from, body })
             })
           ),
         verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from }) => ({ from, body }))

@@ -159,9 +159,13 @@ export const unexpanded = (text: string): string => literal(text.replaceAll("#",
 export const listArgs: ReadonlyArray<string> = ["list-sessions", "-F", listFormat]
 export const namesArgs: ReadonlyArray<string> = ["list-sessions", "-F", "#{session_name}"]
 
-/** The name tmux keeps unchanged: it would turn ':' and '.' into '_' and escape '\'. */
+/**
+ * The name tmux keeps unchanged: it would turn ':' and '.' into '_' and escape
+ * '\'; and no '#', which tmux expands in names ('##[' is not unescaped by
+ * tmux 3.3). The title itself is kept, as written, in a user option.
+ */
 export const uniqueName = (title: string, taken: ReadonlySet<string>): string => {
-  const base = title.replace(/[:.\\]/g, "_")
+  const base = title.replace(/[:.\\#]/g, "_")
   let name = base
   for (let n = 2; taken.has(name); n++) name = `${base}-${n}`
   return name

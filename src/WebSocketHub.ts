@@ -135,9 +135,13 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         Effect.scoped(Effect.gen(function*() {
           const write = yield* socket.writer
           if (clients.size >= limits.maxClients) {
-            yield* write(encodeServerEvent(errorEvent("too_many_clients", `at most ${limits.maxClients} clients`)))
-            yield* write(new Socket.CloseEvent(CloseCode.tryAgainLater, "too many clients"))
-            return
+            // The socket must run for the upgrade to complete and the refusal to be sent.
+            return yield* socket.runRaw(() => Effect.void, {
+              onOpen: Effect.zipRight(
+                write(encodeServerEvent(errorEvent("too_many_clients", `at most ${limits.maxClients} clients`))),
+                write(new Socket.CloseEvent(CloseCode.tryAgainLater, "too many clients"))
+              ).pipe(Effect.ignore)
+            })
           }
           const outbox = yield* Queue.dropping<string>(limits.clientQueue)
           const closing = yield* Deferred.make<Socket.CloseEvent>()

@@ -232,7 +232,7 @@ describe("LocalSessions on a private tmux server", () => {
       expect(ids.trim().split("\n").sort()).toEqual(created.map((s) => s.sessionId).sort())
       expect(yield* tmuxNames(socket)).toEqual(
         ["-t evil", "x; rm -rf /", "a_b_c", "ends;", "back_slash_;", `$(touch ${marker})`,
-          `#{session_id} #(touch ${marker})`, "$0", "dup", "dup-2", "ünïcødé ✓"].sort()
+          `_{session_id} _(touch ${marker})`, "$0", "dup", "dup-2", "ünïcødé ✓"].sort()
       )
       expect(existsSync(marker)).toBe(false)
     }))

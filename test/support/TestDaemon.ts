@@ -7,7 +7,10 @@ import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { execFile } from "node:child_process"
+import { mkdtemp, rm } from "node:fs/promises"
 import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/DaemonConfig.js"
 import { RedisClient, type RedisClientService } from "../../src/RedisClient.js"
@@ -28,6 +31,11 @@ export const killTmuxServer = (socket: string) =>
   Effect.async<void>((resume) => {
     execFile("tmux", ["-L", socket, "kill-server"], () => resume(Effect.void))
   })
+
+const tempStateDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "tf-state-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
 
 export interface TestDaemon {
   readonly settings: DaemonSettings
@@ -55,6 +63,8 @@ export const startDaemon = (
       port: 0,
       tmuxSocket,
       token: TEST_TOKEN,
+      // A folder of its own, unless the caller restarts a daemon on one.
+      stateDir: overrides.stateDir ?? (yield* tempStateDir),
       fleetSecret: Option.some(TEST_FLEET_SECRET),
       ...overrides
     })

@@ -1,0 +1,294 @@
+/**
+ * Someone with write access to Redis but without the fleet secret must not
+ * be able to drive a daemon: forged, unsigned, tampered, moved and replayed
+ * entries of its event stream and of its request stream are dropped and
+ * counted (`decodeFailures` in /health), and genuine entries after them are
+ * still applied.
+ *
+ * Daemons are in-process (`startDaemon`) on the in-memory Redis; the attacker
+ * and the honest peer are played by the test, writing entries as
+ * `EventStream.push` and `Requests.call` do (`sealFields`, `redisKeys`).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Exit, Option, Queue, Scope } from "effect"
+import type { Topic } from "../../src/Domain.js"
+import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
+import { decodeReply, encodeRequest, type PeerRequest } from "../../src/PeerRequest.js"
+import type { RedisClientService } from "../../src/RedisClient.js"
+import { redisKeys } from "../../src/RedisKeys.js"
+import { makeMemoryRedis } from "../../src/RedisMemory.js"
+import { sealFields, verifyFields } from "../../src/Seal.js"
+import type { CacheChange } from "../../src/SessionCache.js"
+import { makeSession } from "../support/fixtures.js"
+import { killTmux } from "../support/DaemonProcess.js"
+import { eventually } from "../support/Poll.js"
+import { raw } from "../support/RawHttp.js"
+import { tempDir } from "../support/TempDir.js"
+import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
+import { tmuxCli } from "../support/TmuxServer.js"
+
+const keys = redisKeys("test:")
+const WRONG_SECRET = "not-the-fleet-secret-0123456789"
+
+/** Every entry of a stream, without waiting. */
+const entriesOf = (redis: RedisClientService, key: string) =>
+  Effect.scoped(Effect.flatMap(redis.reader, (reader) => reader.xread(key, "0", { count: 10_000 })))
+
+/** Copies an entry as it is into another stream (or the same one again). */
+const copyEntry = (redis: RedisClientService, fields: Readonly<Record<string, string>>, to: string) =>
+  redis.xadd(to, fields, 10_000)
+
+/** An honest peer, played through Redis alone: presence and sealed events, as its daemon would write them. */
+const honestPeer = (redis: RedisClientService, name: string) => {
+  const computer = { name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] as Array<Topic> }
+  let counter = 0
+  const sealed = (where: string, body: string) => sealFields(TEST_FLEET_SECRET, where, name, `1-${++counter}`, body)
+  return {
+    sealed,
+    /** Seals `event` for `to`'s stream and writes it; answers the fields written. */
+    push: (to: string, event: PeerEvent) =>
+      Effect.gen(function*() {
+        const fields = sealed(keys.events(to), encodePeerEvent(event))
+        yield* redis.xadd(keys.events(to), fields, 10_000)
+        return fields
+      }),
+    presence: Effect.gen(function*() {
+      const fields = sealed(keys.computer(name), JSON.stringify(computer))
+      yield* redis.set(keys.computer(name), JSON.stringify(fields), 60_000)
+      yield* redis.zadd(keys.computers, 0, name)
+    })
+  }
+}
+
+const changeWhere = (changes: Queue.Dequeue<CacheChange>, match: (change: CacheChange) => boolean) =>
+  Effect.gen(function*() {
+    while (true) {
+      const change = yield* Queue.take(changes)
+      if (match(change)) return change
+    }
+  })
+
+const updated = (sessionId: string) => (c: CacheChange) => c._tag === "SessionUpdated" && c.session.sessionId === sessionId
+const removed = (sessionId: string) => (c: CacheChange) => c._tag === "SessionRemoved" && c.ref.sessionId === sessionId
+
+const health = (daemon: TestDaemon) => Effect.map(raw(daemon.httpUrl("/health"), { headers: daemon.authHeaders }), (r) => r.json)
+
+const sessionIds = (daemon: TestDaemon, computer?: string) =>
+  Effect.map(daemon.cache.sessions(computer), (sessions) => sessions.map((s) => s.sessionId).sort())
+
+describe("forged and replayed event-stream entries", () => {
+  it.scoped("wrong secret, unsigned, tampered, moved, impersonating and replayed entries are dropped and counted; a valid one after them is applied", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const pi = honestPeer(redis, "pi")
+      yield* pi.presence
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const changes = yield* beta.cache.subscribe
+      const to = keys.events("beta")
+      const event = (sessionId: string, computer = "pi"): PeerEvent => ({
+        _tag: "session_updated",
+        session: makeSession(computer, sessionId)
+      })
+
+      // A genuine session, then its genuine removal: replaying the first must not bring it back.
+      const victimEntry = yield* pi.push("beta", event("victim"))
+      yield* changeWhere(changes, updated("victim"))
+      yield* pi.push("beta", { _tag: "session_removed", ref: { sessionId: "victim", computer: "pi" } })
+      yield* changeWhere(changes, removed("victim"))
+      expect((yield* beta.stats.snapshot).decodeFailures).toBe(0)
+
+      const genuine = pi.sealed(to, encodePeerEvent(event("tampered")))
+      // Genuine, but sealed for alpha's stream: written there, then moved into beta's.
+      const forAlpha = pi.sealed(keys.events("alpha"), encodePeerEvent(event("moved")))
+      yield* redis.xadd(keys.events("alpha"), forAlpha, 10_000)
+      const [movedEntry] = yield* entriesOf(redis, keys.events("alpha"))
+      const bad: ReadonlyArray<readonly [string, Record<string, string>]> = [
+        ["sealed with a wrong secret", sealFields(WRONG_SECRET, to, "pi", "1-100", encodePeerEvent(event("wrong-secret")))],
+        ["unsigned (body only)", { body: encodePeerEvent(event("unsigned")) }],
+        ["unsigned (no sig)", { from: "pi", seq: "1-101", body: encodePeerEvent(event("no-sig")) }],
+        ["a garbage signature", { ...genuine, sig: "00".repeat(32), body: encodePeerEvent(event("garbage-sig")) }],
+        ["a genuine seal over another body", { ...genuine, body: encodePeerEvent(event("swapped-body")) }],
+        ["a genuine seal claiming another sender", { ...genuine, from: "alpha" }],
+        ["a genuine entry moved from alpha's stream", { ...movedEntry!.fields }],
+        // Sealed by pi with the right secret, but speaking for beta's own sessions.
+        ["a peer speaking for another computer", pi.sealed(to, encodePeerEvent(event("impersonated", "beta")))],
+        ["a replay of a genuine entry already applied", victimEntry]
+      ]
+      for (const [, fields] of bad) yield* copyEntry(redis, fields, to)
+      yield* pi.push("beta", event("after"))
+      yield* changeWhere(changes, updated("after"))
+
+      // Entries are handled in order, so every bad one was handled before "after".
+      expect(yield* sessionIds(beta, "pi")).toEqual(["after"])
+      expect(yield* sessionIds(beta, "beta")).toEqual([])
+      const counters = yield* beta.stats.snapshot
+      expect({ decodeFailures: counters.decodeFailures, of: bad.map(([what]) => what) })
+        .toEqual({ decodeFailures: bad.length, of: bad.map(([what]) => what) })
+      expect(yield* health(beta)).toMatchObject({ decodeFailures: bad.length })
+    }))
+
+  // A daemon restarted on the same stream (and state folder) must still not
+  // apply again an entry it applied before its restart.
+  it.scoped("a genuine entry replayed after the receiving daemon restarts is not applied again", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const pi = honestPeer(redis, "pi")
+      yield* pi.presence
+      // A restarted daemon keeps its state folder, where the replay windows are saved.
+      const stateDir = yield* tempDir("tf-sec-state")
+      const firstRun = yield* Scope.make()
+      const beta = yield* Scope.extend(startDaemon("beta", Option.some(redis), { stateDir }), firstRun)
+      const changes = yield* Scope.extend(beta.cache.subscribe, firstRun)
+      const victimEntry = yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "victim") })
+      yield* changeWhere(changes, updated("victim"))
+      yield* pi.push("beta", { _tag: "session_removed", ref: { sessionId: "victim", computer: "pi" } })
+      yield* changeWhere(changes, removed("victim"))
+      yield* Scope.close(firstRun, Exit.void)
+
+      const restarted = yield* startDaemon("beta", Option.some(redis), { stateDir })
+      const again = yield* restarted.cache.subscribe
+      yield* copyEntry(redis, victimEntry, keys.events("beta"))
+      yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "after") })
+      yield* changeWhere(again, updated("after"))
+      expect(yield* sessionIds(restarted, "pi")).toEqual(["after"])
+      expect((yield* restarted.stats.snapshot).decodeFailures).toBe(1)
+    }))
+})
+
+describe("forged and replayed request-stream entries", () => {
+  const requestBody = (id: string, deadline: number, request: PeerRequest) => encodeRequest({ id, deadline, request })
+  const create = (title: string): PeerRequest => ({ _tag: "create", title, command: "cat" })
+
+  /** Waits for the reply to request `id` (written by the daemon, sealed by it). */
+  const awaitReply = (redis: RedisClientService, id: string) =>
+    Effect.scoped(Effect.gen(function*() {
+      const reader = yield* redis.reader
+      const [entry] = yield* reader.xread(keys.reply(id), "0", { blockMillis: 10_000, count: 1 })
+      if (entry === undefined) return yield* Effect.fail(new Error(`no reply to ${id} within 10 s`))
+      const opened = verifyFields(TEST_FLEET_SECRET, keys.reply(id), entry.fields)
+      if (Either.isLeft(opened)) return yield* Effect.fail(new Error(`reply to ${id}: ${opened.left}`))
+      expect(opened.right.from).toBe("beta")
+      return decodeReply(opened.right.body)
+    }))
+
+  const tmuxNames = (socket: string) =>
+    tmuxCli(socket, "list-sessions", "-F", "#{session_name}").pipe(
+      Effect.map((out) => out.split("\n").filter((line) => line !== "").sort()),
+      Effect.catchAll(() => Effect.succeed<ReadonlyArray<string>>([]))
+    )
+
+  it.scopedLive("a create sealed with a wrong secret, unsigned or moved creates nothing; a replayed genuine create runs once", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const to = keys.requests("beta")
+      const deadline = Date.now() + 5_000
+      let counter = 0
+      const genuine = (where: string, id: string, request: PeerRequest) =>
+        sealFields(TEST_FLEET_SECRET, where, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
+
+      const first = genuine(to, "aaaa0001", create("genuine"))
+      yield* redis.xadd(to, first, 1_000)
+      const reply = yield* awaitReply(redis, "aaaa0001")
+      expect(reply).toEqual(Either.right(expect.objectContaining({ _tag: "session", session: expect.objectContaining({ title: "genuine" }) })))
+
+      const forGamma = genuine(keys.requests("gamma"), "bbbb0004", create("moved"))
+      yield* redis.xadd(keys.requests("gamma"), forGamma, 1_000)
+      const [moved] = yield* entriesOf(redis, keys.requests("gamma"))
+      const bad: ReadonlyArray<readonly [string, string, Record<string, string>]> = [
+        ["sealed with a wrong secret", "bbbb0001",
+          sealFields(WRONG_SECRET, to, "alpha", "1-100", requestBody("bbbb0001", deadline, create("wrong-secret")))],
+        ["unsigned", "bbbb0002", { body: requestBody("bbbb0002", deadline, create("unsigned")) }],
+        ["a genuine seal over another body", "bbbb0003",
+          { ...genuine(to, "bbbb0099", create("sealed")), body: requestBody("bbbb0003", deadline, create("swapped")) }],
+        ["a genuine request moved from gamma's stream", "bbbb0004", { ...moved!.fields }],
+        ["a replay of a genuine request already executed", "aaaa0001", first]
+      ]
+      for (const [, , fields] of bad) yield* copyEntry(redis, fields, to)
+
+      // A genuine request after them is still executed.
+      yield* redis.xadd(to, genuine(to, "aaaa0002", create("after")), 1_000)
+      expect(Either.isRight(yield* awaitReply(redis, "aaaa0002"))).toBe(true)
+
+      // Requests of one batch run side by side: wait until each bad one is counted.
+      yield* eventually(
+        Effect.map(beta.stats.snapshot, (s) => s.decodeFailures),
+        (n) => n >= bad.length,
+        `${bad.length} decode failures (${bad.map(([what]) => what).join("; ")})`
+      )
+      expect((yield* beta.stats.snapshot).decodeFailures).toBe(bad.length)
+      expect(yield* tmuxNames(beta.settings.tmuxSocket)).toEqual(["after", "genuine"])
+      const titles = (yield* beta.cache.sessions("beta")).map((s) => s.title).sort()
+      expect(titles).toEqual(["after", "genuine"])
+      // Nothing answered the dropped ones, and the replay got no second answer.
+      for (const [what, id] of bad) {
+        expect({ what, replies: (yield* entriesOf(redis, keys.reply(id))).length }).toEqual({ what, replies: id === "aaaa0001" ? 1 : 0 })
+      }
+    }))
+
+  it.scopedLive("a replayed genuine input request is typed once", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const to = keys.requests("beta")
+      const deadline = Date.now() + 5_000
+      let counter = 0
+      const genuine = (id: string, request: PeerRequest) =>
+        sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
+
+      yield* redis.xadd(to, genuine("cccc0001", create("typed")), 1_000)
+      const created = yield* awaitReply(redis, "cccc0001")
+      if (Either.isLeft(created) || created.right._tag !== "session") return expect.fail(`create failed: ${String(created)}`)
+      const sessionId = created.right.session.sessionId
+      const input = genuine("cccc0002", { _tag: "input", sessionId, text: "once-marker" })
+      yield* redis.xadd(to, input, 1_000)
+      yield* awaitReply(redis, "cccc0002")
+      yield* copyEntry(redis, input, to)
+      // Either it is dropped (counted) or, wrongly, answered a second time.
+      const outcome = Effect.all({
+        decodeFailures: Effect.map(beta.stats.snapshot, (s) => s.decodeFailures),
+        replies: Effect.map(entriesOf(redis, keys.reply("cccc0002")), (entries) => entries.length)
+      })
+      const seen = yield* eventually(outcome, (o) => o.decodeFailures >= 1 || o.replies >= 2, "the replay dropped or answered")
+      expect(seen).toEqual({ decodeFailures: 1, replies: 1 })
+
+      // cat echoes each line typed twice (the terminal's echo, then cat's).
+      const screen = tmuxCli(beta.settings.tmuxSocket, "capture-pane", "-p", "-t", "typed")
+      const text = yield* eventually(screen, (t) => t.split("once-marker").length - 1 >= 2, "the input echoed")
+      expect(text.split("once-marker").length - 1).toBe(2)
+    }))
+
+  // Within its deadline (plus the 30 s allowed for clock skew) a request is
+  // fresh: a replay right after the daemon restarts must still be refused.
+  it.scopedLive("a genuine input request replayed after the receiving daemon restarts is not typed again", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const tmuxSocket = `tf-sec-replay-${process.pid}-${Date.now()}`
+      yield* Effect.addFinalizer(() => killTmux(tmuxSocket))
+      const to = keys.requests("beta")
+      const deadline = Date.now() + 5_000
+      let counter = 0
+      const genuine = (id: string, request: PeerRequest) =>
+        sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
+
+      const stateDir = yield* tempDir("tf-sec-state")
+      const firstRun = yield* Scope.make()
+      yield* Scope.extend(startDaemon("beta", Option.some(redis), { tmuxSocket, stateDir }), firstRun)
+      yield* redis.xadd(to, genuine("dddd0001", create("typed")), 1_000)
+      const created = yield* awaitReply(redis, "dddd0001")
+      if (Either.isLeft(created) || created.right._tag !== "session") return expect.fail(`create failed: ${String(created)}`)
+      const input = genuine("dddd0002", { _tag: "input", sessionId: created.right.session.sessionId, text: "once-marker" })
+      yield* redis.xadd(to, input, 1_000)
+      yield* awaitReply(redis, "dddd0002")
+      yield* Scope.close(firstRun, Exit.void)
+
+      const restarted = yield* startDaemon("beta", Option.some(redis), { tmuxSocket, stateDir })
+      yield* copyEntry(redis, input, to)
+      const outcome = Effect.all({
+        decodeFailures: Effect.map(restarted.stats.snapshot, (s) => s.decodeFailures),
+        replies: Effect.map(entriesOf(redis, keys.reply("dddd0002")), (entries) => entries.length)
+      })
+      const seen = yield* eventually(outcome, (o) => o.decodeFailures >= 1 || o.replies >= 2, "the replay dropped or answered")
+      expect(seen).toEqual({ decodeFailures: 1, replies: 1 })
+    }))
+})
