@@ -15,6 +15,7 @@ import { HttpServing } from "./HttpRoutes.js"
 import { LocalSessions } from "./LocalSessions.js"
 import { Projects } from "./Projects.js"
 import { RedisClient } from "./RedisClient.js"
+import { RedisStatus } from "./RedisStatus.js"
 import { Requests } from "./Requests.js"
 import { Seal } from "./Seal.js"
 import { SessionCache } from "./SessionCache.js"
@@ -43,7 +44,7 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
     onNone: () => Layer.empty,
     onSome: (redis) =>
       Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer).pipe(
-        Layer.provide(Seal.layer),
+        Layer.provide(Layer.mergeAll(Seal.layer, RedisStatus.layer)),
         Layer.provide(redis)
       )
   })

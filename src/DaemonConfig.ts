@@ -10,6 +10,8 @@ import { join } from "node:path"
 export interface Limits {
   /** Frames a slow WebSocket client may have queued before it is closed (1013). */
   readonly clientQueue: number
+  /** Bytes a WebSocket client may leave unread in the socket before it is closed (1013). */
+  readonly clientBufferBytes: number
   /** Largest WebSocket frame accepted from a client, in bytes (bigger: close 1009). */
   readonly maxFrameBytes: number
   /** Concurrent WebSocket clients per daemon. */
@@ -51,6 +53,7 @@ export interface DaemonSettings {
 
 export const defaultLimits: Limits = {
   clientQueue: 1024,
+  clientBufferBytes: 8 * 1024 * 1024,
   maxFrameBytes: 64 * 1024,
   maxClients: 256,
   streamMaxLen: 10_000,

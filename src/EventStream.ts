@@ -33,7 +33,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
   static readonly layer = Layer.scoped(
     EventStream,
     Effect.gen(function*() {
-      const { cache, config, keys, redis, seal, self, stats } = yield* fleetServices
+      const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
 
       /** One event for one peer. */
       type Outgoing = readonly [peer: string, event: PeerEvent]
@@ -45,13 +45,13 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
       const send = (outgoing: ReadonlyArray<Outgoing>) =>
-        Effect.forEach(outgoing, ([peer, event]) =>
+        outgoing.length === 0 ? Effect.void : Effect.forEach(outgoing, ([peer, event]) =>
           Effect.map(seal.seal(keys.events(peer), encodePeerEvent(event)), (fields) => ({
             key: keys.events(peer),
             fields,
             maxLen: config.limits.streamMaxLen
           }))).pipe(
-            Effect.flatMap(redis.xaddBatch),
+            Effect.flatMap((entries) => status.report(redis.xaddBatch(entries))),
             Effect.retry(reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))),
             Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>

@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { RedisClient } from "./RedisClient.js"
 import { redisKeys } from "./RedisKeys.js"
+import { RedisStatus } from "./RedisStatus.js"
 import { Seal } from "./Seal.js"
 import { SessionCache } from "./SessionCache.js"
 import { Stats } from "./Stats.js"
@@ -16,6 +17,7 @@ export const fleetServices = Effect.gen(function*() {
     cache: yield* SessionCache,
     redis: yield* RedisClient,
     stats: yield* Stats,
-    seal: yield* Seal
+    seal: yield* Seal,
+    status: yield* RedisStatus
   }
 })

@@ -5,7 +5,7 @@
  * When its interest changes it also writes the heartbeat into every live
  * peer's event stream, so peers learn of it at once, not 20 s later.
  */
-import { Array as Arr, Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Array as Arr, Context, Effect, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
 import { fleetServices } from "./Fleet.js"
 import { Computer, Ttl } from "./Domain.js"
 import { EventStream } from "./EventStream.js"
@@ -27,7 +27,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
   static readonly layer = Layer.scoped(
     Heartbeat,
     Effect.gen(function*() {
-      const { cache, config, keys, redis, seal, self, stats } = yield* fleetServices
+      const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
       const events = yield* EventStream
 
       const me = Effect.map(cache.computer(self), Option.getOrThrow)
@@ -43,11 +43,12 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
         yield* redis.zadd(keys.computers, computer.lastSeen, self)
       })
 
-      // Liveness is the key's expiry in Redis, so clocks of different computers never get compared.
+      // A peer missing here is not removed: Redis may have restarted empty and
+      // the peer not written again yet. The cache drops a peer 60 s after its
+      // last heartbeat was first seen, so clocks of computers are never compared.
       const discover = Effect.gen(function*() {
         const names = yield* redis.zrangeByScore(keys.computers, -Infinity, Infinity)
         const values = yield* redis.mget(names.map(keys.computer))
-        const seen = new Set<string>([self])
         for (const [name, value] of Arr.zip(names, values)) {
           if (Option.isNone(value)) {
             yield* redis.zrem(keys.computers, name)
@@ -61,58 +62,59 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
             yield* stats.add("decodeFailures")
             continue
           }
-          seen.add(name)
           yield* cache.upsertComputer(computer.value)
-        }
-        for (const peer of yield* peers) {
-          if (!seen.has(peer.name)) yield* cache.removeComputer(peer.name)
         }
       })
 
       const announce = Effect.flatMap(me, (computer) => broadcast({ _tag: "heartbeat", computer }))
 
-      /** Runs `effect` against Redis, logging only when reachability changes. */
-      const reporting = (effect: Effect.Effect<void, RedisError>, onReconnect: Effect.Effect<void>) =>
-        effect.pipe(
-          Effect.tapError((error) =>
-            Effect.flatMap(stats.setRedis("unreachable"), (changed) =>
-              changed ? Effect.logWarning(`redis unreachable: ${error.message}`) : Effect.void)
-          ),
-          Effect.zipRight(
-            Effect.flatMap(stats.setRedis("connected"), (changed) =>
-              changed ? Effect.zipRight(Effect.logInfo("redis connected"), onReconnect) : Effect.void)
-          )
-        )
+      const beat = status.report(Effect.zipRight(writePresence, discover))
+      const retried = Effect.retry(beat, reconnectSchedule)
 
-      const beat = reporting(Effect.zipRight(writePresence, discover), announce)
-
-      yield* stats.setRedis("connecting")
       // The first beat runs before the layer is up, so a started daemon is
       // already known to Redis and knows its peers; if Redis is down the
       // daemon starts anyway, serving its own sessions, and keeps trying.
-      yield* Effect.ignore(beat)
-      yield* beat.pipe(
-        Effect.retry(reconnectSchedule),
-        Effect.zipRight(Effect.sleep(config.heartbeatMillis)),
-        Effect.forever,
-        Effect.delay(config.heartbeatMillis),
+      const first = yield* Effect.either(beat)
+      if (first._tag === "Right") yield* announce
+      const presence = yield* (first._tag === "Left" ? retried : Effect.void).pipe(
+        Effect.zipRight(Effect.forever(Effect.zipRight(Effect.sleep(config.heartbeatMillis), retried))),
         Effect.forkScoped
       )
       // Discovery runs more often than presence is written, so a peer whose
       // key expired leaves the dashboards within a few seconds of it.
-      yield* discover.pipe(Effect.ignore, Effect.delay(config.discoveryMillis), Effect.forever, Effect.forkScoped)
-      yield* cache.interest.changes.pipe(
-        Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
-        Stream.drop(1),
-        Stream.runForEach(() => Effect.ignore(reporting(Effect.zipRight(writePresence, announce), Effect.void))),
+      const discovery = yield* status.report(discover).pipe(
+        Effect.ignore,
+        Effect.delay(config.discoveryMillis),
+        Effect.forever,
         Effect.forkScoped
       )
+      // Back from an outage: presence again at once, and peers told.
+      const recoveries = yield* status.recoveries
+      const recovery = yield* Effect.zipRight(beat, announce).pipe(
+        Effect.ignore,
+        Effect.zipRight(Queue.take(recoveries)),
+        Effect.forever,
+        Effect.delay(0),
+        Effect.forkScoped
+      )
+      const interest = yield* cache.interest.changes.pipe(
+        Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
+        Stream.drop(1),
+        Stream.runForEach(() => Effect.ignore(status.report(Effect.zipRight(writePresence, announce)))),
+        Effect.forkScoped
+      )
+      // Nothing may write after the goodbye, and Redis being away may not hold
+      // up the exit: the goodbye gets one second.
       yield* Effect.addFinalizer(() =>
-        Effect.all([
-          broadcast({ _tag: "goodbye", computer: self }),
-          redis.del(keys.computer(self)),
-          redis.zrem(keys.computers, self)
-        ]).pipe(Effect.timeout("1 second"), Effect.ignore)
+        Fiber.interruptAll([presence, discovery, recovery, interest]).pipe(
+          Effect.zipRight(
+            Effect.all([
+              broadcast({ _tag: "goodbye", computer: self }),
+              redis.del(keys.computer(self)),
+              redis.zrem(keys.computers, self)
+            ]).pipe(Effect.interruptible, Effect.timeout("1 second"), Effect.ignore)
+          )
+        )
       )
       return { beat, broadcast }
     })

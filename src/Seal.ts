@@ -93,6 +93,8 @@ export const verifyFields = (
   }
   const parsed = parseSeq(seq)
   if (parsed === undefined) return Either.left(`bad sequence '${seq.slice(0, 40)}'`)
+  // Buffer.from(hex) would skip case, stray characters and an odd last digit.
+  if (!/^[0-9a-f]{64}$/.test(sig)) return Either.left(`malformed signature from '${from.slice(0, 64)}'`)
   const expected = Buffer.from(signature(secret, where, from, seq, body), "hex")
   const given = Buffer.from(sig, "hex")
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return Either.left(`bad signature from '${from.slice(0, 64)}'`)

@@ -163,8 +163,12 @@ export const makeSessionCache = (
           Option.filter(Option.fromNullable(sessionsByKey.get(sessionKey(ref))), (s) => isLive(s.computer, now))),
       upsertComputer: (computer) =>
         computer.name === self ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const previous = computersByName.get(computer.name)?.value
-          computersByName.set(computer.name, { value: computer, at: now })
+          const entry = computersByName.get(computer.name)
+          const previous = entry?.value
+          // Its age counts from when this heartbeat was first seen, not from
+          // each later read of the same one.
+          const at = previous !== undefined && previous.lastSeen === computer.lastSeen ? entry!.at : now
+          computersByName.set(computer.name, { value: computer, at })
           // Discovery re-reads every peer every few seconds; only news is published.
           return previous !== undefined && sameComputer(previous, computer)
             ? Effect.void

@@ -8,6 +8,7 @@
  */
 import { Effect, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
+import { RedisStatus } from "./RedisStatus.js"
 
 /** How long one blocking read waits before it is issued again. */
 const BLOCK_MILLIS = 5_000
@@ -28,9 +29,10 @@ export interface ConsumerOptions {
 /** Forks the reading loop into the current scope; answers the last id handled. */
 export const consumeStream = (
   options: ConsumerOptions
-): Effect.Effect<Effect.Effect<Option.Option<string>>, RedisError, RedisClient | Scope.Scope> =>
+): Effect.Effect<Effect.Effect<Option.Option<string>>, RedisError, RedisClient | RedisStatus | Scope.Scope> =>
   Effect.gen(function*() {
     const redis = yield* RedisClient
+    const status = yield* RedisStatus
     const reader = yield* redis.reader
     let cursor = Option.none<string>()
 
@@ -47,7 +49,7 @@ export const consumeStream = (
       yield* redis.set(options.cursorKey, last)
     })
 
-    yield* readOnce.pipe(
+    yield* status.report(readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
       Effect.retry(reconnectSchedule),
       Effect.forever,

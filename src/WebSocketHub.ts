@@ -9,7 +9,7 @@
  * connect, subscribe, unsubscribe and disconnect.
  */
 import * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Either, Layer, Queue, Stream, SubscriptionRef } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { DaemonConfig } from "./DaemonConfig.js"
 import type { Topic } from "./Domain.js"
 import {
@@ -33,6 +33,12 @@ export const CloseCode = {
 
 interface Client {
   readonly topics: Set<Topic>
+  /**
+   * The underlying `ws` socket, known from the client's first frame (only
+   * message handlers see it). Its `bufferedAmount` is what the client has not
+   * read yet: `Socket`'s writes do not wait for the network.
+   */
+  raw: { readonly bufferedAmount: number } | undefined
   /** Queues a frame; a full outbox closes the client instead. */
   readonly send: (frame: string) => Effect.Effect<void>
   readonly close: (code: number, reason: string) => Effect.Effect<void>
@@ -103,7 +109,13 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         }
       }
 
-      const onFrame = (client: Client, data: string | Uint8Array) => {
+      const onFrame = (client: Client, data: string | Uint8Array) =>
+        Effect.flatMap(Effect.serviceOption(Socket.WebSocket), (raw) => {
+          if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as { bufferedAmount: number }
+          return handleFrame(client, data)
+        })
+
+      const handleFrame = (client: Client, data: string | Uint8Array) => {
         const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
         if (size > limits.maxFrameBytes) {
           return client.close(CloseCode.tooBig, `frames are limited to ${limits.maxFrameBytes} bytes`)
@@ -147,13 +159,14 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           const closing = yield* Deferred.make<Socket.CloseEvent>()
           const close = (code: number, reason: string) =>
             Effect.asVoid(Deferred.succeed(closing, new Socket.CloseEvent(code, reason)))
+          const tooSlow = Effect.flatMap(
+            Deferred.succeed(closing, new Socket.CloseEvent(CloseCode.tryAgainLater, "client too slow")),
+            (first) => (first ? stats.add("droppedClients") : Effect.void)
+          )
           const client: Client = {
             topics: new Set(),
-            send: (frame) =>
-              Effect.flatMap(Queue.offer(outbox, frame), (queued) =>
-                queued
-                  ? Effect.void
-                  : Effect.zipRight(stats.add("droppedClients"), close(CloseCode.tryAgainLater, "client too slow"))),
+            raw: undefined,
+            send: (frame) => Effect.flatMap(Queue.offer(outbox, frame), (queued) => (queued ? Effect.void : tooSlow)),
             close
           }
           const goingAway = close(CloseCode.goingAway, "daemon shutting down")
@@ -169,9 +182,13 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           )
           yield* recomputeInterest
 
-          const writer = Effect.forever(Effect.flatMap(Queue.take(outbox), write)).pipe(
-            Effect.tapError(() => stats.add("droppedClients"))
-          )
+          const writer = Effect.forever(
+            Effect.flatMap(Queue.take(outbox), (frame) =>
+              Effect.zipRight(
+                write(frame),
+                (client.raw?.bufferedAmount ?? 0) > limits.clientBufferBytes ? Effect.zipRight(tooSlow, Effect.never) : Effect.void
+              ))
+          ).pipe(Effect.tapError(() => stats.add("droppedClients")))
           const reader = socket.runRaw((data) => onFrame(client, data))
           const closer = Effect.flatMap(Deferred.await(closing), write)
           // Whichever ends first ends the client: it left, a send failed, or it is being closed.
