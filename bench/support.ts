@@ -5,11 +5,13 @@
  */
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleepMs } from "node:timers/promises"
 import type { Session } from "../src/Domain.js"
+import { freePort } from "../test/support/FreePort.js"
+
+export { freePort }
 
 /**
  * One clock for every process of the run: CLOCK_MONOTONIC (libuv's hrtime),
@@ -69,17 +71,6 @@ export const summarize = (values: ReadonlyArray<number>): Summary => {
     mean: sorted.length === 0 ? NaN : sum / sorted.length
   }
 }
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 // ---------------------------------------------------------------------------
 // Child processes: every one is registered, and killed when the run ends,

@@ -20,7 +20,7 @@ import { requireBuild } from "../support/Cli.js"
 import { hangUpServer } from "../support/HangUpServer.js"
 import { ownRedis } from "../support/OwnRedis.js"
 import { type FleetDaemon, spawnFleetDaemon } from "../support/FleetProcess.js"
-import { connectRecording } from "../support/RecordingWs.js"
+import { watchSessions } from "../support/RecordingWs.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { TEST_FLEET_SECRET } from "../support/TestDaemon.js"
 
@@ -33,14 +33,6 @@ const DISCOVERY_MILLIS = 5_000
 /** Time for the process, a poll and a frame on a loaded machine; not part of the daemon's bound. */
 const SLACK_MILLIS = 3_000
 
-const watching = (daemon: FleetDaemon) =>
-  Effect.gen(function*() {
-    const client = yield* connectRecording(daemon.wsUrl)
-    yield* client.send({ type: "subscribe", topic: "sessions" })
-    yield* client.waitFor("sessions_initial", (f) => f.event === "sessions_initial", 5_000)
-    return client
-  })
-
 const computerNames = (daemon: FleetDaemon) =>
   Effect.map(daemon.request("GET", "/computers"), (answer) =>
     Array.isArray(answer.body) ? answer.body.map((c: { name: string }) => c.name).sort() : [])
@@ -52,7 +44,7 @@ describe.concurrent("daemons that stop", () => {
       const prefix = uniquePrefix("kill")
       const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redisUrl(), prefix })
       const beta = yield* spawnFleetDaemon({ computer: "beta", redisUrl: redisUrl(), prefix })
-      const onAlpha = yield* watching(alpha)
+      const onAlpha = yield* watchSessions(alpha.wsUrl)
 
       // beta's session reaches alpha's client: the two know each other and alpha's interest.
       const created = yield* beta.request("POST", "/sessions", { title: "doomed", command: "sh" })
@@ -82,8 +74,8 @@ describe.concurrent("daemons that stop", () => {
       const redis = yield* makeIoRedisClient(redisUrl())
       const gamma = yield* spawnFleetDaemon({ computer: "gamma", redisUrl: redisUrl(), prefix })
       const delta = yield* spawnFleetDaemon({ computer: "delta", redisUrl: redisUrl(), prefix })
-      const onGamma = yield* watching(gamma)
-      const onDelta = yield* watching(delta)
+      const onGamma = yield* watchSessions(gamma.wsUrl)
+      const onDelta = yield* watchSessions(delta.wsUrl)
 
       // Each knows the other, and gamma's presence is in Redis.
       yield* pollUntil(computerNames(gamma), (names) => names.includes("delta"), "delta on gamma's /computers", 10_000)
@@ -125,7 +117,7 @@ describe.concurrent("daemons that stop", () => {
     Effect.gen(function*() {
       const redis = yield* ownRedis()
       const epsilon = yield* spawnFleetDaemon({ computer: "epsilon", redisUrl: redis.url, prefix: uniquePrefix("term-down") })
-      const client = yield* watching(epsilon)
+      const client = yield* watchSessions(epsilon.wsUrl)
       // Redis dies; in its place on its port, a stand-in takes each connection and drops it (as a
       // proxy whose Redis is down does), counting the daemon's attempts, so the test can wait
       // until the daemon has been trying for a while.

@@ -23,19 +23,11 @@ import { pollReached, pollUntil } from "../support/Await.js"
 import { requireBuild } from "../support/Cli.js"
 import { type FleetDaemon, occurrences, spawnFleetDaemon } from "../support/FleetProcess.js"
 import { hangUpServer } from "../support/HangUpServer.js"
-import { connectRecording, type RecordedFrame, type RecordingWs } from "../support/RecordingWs.js"
+import { type RecordedFrame, type RecordingWs, watchSessions } from "../support/RecordingWs.js"
 import { ownRedis } from "../support/OwnRedis.js"
 import { freePort, uniquePrefix } from "../support/RedisServer.js"
 
 beforeAll(requireBuild)
-
-const watching = (daemon: FleetDaemon) =>
-  Effect.gen(function*() {
-    const client = yield* connectRecording(daemon.wsUrl)
-    yield* client.send({ type: "subscribe", topic: "sessions" })
-    yield* client.waitFor("sessions_initial", (f) => f.event === "sessions_initial", 5_000)
-    return client
-  })
 
 const health = (daemon: FleetDaemon) => Effect.map(daemon.request("GET", "/health"), (answer) => answer.body)
 const redisState = (daemon: FleetDaemon, state: string, withinMillis: number) =>
@@ -154,8 +146,8 @@ describe("Redis lost and back", () => {
       const keys = redisKeys(prefix)
       const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redis.url, prefix })
       const beta = yield* spawnFleetDaemon({ computer: "beta", redisUrl: redis.url, prefix })
-      const onAlpha = yield* watching(alpha)
-      const onBeta = yield* watching(beta)
+      const onAlpha = yield* watchSessions(alpha.wsUrl)
+      const onBeta = yield* watchSessions(beta.wsUrl)
       const drive = driver(alpha, onAlpha)
 
       // Before: sessions flow from alpha to beta's client.

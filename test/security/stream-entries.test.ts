@@ -35,6 +35,17 @@ const entriesOf = (redis: RedisClientService, key: string) =>
   Effect.scoped(Effect.flatMap(redis.reader, (reader) => reader.xread(key, "0", { count: 10_000 })))
 
 /** Copies an entry as it is into another stream (or the same one again). */
+/** Once a replayed request was either dropped (counted) or, wrongly, answered a second time: which. */
+const replayOutcome = (daemon: TestDaemon, redis: RedisClientService, requestId: string) =>
+  eventually(
+    Effect.all({
+      decodeFailures: Effect.map(daemon.stats.snapshot, (s) => s.decodeFailures),
+      replies: Effect.map(entriesOf(redis, keys.reply(requestId)), (entries) => entries.length)
+    }),
+    (o) => o.decodeFailures >= 1 || o.replies >= 2,
+    "the replay dropped or answered"
+  )
+
 const copyEntry = (redis: RedisClientService, fields: Readonly<Record<string, string>>, to: string) =>
   redis.xadd(to, fields, 10_000)
 
@@ -157,6 +168,11 @@ describe("forged and replayed event-stream entries", () => {
 
 describe("forged and replayed request-stream entries", () => {
   const requestBody = (id: string, deadline: number, request: PeerRequest) => encodeRequest({ id, deadline, request })
+  const REQUEST_DEADLINE = Date.now() + 60_000
+  let requestSeq = 0
+  /** A request to `to` sealed as alpha would seal it, each with a fresh sequence. */
+  const genuine = (id: string, request: PeerRequest, to = keys.requests("beta")) =>
+    sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++requestSeq}`, requestBody(id, REQUEST_DEADLINE, request))
   const create = (title: string): PeerRequest => ({ _tag: "create", title, command: "cat" })
 
   /** Waits for the reply to request `id` (written by the daemon, sealed by it). */
@@ -182,32 +198,28 @@ describe("forged and replayed request-stream entries", () => {
       const redis = yield* makeMemoryRedis
       const beta = yield* startDaemon("beta", Option.some(redis))
       const to = keys.requests("beta")
-      const deadline = Date.now() + 5_000
-      let counter = 0
-      const genuine = (where: string, id: string, request: PeerRequest) =>
-        sealFields(TEST_FLEET_SECRET, where, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
 
-      const first = genuine(to, "aaaa0001", create("genuine"))
+      const first = genuine("aaaa0001", create("genuine"))
       yield* redis.xadd(to, first, 1_000)
       const reply = yield* awaitReply(redis, "aaaa0001")
       expect(reply).toEqual(Either.right(expect.objectContaining({ _tag: "session", session: expect.objectContaining({ title: "genuine" }) })))
 
-      const forGamma = genuine(keys.requests("gamma"), "bbbb0004", create("moved"))
+      const forGamma = genuine("bbbb0004", create("moved"), keys.requests("gamma"))
       yield* redis.xadd(keys.requests("gamma"), forGamma, 1_000)
       const [moved] = yield* entriesOf(redis, keys.requests("gamma"))
       const bad: ReadonlyArray<readonly [string, string, Record<string, string>]> = [
         ["sealed with a wrong secret", "bbbb0001",
-          sealFields(WRONG_SECRET, to, "alpha", "1-100", requestBody("bbbb0001", deadline, create("wrong-secret")))],
-        ["unsigned", "bbbb0002", { body: requestBody("bbbb0002", deadline, create("unsigned")) }],
+          sealFields(WRONG_SECRET, to, "alpha", "1-100", requestBody("bbbb0001", REQUEST_DEADLINE, create("wrong-secret")))],
+        ["unsigned", "bbbb0002", { body: requestBody("bbbb0002", REQUEST_DEADLINE, create("unsigned")) }],
         ["a genuine seal over another body", "bbbb0003",
-          { ...genuine(to, "bbbb0099", create("sealed")), body: requestBody("bbbb0003", deadline, create("swapped")) }],
+          { ...genuine("bbbb0099", create("sealed")), body: requestBody("bbbb0003", REQUEST_DEADLINE, create("swapped")) }],
         ["a genuine request moved from gamma's stream", "bbbb0004", { ...moved!.fields }],
         ["a replay of a genuine request already executed", "aaaa0001", first]
       ]
       for (const [, , fields] of bad) yield* copyEntry(redis, fields, to)
 
       // A genuine request after them is still executed.
-      yield* redis.xadd(to, genuine(to, "aaaa0002", create("after")), 1_000)
+      yield* redis.xadd(to, genuine("aaaa0002", create("after")), 1_000)
       expect(Either.isRight(yield* awaitReply(redis, "aaaa0002"))).toBe(true)
 
       // Requests of one batch run side by side: wait until each bad one is counted.
@@ -231,10 +243,6 @@ describe("forged and replayed request-stream entries", () => {
       const redis = yield* makeMemoryRedis
       const beta = yield* startDaemon("beta", Option.some(redis))
       const to = keys.requests("beta")
-      const deadline = Date.now() + 5_000
-      let counter = 0
-      const genuine = (id: string, request: PeerRequest) =>
-        sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
 
       yield* redis.xadd(to, genuine("cccc0001", create("typed")), 1_000)
       const created = yield* awaitReply(redis, "cccc0001")
@@ -244,13 +252,7 @@ describe("forged and replayed request-stream entries", () => {
       yield* redis.xadd(to, input, 1_000)
       yield* awaitReply(redis, "cccc0002")
       yield* copyEntry(redis, input, to)
-      // Either it is dropped (counted) or, wrongly, answered a second time.
-      const outcome = Effect.all({
-        decodeFailures: Effect.map(beta.stats.snapshot, (s) => s.decodeFailures),
-        replies: Effect.map(entriesOf(redis, keys.reply("cccc0002")), (entries) => entries.length)
-      })
-      const seen = yield* eventually(outcome, (o) => o.decodeFailures >= 1 || o.replies >= 2, "the replay dropped or answered")
-      expect(seen).toEqual({ decodeFailures: 1, replies: 1 })
+      expect(yield* replayOutcome(beta, redis, "cccc0002")).toEqual({ decodeFailures: 1, replies: 1 })
 
       // cat echoes each line typed twice (the terminal's echo, then cat's).
       const screen = tmuxCli(beta.settings.tmuxSocket, "capture-pane", "-p", "-t", "typed")
@@ -266,10 +268,6 @@ describe("forged and replayed request-stream entries", () => {
       const tmuxSocket = `tf-sec-replay-${process.pid}-${Date.now()}`
       yield* Effect.addFinalizer(() => killTmux(tmuxSocket))
       const to = keys.requests("beta")
-      const deadline = Date.now() + 5_000
-      let counter = 0
-      const genuine = (id: string, request: PeerRequest) =>
-        sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++counter}`, requestBody(id, deadline, request))
 
       const stateDir = yield* tempDir("tf-sec-state")
       const firstRun = yield* Scope.make()
@@ -284,11 +282,6 @@ describe("forged and replayed request-stream entries", () => {
 
       const restarted = yield* startDaemon("beta", Option.some(redis), { tmuxSocket, stateDir })
       yield* copyEntry(redis, input, to)
-      const outcome = Effect.all({
-        decodeFailures: Effect.map(restarted.stats.snapshot, (s) => s.decodeFailures),
-        replies: Effect.map(entriesOf(redis, keys.reply("dddd0002")), (entries) => entries.length)
-      })
-      const seen = yield* eventually(outcome, (o) => o.decodeFailures >= 1 || o.replies >= 2, "the replay dropped or answered")
-      expect(seen).toEqual({ decodeFailures: 1, replies: 1 })
+      expect(yield* replayOutcome(restarted, redis, "dddd0002")).toEqual({ decodeFailures: 1, replies: 1 })
     }))
 })

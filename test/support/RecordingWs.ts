@@ -130,3 +130,12 @@ export const connectRecording = (url: string, options: RecordingOptions = {}): E
       terminate: Effect.sync(() => ws.terminate())
     }
   })
+
+/** A recording client subscribed to `sessions`, once its `sessions_initial` has arrived. */
+export const watchSessions = (url: string): Effect.Effect<RecordingWs, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* connectRecording(url)
+    yield* client.send({ type: "subscribe", topic: "sessions" })
+    yield* client.waitFor("sessions_initial", (f) => f.event === "sessions_initial", 5_000)
+    return client
+  })

@@ -3,19 +3,10 @@
  * (or `TERMFLEET_TEST_REDIS_URL` when set), stopped after the file.
  */
 import { spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { afterAll, beforeAll } from "vitest"
+import { freePort } from "./FreePort.js"
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+export { freePort }
 
 export interface RedisServer {
   readonly url: string
@@ -44,7 +35,7 @@ export const startRedisServer = async (port?: number): Promise<RedisServer> => {
     port: chosen,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve()
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
         child.once("exit", () => resolve())
         child.kill("SIGKILL")
       })
