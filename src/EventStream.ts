@@ -11,12 +11,16 @@
  * In: this computer's own stream is read with a blocking XREAD on a
  * connection of its own, from the last id it applied, which is stored in
  * Redis: events sent while the daemon was away are replayed, never skipped.
+ * Entries are numbered per stream by their sender; where numbers are missing
+ * (the stream was trimmed before they were read, or Redis lost them), the
+ * sender is asked for a fresh snapshot.
  */
-import { Context, Effect, Either, Layer, type Option, Queue, Schedule } from "effect"
+import { Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
 import type { Topic } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
-import type { CacheChange } from "./SessionCache.js"
+import { CacheChange } from "./SessionCache.js"
+import type { StreamEntry } from "./RedisClient.js"
 import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 
 /** How long a push is retried while Redis is unreachable. */
@@ -35,8 +39,8 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
     Effect.gen(function*() {
       const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
 
-      /** One event for one peer. */
-      type Outgoing = readonly [peer: string, event: PeerEvent]
+      /** One event, already serialised (once, whatever the number of peers), for one peer. */
+      type Outgoing = readonly [peer: string, body: string]
 
       // While Redis is away a batch is retried whole, holding back later
       // changes, so peers miss nothing and nothing is reordered (an entry
@@ -45,8 +49,8 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
       const send = (outgoing: ReadonlyArray<Outgoing>) =>
-        outgoing.length === 0 ? Effect.void : Effect.forEach(outgoing, ([peer, event]) =>
-          Effect.map(seal.seal(keys.events(peer), encodePeerEvent(event)), (fields) => ({
+        outgoing.length === 0 ? Effect.void : Effect.forEach(outgoing, ([peer, body]) =>
+          Effect.map(seal.sealNext(keys.events(peer), body), (fields) => ({
             key: keys.events(peer),
             fields,
             maxLen: config.limits.streamMaxLen
@@ -59,13 +63,20 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
                 Effect.zipRight(Effect.logWarning(`gave up pushing to peers: ${error.message}`))
               ))
           )
-      const push = (peers: ReadonlyArray<string>, event: PeerEvent) => send(peers.map((peer) => [peer, event] as const))
+      const toEach = (peers: ReadonlyArray<string>, event: PeerEvent): ReadonlyArray<Outgoing> => {
+        const body = encodePeerEvent(event)
+        return peers.map((peer) => [peer, body] as const)
+      }
+      // One writer at a time: entries are numbered in the order they are
+      // written, and a snapshot is read and written before later events.
+      const writing = yield* Effect.makeSemaphore(1)
+      const push = (peers: ReadonlyArray<string>, event: PeerEvent) => writing.withPermits(1)(send(toEach(peers, event)))
 
       const interestedIn = (topic: Topic) =>
         Effect.map(cache.computers, (computers) =>
           computers.filter((c) => c.name !== self && c.interestedIn.includes(topic)).map((c) => c.name))
       const toInterested = (topic: Topic, event: PeerEvent): Effect.Effect<ReadonlyArray<Outgoing>> =>
-        Effect.map(interestedIn(topic), (peers) => peers.map((peer) => [peer, event] as const))
+        Effect.map(interestedIn(topic), (peers) => toEach(peers, event))
 
       /** Everything of this computer a peer newly interested in `topic` needs. */
       const snapshot = (topic: Topic): Effect.Effect<ReadonlyArray<PeerEvent>> =>
@@ -111,7 +122,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
                 }
                 if (served[topic].has(peer)) return none
                 served[topic].add(peer)
-                return Effect.map(snapshot(topic), (events) => events.map((event) => [peer, event] as const))
+                return Effect.map(snapshot(topic), (events) => events.flatMap((event) => toEach([peer], event)))
               }),
               (planned) => planned.flat()
             )
@@ -122,8 +133,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
 
       // Changes that piled up while a batch was being written go out together, in one pipeline.
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
-        Effect.flatMap((batch) => Effect.forEach(batch, plan)),
-        Effect.flatMap((planned) => send(planned.flat())),
+        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(Effect.forEach(batch, plan), (planned) => send(planned.flat())))),
         Effect.forever,
         Effect.forkScoped
       )
@@ -144,21 +154,39 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             return cache.setProjects(event.computer, event.projects)
           case "todos_updated":
             return cache.setTodos(event.computer, event.todos)
+          case "snapshot_wanted":
+            return resend(event.computer)
         }
       }
+
+      /** A peer missed entries: everything it is interested in again, as if it had just become interested. */
+      const resend = (peer: string) =>
+        writing.withPermits(1)(Effect.flatMap(cache.computer(peer), (computer) => {
+          forget(peer)
+          return Option.isNone(computer)
+            ? Effect.void
+            : Effect.flatMap(plan(CacheChange.ComputerUpdated({ computer: computer.value })), send)
+        }))
+
+      const askForSnapshot = (peer: string) =>
+        Effect.zipRight(
+          Effect.logInfo(`entries from ${peer} were lost; asking it for a snapshot`),
+          push([peer], { _tag: "snapshot_wanted", computer: self })
+        )
+
+      const receive = (entry: StreamEntry) =>
+        Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
+          Either.match(Either.flatMap(opened, (o) => Either.map(decodePeerEvent(o), (event) => ({ ...o, event }))), {
+            onLeft: (reason) => Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
+            onRight: ({ event, from, gap }) =>
+              Effect.all([stats.add("eventsIn"), apply(event), gap ? askForSnapshot(from) : Effect.void], { discard: true })
+          }))
 
       const lastId = yield* consumeStream({
         stream: keys.events(self),
         cursorKey: keys.cursor(self),
         count: config.limits.readBatch,
-        handle: (entries) =>
-          Effect.forEach(entries, (entry) =>
-            Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
-              Either.match(Either.flatMap(opened, decodePeerEvent), {
-                onLeft: (reason) =>
-                  Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
-                onRight: (event) => Effect.zipRight(stats.add("eventsIn"), apply(event))
-              })), { discard: true })
+        handle: (entries) => Effect.forEach(entries, receive, { discard: true })
       })
 
       return { lastId, push }

@@ -90,11 +90,9 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       )
       // Back from an outage: presence again at once, and peers told.
       const recoveries = yield* status.recoveries
-      const recovery = yield* Effect.zipRight(beat, announce).pipe(
-        Effect.ignore,
-        Effect.zipRight(Queue.take(recoveries)),
+      const recovery = yield* Queue.take(recoveries).pipe(
+        Effect.zipRight(Effect.ignore(Effect.zipRight(beat, announce))),
         Effect.forever,
-        Effect.delay(0),
         Effect.forkScoped
       )
       const interest = yield* cache.interest.changes.pipe(

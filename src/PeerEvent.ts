@@ -16,7 +16,9 @@ export const PeerEvent = Schema.Union(
   Schema.TaggedStruct("goodbye", { computer: ComputerName }),
   /** All projects (todos) of `computer`, sent on change and when a peer becomes interested in `preparation`. */
   Schema.TaggedStruct("projects_updated", { computer: ComputerName, projects: Schema.Array(Project) }),
-  Schema.TaggedStruct("todos_updated", { computer: ComputerName, todos: Schema.Array(Todo) })
+  Schema.TaggedStruct("todos_updated", { computer: ComputerName, todos: Schema.Array(Todo) }),
+  /** `computer` missed some of the receiver's entries: it wants a snapshot of what it is interested in. */
+  Schema.TaggedStruct("snapshot_wanted", { computer: ComputerName })
 )
 export type PeerEvent = typeof PeerEvent.Type
 
@@ -34,6 +36,7 @@ const subjects = (event: PeerEvent): ReadonlyArray<string> => {
     case "heartbeat":
       return [event.computer.name]
     case "goodbye":
+    case "snapshot_wanted":
       return [event.computer]
     case "sessions_snapshot":
       return [event.computer, ...event.sessions.map((s) => s.computer)]

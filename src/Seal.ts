@@ -5,6 +5,10 @@
  * access to Redis but not the secret can neither forge an entry, nor move a
  * genuine one to another stream, nor replay one (its sequence is not newer
  * than what was already seen from that sender).
+ *
+ * Entries of an event stream are numbered per stream (1, 2, 3...), so the
+ * reader also learns when entries between two of a sender's were lost
+ * (trimmed, or gone with a Redis that restarted empty).
  */
 import { FileSystem } from "@effect/platform"
 import { Context, Effect, Either, Layer, Option, Schema } from "effect"
@@ -16,6 +20,9 @@ export interface Opened {
   readonly from: string
   readonly body: string
 }
+
+/** An entry refused as a replay, taken, or taken after a gap: some of the sender's earlier entries never arrived. */
+export type Acceptance = "refused" | "next" | "gap"
 
 /** `${epoch}-${counter}`: epoch is the sender's start time, so a restarted sender starts above its old entries. */
 const parseSeq = (seq: string): readonly [number, number] | undefined => {
@@ -52,22 +59,25 @@ export class ReplayWindow {
     return { epoch: this.epoch, high: this.high, seen: [...this.seen] }
   }
 
-  accept([epoch, counter]: readonly [number, number]): boolean {
-    if (epoch < this.epoch) return false
+  /** A gap is only told within a sender's run it already knows: its first entry ever, or after a restart its first, is news. */
+  accept([epoch, counter]: readonly [number, number]): Acceptance {
+    if (epoch < this.epoch) return "refused"
     if (epoch > this.epoch) {
+      const known = this.epoch >= 0
       this.epoch = epoch
       this.high = counter
       this.seen.clear()
       this.seen.add(counter)
-      return true
+      return known && counter > 1 ? "gap" : "next"
     }
-    if (counter <= this.high - REPLAY_WINDOW || this.seen.has(counter)) return false
+    if (counter <= this.high - REPLAY_WINDOW || this.seen.has(counter)) return "refused"
     this.seen.add(counter)
+    const gap = counter > this.high + 1
     if (counter > this.high) {
       this.high = counter
       for (const old of this.seen) if (old <= this.high - REPLAY_WINDOW) this.seen.delete(old)
     }
-    return true
+    return gap ? "gap" : "next"
   }
 }
 
@@ -103,8 +113,17 @@ export const verifyFields = (
 
 export interface SealService {
   readonly seal: (where: string, body: string) => Effect.Effect<Record<string, string>>
-  /** Verifies an entry and refuses one already seen, or too old, from its sender. */
-  readonly open: (where: string, fields: Readonly<Record<string, string>>) => Effect.Effect<Either.Either<Opened, string>>
+  /** Seals the next entry of an event stream, numbered within that stream. Callers keep one writer per stream. */
+  readonly sealNext: (stream: string, body: string) => Effect.Effect<Record<string, string>>
+  /**
+   * Verifies an entry and refuses one already seen, or too old, from its
+   * sender; `gap` tells that entries numbered before it are missing (only
+   * meaningful on streams written with `sealNext`).
+   */
+  readonly open: (
+    where: string,
+    fields: Readonly<Record<string, string>>
+  ) => Effect.Effect<Either.Either<Opened & { readonly gap: boolean }, string>>
   /** Verifies without the replay check, for values read again on purpose (presence keys). */
   readonly verify: (where: string, fields: Readonly<Record<string, string>>) => Either.Either<Opened, string>
 }
@@ -132,6 +151,8 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
       // (tests run on the TestClock), so peers take its new entries as new.
       const epoch = Date.now()
       let counter = 0
+      // One per event stream written to, i.e. per peer: bounded by the fleet.
+      const streamCounters = new Map<string, number>()
       const file = windowsFile(config.stateDir, config.prefix, config.computer)
       const saved = yield* fs.readFileString(file).pipe(Effect.map(decodeSaved), Effect.orElseSucceed(Option.none))
       const windows = new Map<string, ReplayWindow>(
@@ -154,15 +175,22 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
       return {
         seal: (where, body) =>
           Effect.sync(() => sealFields(secret, where, config.computer, `${epoch}-${++counter}`, body)),
+        sealNext: (stream, body) =>
+          Effect.sync(() => {
+            const next = (streamCounters.get(stream) ?? 0) + 1
+            streamCounters.set(stream, next)
+            return sealFields(secret, stream, config.computer, `${epoch}-${next}`, body)
+          }),
         open: (where, fields) =>
           Effect.sync(() =>
             Either.flatMap(verifyFields(secret, where, fields), ({ from, body, seq }) => {
               const key = `${where}\n${from}`
               let window = windows.get(key)
               if (window === undefined) windows.set(key, (window = new ReplayWindow()))
-              if (!window.accept(seq)) return Either.left(`replayed entry from '${from}'`)
+              const accepted = window.accept(seq)
+              if (accepted === "refused") return Either.left(`replayed entry from '${from}'`)
               dirty = true
-              return Either.right({ from, body })
+              return Either.right({ from, body, gap: accepted === "gap" })
             })
           ),
         verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from }) => ({ from, body }))

@@ -97,15 +97,25 @@ describe("sealed entries", () => {
 describe("ReplayWindow", () => {
   it("accepts each sequence once, tolerates reordering, refuses what is too old", () => {
     const window = new ReplayWindow()
-    expect(window.accept([5, 10])).toBe(true)
-    expect(window.accept([5, 10])).toBe(false)
-    expect(window.accept([5, 12])).toBe(true)
-    expect(window.accept([5, 11])).toBe(true)
-    expect(window.accept([5, 11])).toBe(false)
-    expect(window.accept([5, 5000])).toBe(true)
-    expect(window.accept([5, 13])).toBe(false)
-    expect(window.accept([4, 9999])).toBe(false)
-    expect(window.accept([6, 1])).toBe(true)
-    expect(window.accept([5, 5001])).toBe(false)
+    expect(window.accept([5, 10])).not.toBe("refused")
+    expect(window.accept([5, 10])).toBe("refused")
+    expect(window.accept([5, 12])).not.toBe("refused")
+    expect(window.accept([5, 11])).not.toBe("refused")
+    expect(window.accept([5, 11])).toBe("refused")
+    expect(window.accept([5, 5000])).not.toBe("refused")
+    expect(window.accept([5, 13])).toBe("refused")
+    expect(window.accept([4, 9999])).toBe("refused")
+    expect(window.accept([6, 1])).not.toBe("refused")
+    expect(window.accept([5, 5001])).toBe("refused")
+  })
+
+  it("tells a gap when a sender it knows skips numbers, within a run or across a restart", () => {
+    const window = new ReplayWindow()
+    expect(window.accept([5, 7])).toBe("next") // first contact: what came before is not this reader's loss
+    expect(window.accept([5, 8])).toBe("next")
+    expect(window.accept([5, 11])).toBe("gap") // 9 and 10 are missing
+    expect(window.accept([5, 10])).toBe("next") // a late one fills in, not a new gap
+    expect(window.accept([6, 1])).toBe("next") // the sender restarted and starts at 1
+    expect(window.accept([7, 3])).toBe("gap") // restarted again, and its first two are missing
   })
 })
