@@ -30,7 +30,7 @@ test-smoke: install
 test-e2e: build
 	npx vitest run test/integration test/e2e
 
-bench: build
+bench: install
 	npm run bench
 
 clean:

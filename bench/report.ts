@@ -222,7 +222,8 @@ const memoryDetails = (r: Results) => {
   ].join("\n")
 }
 
-export const renderReport = (r: Results, env: RunEnv): string => {
+/** `extra`: hand-written Markdown included as is before the method (see bench/optimisations.md). */
+export const renderReport = (r: Results, env: RunEnv, extra: string): string => {
   const m = env.machine
   const f = r.many.fanout
   return `# termfleet benchmarks
@@ -254,6 +255,7 @@ For propagation latency the baseline is the sum of the two raw hops termfleet's
 path contains (Redis XADD → XREAD, then a WebSocket send), the least the path
 can cost with these tools; for throughput it is the slower of the two raw hops.
 
+${extra}
 ## Method
 
 - **Daemon A** ("alpha") runs **in the benchmark process**, built from

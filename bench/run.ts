@@ -54,6 +54,7 @@ const log = (line: string) => console.log(`[${((hrNow() - started) / 1000).toFix
 const WATCHDOG_MS = 270_000
 
 const REPORT = fileURLToPath(new URL("../../../BENCHMARKS.md", import.meta.url))
+const OPTIMISATIONS = fileURLToPath(new URL("../../../bench/optimisations.md", import.meta.url))
 
 // ---------------------------------------------------------------------------
 // redis-server
@@ -589,7 +590,7 @@ const main = async () => {
     otherCores: Math.max(0, (after.machine - before.machine) / elapsed - benchCores)
   }
   console.log(`\n${renderTable(results)}\n`)
-  writeFileSync(REPORT, renderReport(results, env))
+  writeFileSync(REPORT, renderReport(results, env, readFileSync(OPTIMISATIONS, "utf8")))
   log(`done in ${totalSeconds.toFixed(0)} s (without the build); wrote ${REPORT}`)
 }
 

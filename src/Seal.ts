@@ -74,8 +74,14 @@ export class ReplayWindow {
     this.seen.add(counter)
     const gap = counter > this.high + 1
     if (counter > this.high) {
+      // Forget what fell out of the window: walk the few counters that left
+      // it, not the whole set (this runs for nearly every entry).
+      if (counter - this.high >= REPLAY_WINDOW) {
+        for (const old of this.seen) if (old <= counter - REPLAY_WINDOW) this.seen.delete(old)
+      } else {
+        for (let old = this.high - REPLAY_WINDOW + 1; old <= counter - REPLAY_WINDOW; old++) this.seen.delete(old)
+      }
       this.high = counter
-      for (const old of this.seen) if (old <= this.high - REPLAY_WINDOW) this.seen.delete(old)
     }
     return gap ? "gap" : "next"
   }

@@ -1,4 +1,5 @@
 /** The WebSocket and stream decoders: what comes from outside is decoded, or refused with a reason. */
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import { decodePeerEvent, encodePeerEvent } from "../../src/PeerEvent.js"
@@ -107,6 +108,25 @@ describe("ReplayWindow", () => {
     expect(window.accept([4, 9999])).toBe("refused")
     expect(window.accept([6, 1])).not.toBe("refused")
     expect(window.accept([5, 5001])).toBe("refused")
+  })
+
+  it("refuses exactly what was seen before or fell out of the last 1024, whatever the order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 400 }), (counters) => {
+        const window = new ReplayWindow()
+        const seen = new Set<number>()
+        let high = 0
+        for (const counter of counters) {
+          const expected = seen.has(counter) || counter <= high - 1024 ? "refused" : "taken"
+          expect([counter, window.accept([1, counter]) === "refused" ? "refused" : "taken"]).toEqual([counter, expected])
+          if (expected === "taken") {
+            seen.add(counter)
+            high = Math.max(high, counter)
+          }
+        }
+      }),
+      { numRuns: 500 }
+    )
   })
 
   it("tells a gap when a sender it knows skips numbers, within a run or across a restart", () => {
