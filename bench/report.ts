@@ -49,15 +49,22 @@ export interface Results {
     readonly fanout: Fanout & { readonly clients: number }
     readonly fanoutBase: Fanout
     readonly memory: { readonly empty: MemoryStage; readonly sessions: MemoryStage; readonly clients: MemoryStage }
+    /** RSS of the bare ws server holding the same clients and the sessions, serialised. */
+    readonly memoryBase: number
   }
-  readonly idle: {
+  readonly idle: IdleCost & {
     readonly sessions: number
-    readonly seconds: number
-    readonly tmuxPerSecond: number
-    readonly cpuPercent: number
-    readonly childrenCpuPercent: number
-    readonly tmuxServerCpuPercent: number
+    /** The same window for a bare poller: one tmux listing a second. */
+    readonly base: IdleCost
   }
+}
+
+export interface IdleCost {
+  readonly seconds: number
+  readonly tmuxPerSecond: number
+  readonly cpuPercent: number
+  readonly childrenCpuPercent: number
+  readonly tmuxServerCpuPercent: number
 }
 
 export interface MemoryStage {
@@ -136,30 +143,34 @@ export const renderTable = (r: Results): string => {
     `${ms(ib.firstByte.p50)} / ${ms(ib.lastByte.p50)} ms (bare ws, same frame already serialised)`,
     `${ratio(i.firstByte.p50, ib.firstByte.p50)} / ${ratio(i.lastByte.p50, ib.lastByte.p50)}`
   ])
+  // The path: B's heartbeat XADD → A's XREAD, A's XADD → readable (two Redis hops), then B → its client (a ws send).
+  const redisHop = r.latency.redis[100]!.latency.p50
+  const wsHop = r.latency.ws[100]!.latency.p50
   rows.push([
     "interest propagation: subscribe on B → A's first event XADDed to B / shown to B's client (p50; max of 10)",
     `${ms(r.interest.toXadd.p50)} / ${ms(r.interest.toClient.p50)} ms (max ${ms(r.interest.toXadd.max)} / ${ms(r.interest.toClient.max)} ms)`,
-    "—",
-    "—"
+    `${ms(2 * redisHop)} / ${ms(2 * redisHop + wsHop)} ms (two redis XADD→XREAD hops / and a bare ws send, p50 at 100 ev/s)`,
+    `${ratio(r.interest.toXadd.p50, 2 * redisHop)} / ${ratio(r.interest.toClient.p50, 2 * redisHop + wsHop)}`
   ])
   rows.push([
     `traffic with no interested peer: XADDs for ${int(r.quiet.quiet.changes)} changes on A while B has no subscribed client`,
     `${r.quiet.quiet.xadds}`,
     `control, with 1 client subscribed on B: ${int(r.quiet.control.xadds)}`,
-    "—"
+    ratio(r.quiet.quiet.xadds, r.quiet.control.xadds)
   ])
   const m = r.many.memory
   rows.push([
     `memory: daemon RSS with 10,000 cached sessions and ${int(f.clients)} clients`,
     `${mb(m.clients.rss)} (${mb(m.clients.rssAfterGc)} after a full GC)`,
-    `${mb(m.empty.rss)} same daemon empty; ${mb(m.sessions.rss)} with the sessions, no clients`,
-    "—"
+    `${mb(r.many.memoryBase)} (bare ws server holding the same clients and the sessions, serialised); ` +
+    `the daemon itself: ${mb(m.empty.rss)} empty, ${mb(m.sessions.rss)} with the sessions, no clients`,
+    `${ratio(m.clients.rss, r.many.memoryBase)} (${ratio(m.clients.rssAfterGc, r.many.memoryBase)} after GC)`
   ])
   rows.push([
     `idle cost with ${r.idle.sessions} idle local sessions: daemon CPU; tmux invocations`,
     `${r.idle.cpuPercent.toFixed(2)} % of one core; ${r.idle.tmuxPerSecond.toFixed(2)} /s`,
-    "—",
-    "—"
+    `${r.idle.base.cpuPercent.toFixed(2)} %; ${r.idle.base.tmuxPerSecond.toFixed(2)} /s (bare poller: one tmux listing a second)`,
+    `${ratio(r.idle.cpuPercent, r.idle.base.cpuPercent)}; ${ratio(r.idle.tmuxPerSecond, r.idle.base.tmuxPerSecond)}`
   ])
   const escape = (cell: string) => cell.replaceAll("|", "\\|")
   return [
@@ -323,6 +334,8 @@ bound, a passing rate can exceed the true sustained capacity by up to about
 ${Math.round((MAX_LAG_MS / STEP_MS) * 100)} %. For termfleet, "A pushed / B applied" are A's \`eventsOut\` and
 B's \`eventsIn\` (\`/health\`) over the step: fewer applied than pushed means
 entries left B's stream unread (it is trimmed to \`MAXLEN ~ 10000\`) while B lagged.
+B then notices the gap in A's numbering and asks A for a snapshot, so "A pushed" can exceed
+the changes by the few snapshots sent.
 
 ${throughputDetails(r)}
 
@@ -366,6 +379,10 @@ its new interest went through \`events:alpha\` and A answered), and (2) when B's
 client receives the changed session. The client then disconnects, and B's lost
 interest reaches A before the next round.
 
+Baseline: the raw hops the path holds, from the propagation baselines of this
+run (p50 at 100 ev/s): two Redis XADD → XREAD hops (B's heartbeat into A's
+stream, A's snapshot into B's) for (1), and a bare \`ws\` send on top for (2).
+
 ### Traffic with no interested peer
 
 A and B up, B without clients. \`INFO commandstats\` (\`cmdstat_xadd\` calls) is read
@@ -373,6 +390,7 @@ before and 1 s after a burst of ${int(r.quiet.quiet.changes)} session changes on
 ${r.quiet.quiet.xadds} XADDs; A's \`eventsOut\` moved by ${r.quiet.quiet.eventsOut}; Redis commands of any kind in
 that window: ${int(r.quiet.quiet.commands)} (periodic discovery and heartbeats, when they fall in it). As a
 control of the method, the same burst with one client subscribed on B: ${int(r.quiet.control.xadds)} XADDs.
+The ratio divides the XADDs without interest by those of the control.
 
 ### Memory
 
@@ -381,6 +399,11 @@ read as is (the table's figure) and then again after two forced full GCs
 (gamma runs with \`--expose-gc\` for this only), at three moments:
 
 ${memoryDetails(r)}
+
+Baseline: the RSS of the bare \`ws\` server process (\`bench/wsPeer.ts\`) right after its
+fan-out, holding the same ${int(FANOUT.clients)} clients and the same 10,000 sessions
+as one serialised frame: ${mb(r.many.memoryBase)}. The daemon holds more: the
+sessions as objects, a queue and a writer fiber per client, the Effect runtime.
 
 ### Idle cost
 
@@ -395,6 +418,13 @@ children (the tmux client processes it runs): ${r.idle.childrenCpuPercent.toFixe
 ${r.idle.tmuxServerCpuPercent.toFixed(2)} %. tmux invocations: the change of \`LocalSessions.tmuxCalls\`, a
 counter inside the daemon's process (read over IPC, as nothing outside the
 process can see it): ${r.idle.tmuxPerSecond.toFixed(2)} per second.
+
+Baseline, on the same tmux server right after, over a window of the same
+length: a bare poller (\`bench/tmuxPoller.ts\`), the least a change detector
+with a one-second bound does: one \`tmux list-panes -a\` a second, split into
+fields, nothing else (no cache, no HTTP, no Redis). Its CPU:
+${r.idle.base.cpuPercent.toFixed(2)} % (its tmux clients ${r.idle.base.childrenCpuPercent.toFixed(2)} %, the tmux server
+${r.idle.base.tmuxServerCpuPercent.toFixed(2)} %); ${r.idle.base.tmuxPerSecond.toFixed(2)} tmux calls per second.
 
 ## Profiling
 

@@ -396,13 +396,16 @@ const manyClients = async (fleet: Fleet) => {
       `    bare ws fan-out to ${FANOUT_CLIENTS} clients: p50 ${base.latency.p50.toFixed(1)} ms, ` +
         `p99 ${base.latency.p99.toFixed(1)} ms, max ${base.latency.max.toFixed(1)} ms`
     )
+    const memoryBase = Number((await ask(peer.child, { cmd: "memory" }))["rss"])
+    log(`    bare ws server with ${FANOUT_CLIENTS} clients and the sessions frame: RSS ${(memoryBase / MB).toFixed(0)} MB`)
     await closeClients(clientProcs)
     return {
       initial,
       initialBase,
       fanout: { ...tf, clients: clientsSeen },
       fanoutBase: base,
-      memory: { empty, sessions, clients: mem }
+      memory: { empty, sessions, clients: mem },
+      memoryBase
     }
   } finally {
     await stopChild(host)
@@ -456,6 +459,31 @@ const cpuOf = (pid: number) => {
   return { own: (utime + stime) / CLK_TCK, children: (cutime + cstime) / CLK_TCK }
 }
 
+/**
+ * After 3 s, over the idle window: CPU of a process (own, and its reaped
+ * children), of the tmux server, and the change of its tmux call counter.
+ */
+const idleWindow = async (child: ChildProcess, tmuxServerPid: number, calls: () => Promise<number>) => {
+  await sleep(3000)
+  const calls0 = await calls()
+  const cpu0 = cpuOf(child.pid!)
+  const server0 = cpuOf(tmuxServerPid)
+  const t0 = hrNow()
+  await sleep(IDLE_WINDOW_MS)
+  const calls1 = await calls()
+  const cpu1 = cpuOf(child.pid!)
+  const server1 = cpuOf(tmuxServerPid)
+  const seconds = (hrNow() - t0) / 1000
+  const percent = (cpuSeconds: number) => (cpuSeconds / seconds) * 100
+  return {
+    seconds,
+    tmuxPerSecond: (calls1 - calls0) / seconds,
+    cpuPercent: percent(cpu1.own - cpu0.own),
+    childrenCpuPercent: percent(cpu1.children - cpu0.children),
+    tmuxServerCpuPercent: percent(server1.own - server0.own)
+  }
+}
+
 const idle = async (fleet: Fleet, socket: string) => {
   const options: DaemonOptions = {
     computer: "idle",
@@ -466,35 +494,30 @@ const idle = async (fleet: Fleet, socket: string) => {
     fleetSecret: fleet.secret,
     stateDir: tempDir("idle")
   }
+  const serverPid = Number((await tmux(socket, ["display-message", "-p", "#{pid}"])).trim())
   const { child: host } = await startBenchChild("daemonHost", [JSON.stringify(options)])
   try {
-    const serverPid = Number((await tmux(socket, ["display-message", "-p", "#{pid}"])).trim())
-    await sleep(3000)
+    const daemon = await idleWindow(host, serverPid, async () => Number((await ask(host, { cmd: "tmuxCalls" }))["calls"]))
     const listed = Number((await ask(host, { cmd: "sessions" }))["sessions"])
-    const calls0 = Number((await ask(host, { cmd: "tmuxCalls" }))["calls"])
-    const cpu0 = cpuOf(host.pid!)
-    const server0 = cpuOf(serverPid)
-    const t0 = hrNow()
-    await sleep(IDLE_WINDOW_MS)
-    const calls1 = Number((await ask(host, { cmd: "tmuxCalls" }))["calls"])
-    const cpu1 = cpuOf(host.pid!)
-    const server1 = cpuOf(serverPid)
-    const seconds = (hrNow() - t0) / 1000
-    const result = {
-      sessions: listed,
-      seconds,
-      tmuxPerSecond: (calls1 - calls0) / seconds,
-      cpuPercent: ((cpu1.own - cpu0.own) / seconds) * 100,
-      childrenCpuPercent: ((cpu1.children - cpu0.children) / seconds) * 100,
-      tmuxServerCpuPercent: ((server1.own - server0.own) / seconds) * 100
-    }
     log(
-      `    ${listed} idle sessions: daemon CPU ${result.cpuPercent.toFixed(2)} % (+ ${result.childrenCpuPercent.toFixed(2)} % ` +
-        `in its tmux clients, ${result.tmuxServerCpuPercent.toFixed(2)} % in the tmux server), ` +
-        `${result.tmuxPerSecond.toFixed(2)} tmux calls/s`
+      `    ${listed} idle sessions: daemon CPU ${daemon.cpuPercent.toFixed(2)} % (+ ${daemon.childrenCpuPercent.toFixed(2)} % ` +
+        `in its tmux clients, ${daemon.tmuxServerCpuPercent.toFixed(2)} % in the tmux server), ` +
+        `${daemon.tmuxPerSecond.toFixed(2)} tmux calls/s`
     )
     await ask(host, { cmd: "stop" }, 30_000)
-    return result
+    await stopChild(host)
+
+    const { child: poller } = await startBenchChild("tmuxPoller", [socket])
+    try {
+      const base = await idleWindow(poller, serverPid, async () => Number((await ask(poller, { cmd: "calls" }))["calls"]))
+      log(
+        `    bare poller (one tmux listing a second): CPU ${base.cpuPercent.toFixed(2)} % ` +
+          `(+ ${base.childrenCpuPercent.toFixed(2)} % in its tmux clients), ${base.tmuxPerSecond.toFixed(2)} tmux calls/s`
+      )
+      return { sessions: listed, ...daemon, base }
+    } finally {
+      await stopChild(poller)
+    }
   } finally {
     await stopChild(host)
   }

@@ -7,7 +7,7 @@
  *
  * Commands (IPC): run (paced one-way stream), fanout (one frame to every
  * client, repeated), setInitial / an `initial` client message (a big frame
- * of the size of a sessions_initial, already serialised).
+ * of the size of a sessions_initial, already serialised), memory (its RSS).
  */
 import { WebSocketServer, type WebSocket } from "ws"
 import { benchSession, hrNow, pace, serveIpc, sleep, stamp } from "./support.js"
@@ -47,6 +47,7 @@ serveIpc({
     }
     return { clients: clients.size }
   },
+  memory: () => ({ rss: process.memoryUsage().rss }),
   setInitial: (m: { sessions: number; computers: number }) => {
     const now = Date.now()
     const sessions = Array.from({ length: m.sessions }, (_, i) =>
