@@ -15,7 +15,7 @@
  * (the stream was trimmed before they were read, or Redis lost them), the
  * sender is asked for a fresh snapshot.
  */
-import { Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
 import type { Topic } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
@@ -25,6 +25,8 @@ import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 
 /** How long a push is retried while Redis is unreachable. */
 const PUSH_GIVE_UP = "60 seconds"
+/** How long an unanswered ask for a snapshot holds back the next one. */
+const ASK_AGAIN_MILLIS = 5_000
 
 const topics: ReadonlyArray<Topic> = ["sessions", "preparation"]
 
@@ -168,18 +170,39 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             : Effect.flatMap(plan(CacheChange.ComputerUpdated({ computer: computer.value })), send)
         }))
 
+      // A peer is asked once until its snapshot comes: a reader that lags
+      // keeps finding gaps, and each snapshot would make it lag more. Entries
+      // lost before the snapshot was written are covered by it; a gap seen
+      // after it is asked for again. An ask or answer itself lost is asked
+      // again after ASK_AGAIN.
+      const asked = new Map<string, number>()
+      const answered = (event: PeerEvent, from: string) => {
+        if (event._tag === "sessions_snapshot" || event._tag === "projects_updated" || event._tag === "todos_updated") {
+          asked.delete(from)
+        }
+      }
       const askForSnapshot = (peer: string) =>
-        Effect.zipRight(
-          Effect.logInfo(`entries from ${peer} were lost; asking it for a snapshot`),
-          push([peer], { _tag: "snapshot_wanted", computer: self })
-        )
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const last = asked.get(peer)
+          if (last !== undefined && now - last < ASK_AGAIN_MILLIS) return Effect.void
+          asked.set(peer, now)
+          return Effect.zipRight(
+            Effect.logInfo(`entries from ${peer} were lost; asking it for a snapshot`),
+            push([peer], { _tag: "snapshot_wanted", computer: self })
+          )
+        })
 
       const receive = (entry: StreamEntry) =>
         Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
           Either.match(Either.flatMap(opened, (o) => Either.map(decodePeerEvent(o), (event) => ({ ...o, event }))), {
             onLeft: (reason) => Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
             onRight: ({ event, from, gap }) =>
-              Effect.all([stats.add("eventsIn"), apply(event), gap ? askForSnapshot(from) : Effect.void], { discard: true })
+              Effect.all([
+                stats.add("eventsIn"),
+                apply(event),
+                Effect.sync(() => answered(event, from)),
+                gap ? askForSnapshot(from) : Effect.void
+              ], { discard: true })
           }))
 
       const lastId = yield* consumeStream({
