@@ -279,7 +279,12 @@ const initialLoads = async (url: string, headers: Record<string, string>, reques
     runs.push(await measureInitial(url, headers, request))
     await sleep(200)
   }
-  return { firstByte: summarize(runs.map((r) => r.firstByte)), lastByte: summarize(runs.map((r) => r.lastByte)), bytes: runs[0]?.bytes ?? 0 }
+  return {
+    firstByte: summarize(runs.map((r) => r.firstByte)),
+    lastByte: summarize(runs.map((r) => r.lastByte)),
+    bytes: runs[0]?.bytes ?? 0,
+    first: { firstByte: runs[0]?.firstByte ?? NaN, lastByte: runs[0]?.lastByte ?? NaN }
+  }
 }
 
 const FANOUT_CLIENTS = FANOUT.clients

@@ -38,6 +38,14 @@ export type ServerEvent =
 export const encodeServerEvent = (event: ServerEvent, seq?: number): string =>
   JSON.stringify(seq === undefined ? event : { ...event, seq })
 
+/**
+ * `sessions_initial` around sessions serialised beforehand: the same text
+ * `encodeServerEvent` gives for the same values, without serialising the
+ * sessions again for every subscriber.
+ */
+export const encodeSessionsInitial = (sessionsJson: string, computers: ReadonlyArray<Computer>, seq: number): string =>
+  `{"event":"sessions_initial","data":{"sessions":${sessionsJson},"computers":${JSON.stringify(computers)}},"seq":${seq}}`
+
 export const errorEvent = (code: ErrorCode, message: string): ServerEvent => ({ event: "error", data: { code, message } })
 
 const decodeJson = Schema.decodeUnknownEither(Schema.parseJson())

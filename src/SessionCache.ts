@@ -45,6 +45,8 @@ export interface SessionCacheService {
   /** Removes what has expired, publishing the removals. Runs every second on its own. */
   readonly sweep: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
+  /** How many changes were published so far: while it stays the same, so do the contents (liveness aside, which moves with the clock). */
+  readonly revision: Effect.Effect<number>
   /** Topics at least one local client is subscribed to. */
   readonly interest: SubscriptionRef.SubscriptionRef<ReadonlyArray<Topic>>
 }
@@ -78,7 +80,12 @@ export const makeSessionCache = (
     const projectsByComputer = new Map<string, Stamped<ReadonlyArray<Project>>>()
     const todosByComputer = new Map<string, Stamped<ReadonlyArray<Todo>>>()
 
-    const publish = (change: CacheChange) => PubSub.publish(changes, change)
+    let revision = 0
+    const publish = (change: CacheChange) =>
+      Effect.suspend(() => {
+        revision++
+        return PubSub.publish(changes, change)
+      })
     /** This computer as peers see it: always live, interest as of now. */
     const selfComputer = (now: number) =>
       Effect.map(SubscriptionRef.get(interest), (interestedIn): Computer => ({
@@ -199,6 +206,7 @@ export const makeSessionCache = (
       todos: fresh(todosByComputer),
       sweep,
       subscribe: PubSub.subscribe(changes),
+      revision: Effect.sync(() => revision),
       interest
     }
     return service

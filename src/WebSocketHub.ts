@@ -16,9 +16,9 @@ import {
   type ClientMessage,
   decodeClientMessage,
   encodeServerEvent,
+  encodeSessionsInitial,
   errorEvent,
-  eventOfChange,
-  type ServerEvent
+  eventOfChange
 } from "./Protocol.js"
 import { Projects } from "./Projects.js"
 import { normalizeTopics, SessionCache } from "./SessionCache.js"
@@ -75,21 +75,30 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         if (next.join() !== current.join()) yield* SubscriptionRef.set(cache.interest, next)
       })
 
-      const initialState = (topic: Topic): Effect.Effect<ServerEvent> =>
-        topic === "sessions"
-          ? Effect.map(
-            Effect.all({ sessions: cache.sessions(), computers: cache.computers }),
-            (data): ServerEvent => ({ event: "sessions_initial", data })
-          )
-          : Effect.map(
-            Effect.all({ projects: cache.projects, todos: cache.todos }),
-            (data): ServerEvent => ({ event: "preparation_initial", data })
-          )
-
       // Only read or advanced while holding `turn`.
       let seq = 0
-      const sendInitial = (client: Client, topic: Topic) =>
-        Effect.flatMap(initialState(topic), (event) => client.send(encodeServerEvent(event, seq)))
+
+      // The sessions of `sessions_initial` are serialised once for as long as
+      // the cache and the set of live computers stay the same, not once per
+      // subscriber: many dashboards reconnecting to a big fleet at once (the
+      // daemon restarted) cost one serialisation, and share one string.
+      let sessionsJson: { readonly key: string; readonly json: string } | undefined
+      const sessionsInitial = Effect.gen(function*() {
+        const computers = yield* cache.computers
+        const key = `${yield* cache.revision}\n${computers.map((c) => c.name).join("\n")}`
+        if (sessionsJson?.key !== key) sessionsJson = { key, json: JSON.stringify(yield* cache.sessions()) }
+        return encodeSessionsInitial(sessionsJson.json, computers, seq)
+      })
+
+      const initialFrame = (topic: Topic): Effect.Effect<string> =>
+        topic === "sessions"
+          ? sessionsInitial
+          : Effect.map(
+            Effect.all({ projects: cache.projects, todos: cache.todos }),
+            (data) => encodeServerEvent({ event: "preparation_initial", data }, seq)
+          )
+
+      const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), client.send)
 
       const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
         switch (message.type) {

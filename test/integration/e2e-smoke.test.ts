@@ -26,7 +26,7 @@ import { sealFields, verifyFields } from "../../src/Seal.js"
 import type { CacheChange, SessionCacheService } from "../../src/SessionCache.js"
 import { makeSession } from "../support/fixtures.js"
 import { startDaemon, TEST_FLEET_SECRET } from "../support/TestDaemon.js"
-import { connectWs } from "../support/WsClient.js"
+import { subscribedClient } from "../support/WsClient.js"
 
 const keys = redisKeys("test:")
 
@@ -43,14 +43,6 @@ const changeWhere = (changes: Queue.Dequeue<CacheChange>, match: (change: CacheC
       const change = yield* Queue.take(changes)
       if (match(change)) return change
     }
-  })
-
-const subscribed = (url: string, topic: Topic) =>
-  Effect.gen(function*() {
-    const client = yield* connectWs(url)
-    yield* client.send({ type: "subscribe", topic })
-    const initial = yield* client.nextEvent(`${topic}_initial`)
-    return { client, initial }
   })
 
 /** A peer played by the test through Redis alone, as another computer's daemon would write. */
@@ -83,7 +75,7 @@ describe("e2e smoke", () => {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
       expect(yield* SubscriptionRef.get(alpha.cache.interest)).toEqual([])
 
-      const { client } = yield* subscribed(alpha.wsUrl, "sessions")
+      const { client } = yield* subscribedClient(alpha.wsUrl, "sessions")
       yield* interestBecomes(alpha.cache, ["sessions"])
       yield* client.send({ type: "subscribe", topic: "preparation" })
       yield* interestBecomes(alpha.cache, ["preparation", "sessions"])
@@ -98,7 +90,7 @@ describe("e2e smoke", () => {
   it.scoped("2. cache.upsertSession → hub fan-out → client gets session_updated", () =>
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
-      const { client, initial } = yield* subscribed(alpha.wsUrl, "sessions")
+      const { client, initial } = yield* subscribedClient(alpha.wsUrl, "sessions")
       expect(initial.data.sessions).toEqual([])
       expect(initial.data.computers.map((c: { name: string }) => c.name)).toEqual(["alpha"])
 
@@ -118,7 +110,7 @@ describe("e2e smoke", () => {
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
       yield* alpha.cache.upsertSession(makeSession("alpha", "s1"))
-      const { client, initial } = yield* subscribed(alpha.wsUrl, "sessions")
+      const { client, initial } = yield* subscribedClient(alpha.wsUrl, "sessions")
       expect(initial.data.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual(["s1"])
 
       yield* alpha.cache.removeSession({ sessionId: "s1", computer: "alpha" })
@@ -130,7 +122,7 @@ describe("e2e smoke", () => {
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
       const alpha = yield* startDaemon("alpha", Option.some(redis))
-      const { client } = yield* subscribed(alpha.wsUrl, "sessions")
+      const { client } = yield* subscribedClient(alpha.wsUrl, "sessions")
       // A peer heartbeats once, sends a session, then dies without a goodbye.
       const ghost = peer(redis, "ghost")
       yield* ghost.heartbeat(["alpha"])
@@ -158,7 +150,7 @@ describe("e2e smoke", () => {
       const beta = yield* startDaemon("beta", Option.some(redis))
       const betaChanges = yield* beta.cache.subscribe
 
-      yield* subscribed(alpha.wsUrl, "sessions")
+      yield* subscribedClient(alpha.wsUrl, "sessions")
       // No clock advance: the heartbeat goes out when interest changes, not at the next 20 s tick.
       yield* changeWhere(betaChanges, (c) =>
         c._tag === "ComputerUpdated" && c.computer.name === "alpha" && c.computer.interestedIn.includes("sessions"))
@@ -188,7 +180,7 @@ describe("e2e smoke", () => {
       const redis = yield* makeMemoryRedis
       const alpha = yield* startDaemon("alpha", Option.some(redis))
       const beta = yield* startDaemon("beta", Option.some(redis))
-      const { client } = yield* subscribed(beta.wsUrl, "sessions")
+      const { client } = yield* subscribedClient(beta.wsUrl, "sessions")
 
       const session = makeSession("alpha", "a1", { title: "build", command: "make watch" })
       yield* alpha.cache.upsertSession(session)
@@ -204,8 +196,8 @@ describe("e2e smoke", () => {
   it.scoped("8. two clients subscribed → one change → both receive it", () =>
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
-      const first = yield* subscribed(alpha.wsUrl, "sessions")
-      const second = yield* subscribed(alpha.wsUrl, "sessions")
+      const first = yield* subscribedClient(alpha.wsUrl, "sessions")
+      const second = yield* subscribedClient(alpha.wsUrl, "sessions")
 
       yield* alpha.cache.upsertSession(makeSession("alpha", "s1"))
       expect((yield* first.client.next).data.sessionId).toBe("s1")
@@ -215,8 +207,8 @@ describe("e2e smoke", () => {
   it.scoped("9. client subscribed only to preparation → session update → it gets no session event", () =>
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
-      const preparing = yield* subscribed(alpha.wsUrl, "preparation")
-      const watching = yield* subscribed(alpha.wsUrl, "sessions")
+      const preparing = yield* subscribedClient(alpha.wsUrl, "preparation")
+      const watching = yield* subscribedClient(alpha.wsUrl, "sessions")
 
       yield* alpha.cache.upsertSession(makeSession("alpha", "s1"))
       expect((yield* watching.client.next).event).toBe("session_updated")
@@ -232,8 +224,8 @@ describe("e2e smoke", () => {
   it.scoped("10. client dies without a close frame → removed → interest recomputed → others unaffected", () =>
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
-      const dying = yield* subscribed(alpha.wsUrl, "preparation")
-      const living = yield* subscribed(alpha.wsUrl, "sessions")
+      const dying = yield* subscribedClient(alpha.wsUrl, "preparation")
+      const living = yield* subscribedClient(alpha.wsUrl, "sessions")
       yield* interestBecomes(alpha.cache, ["preparation", "sessions"])
 
       yield* dying.client.terminate
@@ -250,9 +242,9 @@ describe("e2e smoke", () => {
       const alpha = yield* startDaemon("alpha", Option.some(redis))
       const beta = yield* startDaemon("beta", Option.some(redis))
       const gamma = yield* startDaemon("gamma", Option.some(redis))
-      const onAlpha = yield* subscribed(alpha.wsUrl, "sessions")
-      const onBeta = yield* subscribed(beta.wsUrl, "sessions")
-      const onGamma = yield* subscribed(gamma.wsUrl, "sessions")
+      const onAlpha = yield* subscribedClient(alpha.wsUrl, "sessions")
+      const onBeta = yield* subscribedClient(beta.wsUrl, "sessions")
+      const onGamma = yield* subscribedClient(gamma.wsUrl, "sessions")
 
       yield* alpha.cache.upsertSession(makeSession("alpha", "a1"))
       yield* onBeta.client.nextEvent("session_updated", (s) => s.sessionId === "a1")
@@ -293,7 +285,7 @@ describe("e2e smoke", () => {
       yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "while-away") })
 
       const restarted = yield* startDaemon("beta", Option.some(redis))
-      const { client, initial } = yield* subscribed(restarted.wsUrl, "sessions")
+      const { client, initial } = yield* subscribedClient(restarted.wsUrl, "sessions")
       if (!initial.data.sessions.some((s: { sessionId: string }) => s.sessionId === "while-away")) {
         yield* client.nextEvent("session_updated", (s) => s.sessionId === "while-away")
       }
@@ -311,7 +303,7 @@ describe("e2e smoke", () => {
       const project = { computer: "alpha", path: "/src/termfleet", name: "termfleet" }
       yield* alpha.cache.setProjects("alpha", [project])
 
-      const { client } = yield* subscribed(beta.wsUrl, "preparation")
+      const { client } = yield* subscribedClient(beta.wsUrl, "preparation")
       yield* client.nextEvent("projects_updated", (d) => d.computer === "alpha" && d.projects.length === 1)
       expect((yield* beta.cache.projects).filter((p) => p.computer === "alpha")).toEqual([project])
 

@@ -63,3 +63,12 @@ export const connectWs = (
       pause: Effect.sync(() => ws.pause())
     }
   })
+
+/** A client subscribed to `topic`, with the `<topic>_initial` frame it got. */
+export const subscribedClient = (url: string, topic: "sessions" | "preparation") =>
+  Effect.gen(function*() {
+    const client = yield* connectWs(url)
+    yield* client.send({ type: "subscribe", topic })
+    const initial = yield* client.nextEvent(`${topic}_initial`)
+    return { client, initial }
+  })

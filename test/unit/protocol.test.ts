@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import { decodePeerEvent, encodePeerEvent } from "../../src/PeerEvent.js"
 import { ReplayWindow, sealFields, verifyFields } from "../../src/Seal.js"
-import { decodeClientMessage } from "../../src/Protocol.js"
+import { decodeClientMessage, encodeServerEvent, encodeSessionsInitial } from "../../src/Protocol.js"
 import { makeSession } from "../support/fixtures.js"
 
 describe("decodeClientMessage", () => {
@@ -137,5 +137,23 @@ describe("ReplayWindow", () => {
     expect(window.accept([5, 10])).toBe("next") // a late one fills in, not a new gap
     expect(window.accept([6, 1])).toBe("next") // the sender restarted and starts at 1
     expect(window.accept([7, 3])).toBe("gap") // restarted again, and its first two are missing
+  })
+})
+
+describe("encodeSessionsInitial", () => {
+  it("gives the same text as encodeServerEvent for the same sessions, computers and seq", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ id: fc.string({ minLength: 1 }), title: fc.string(), output: fc.string({ unit: "grapheme" }) }), { maxLength: 5 }),
+        fc.nat(),
+        (rows, seq) => {
+          const sessions = rows.map((r) => makeSession("alpha", r.id, { title: r.title, lastOutput: r.output }))
+          const computers = [{ name: "alpha", version: "0.1.0", startedAt: 1, lastSeen: 2, interestedIn: ["sessions" as const] }]
+          expect(encodeSessionsInitial(JSON.stringify(sessions), computers, seq))
+            .toBe(encodeServerEvent({ event: "sessions_initial", data: { sessions, computers } }, seq))
+        }
+      ),
+      { numRuns: 300 }
+    )
   })
 })
