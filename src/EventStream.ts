@@ -22,6 +22,7 @@ import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js
 import { CacheChange } from "./SessionCache.js"
 import type { StreamEntry } from "./RedisClient.js"
 import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
+import { surviving } from "./Survive.js"
 
 /** How long a push is retried while Redis is unreachable. */
 const PUSH_GIVE_UP = "60 seconds"
@@ -45,9 +46,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       type Outgoing = readonly [peer: string, body: string]
 
       // While Redis is away a batch is retried whole, holding back later
-      // changes, so peers miss nothing and nothing is reordered (an entry
-      // written twice is harmless: the cache ignores a session it already
-      // has). Past PUSH_GIVE_UP the batch is dropped and its peers are
+      // changes, so peers miss nothing and nothing is reordered. Past PUSH_GIVE_UP the batch is dropped and its peers are
       // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
       const send = (outgoing: ReadonlyArray<Outgoing>) =>
@@ -57,8 +56,11 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             fields,
             maxLen: config.limits.streamMaxLen
           }))).pipe(
-            Effect.flatMap((entries) => status.report(redis.xaddBatch(entries))),
-            Effect.retry(reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))),
+            // Sealed once: a retry writes the same entries, not newly numbered ones
+            // (which peers would take for lost entries). One written twice is refused as a replay.
+            Effect.flatMap((entries) =>
+              Effect.retry(status.report(redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP)))
+            ),
             Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>
               Effect.sync(() => outgoing.forEach(([peer]) => forget(peer))).pipe(
@@ -136,6 +138,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // Changes that piled up while a batch was being written go out together, in one pipeline.
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
         Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(Effect.forEach(batch, plan), (planned) => send(planned.flat())))),
+        (step) => surviving("pushing to peers", step),
         Effect.forever,
         Effect.forkScoped
       )

@@ -15,6 +15,7 @@ import { basename, isAbsolute } from "node:path"
 import { DaemonConfig } from "./DaemonConfig.js"
 import { Session } from "./Domain.js"
 import { SessionCache } from "./SessionCache.js"
+import { surviving } from "./Survive.js"
 import {
   captureArgs,
   commandBytes,
@@ -250,7 +251,7 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
     )
     // Sessions that survived a restart are in the cache before the daemon serves.
     yield* tick
-    yield* Effect.forkScoped(Effect.schedule(tick, Schedule.spaced(pollInterval)))
+    yield* Effect.forkScoped(Effect.schedule(surviving("polling tmux", tick), Schedule.spaced(pollInterval)))
 
     const create = (request: CreateSessionRequest) =>
       Effect.gen(function*() {

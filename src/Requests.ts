@@ -4,7 +4,7 @@
  * waits on a reply stream of its own with a blocking XREAD and a timeout; the
  * target answers and lets the reply stream expire.
  */
-import { Context, Effect, Either, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { fleetServices } from "./Fleet.js"
 import { LocalSessions } from "./LocalSessions.js"
@@ -28,8 +28,14 @@ export class PeerUnavailable extends Schema.TaggedError<PeerUnavailable>()("Peer
 export const REQUEST_TIMEOUT_MILLIS = 5_000
 /** A reply stream lives this long, answered or not, so none is left behind. */
 const REPLY_TTL_MILLIS = 30_000
-/** Requests older than their deadline by more than this (clock skew allowance) are dropped unexecuted. */
-const STALE_AFTER_MILLIS = 30_000
+/**
+ * Requests past their deadline by more than this are dropped unexecuted: the
+ * requester has given up and told its user so, and a create or input done
+ * later anyway would surprise them. It is the clock skew the fleet tolerates.
+ */
+const STALE_AFTER_MILLIS = 5_000
+/** Each call holds a Redis connection of its own while it waits; this bounds them. */
+const MAX_CALLS = 16
 
 export interface RequestsService {
   readonly call: (computer: string, request: PeerRequest) => Effect.Effect<PeerReply, PeerUnavailable>
@@ -78,7 +84,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
 
       const answer = (from: string, { deadline, id, request }: RequestBody) =>
         Effect.gen(function*() {
-          const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+          const now = yield* Clock.currentTimeMillis
           if (now > deadline + STALE_AFTER_MILLIS) {
             return yield* Effect.logDebug(`dropped stale request ${id} from ${from}`)
           }
@@ -103,10 +109,11 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
 
       const unavailable = (computer: string, message: string) => new PeerUnavailable({ computer, message })
 
+      const calls = yield* Effect.makeSemaphore(MAX_CALLS)
       const call = (computer: string, request: PeerRequest) =>
-        Effect.scoped(Effect.gen(function*() {
+        calls.withPermits(1)(Effect.scoped(Effect.gen(function*() {
           const id = randomBytes(12).toString("hex")
-          const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+          const now = yield* Clock.currentTimeMillis
           const replies = yield* redis.reader
           const body = encodeRequest({ id, deadline: now + REQUEST_TIMEOUT_MILLIS, request })
           yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000)
@@ -120,7 +127,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
             onLeft: (reason) => Effect.fail(unavailable(computer, `${computer} sent a garbled reply: ${reason}`)),
             onRight: Effect.succeed
           })
-        })).pipe(
+        }))).pipe(
           Effect.catchTag("RedisError", (e) => Effect.fail(unavailable(computer, `Redis: ${e.message}`)))
         )
 

@@ -165,6 +165,7 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
         Object.entries(Option.getOrElse(saved, () => ({}))).map(([key, value]) => [key, ReplayWindow.from(value)])
       )
       let dirty = false
+      let saveFailing = false
       const save = Effect.suspend(() => {
         if (!dirty) return Effect.void
         dirty = false
@@ -172,7 +173,15 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
         return fs.makeDirectory(config.stateDir, { recursive: true, mode: 0o700 }).pipe(
           Effect.zipRight(fs.writeFileString(`${file}.tmp`, json, { mode: 0o600 })),
           Effect.zipRight(fs.rename(`${file}.tmp`, file)),
-          Effect.catchAll((error) => Effect.logWarning(`could not save replay windows: ${error.message}`))
+          Effect.tap(() => void (saveFailing = false)),
+          // Tried again a second later; said once, not every second.
+          Effect.catchAll((error) =>
+            Effect.suspend(() => {
+              dirty = true
+              if (saveFailing) return Effect.void
+              saveFailing = true
+              return Effect.logWarning(`could not save replay windows: ${error.message}`)
+            }))
         )
       })
       yield* save.pipe(Effect.delay("1 second"), Effect.forever, Effect.forkScoped)

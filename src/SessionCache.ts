@@ -142,11 +142,34 @@ export const makeSessionCache = (
         yield* publish(CacheChange.ComputerRemoved({ name }))
       })
 
+    // Sessions of a computer this cache does not know (sent after its
+    // goodbye, or replayed for one that never came back) are never served,
+    // and are forgotten once it has stayed unknown for a whole TTL.
+    const unknownSince = new Map<string, number>()
+    const forgetUnknown = (now: number) => {
+      const owners = new Set<string>()
+      for (const session of sessionsByKey.values()) owners.add(session.computer)
+      for (const name of unknownSince.keys()) if (!owners.has(name)) unknownSince.delete(name)
+      for (const owner of owners) {
+        if (owner === self || computersByName.has(owner)) {
+          unknownSince.delete(owner)
+          continue
+        }
+        const since = unknownSince.get(owner)
+        if (since === undefined) unknownSince.set(owner, now)
+        else if (now - since > Ttl.computerMillis) {
+          for (const session of sessionsOf(owner)) sessionsByKey.delete(sessionKey(session))
+          unknownSince.delete(owner)
+        }
+      }
+    }
+
     const sweep = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       for (const name of [...computersByName.keys()]) {
         if (!isLive(name, now)) yield* removeComputer(name)
       }
+      forgetUnknown(now)
       for (const map of [projectsByComputer, todosByComputer]) {
         for (const [computer, entry] of [...map.entries()]) {
           if (now - entry.at > Ttl.projectMillis) map.delete(computer)

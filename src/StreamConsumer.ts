@@ -9,6 +9,7 @@
 import { Effect, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
 import { RedisStatus } from "./RedisStatus.js"
+import { surviving } from "./Survive.js"
 
 /** How long one blocking read waits before it is issued again. */
 const BLOCK_MILLIS = 5_000
@@ -17,6 +18,9 @@ export const reconnectSchedule = Schedule.exponential("100 millis").pipe(
   Schedule.union(Schedule.spaced("5 seconds")),
   Schedule.jittered
 )
+
+/** A Redis stream entry id, as XADD makes them. */
+export const isStreamId = (id: string): boolean => /^\d{1,20}-\d{1,20}$/.test(id)
 
 export interface ConsumerOptions {
   readonly stream: string
@@ -36,10 +40,18 @@ export const consumeStream = (
     const reader = yield* redis.reader
     let cursor = Option.none<string>()
 
+    // Whatever is stored is checked: a garbled id would fail every read.
+    const storedCursor = Effect.flatMap(redis.get(options.cursorKey), (stored) =>
+      Option.match(Option.filter(stored, isStreamId), {
+        onNone: () =>
+          Option.isSome(stored)
+            ? Effect.as(Effect.logWarning(`ignored a malformed cursor in ${options.cursorKey}; reading ${options.stream} from its start`), "0")
+            : Effect.succeed("0"),
+        onSome: Effect.succeed
+      }))
+
     const readOnce = Effect.gen(function*() {
-      const from = Option.isSome(cursor)
-        ? cursor.value
-        : Option.getOrElse(yield* redis.get(options.cursorKey), () => "0")
+      const from = Option.isSome(cursor) ? cursor.value : yield* storedCursor
       cursor = Option.some(from)
       const entries = yield* reader.xread(options.stream, from, { blockMillis: BLOCK_MILLIS, count: options.count })
       if (entries.length === 0) return
@@ -52,6 +64,7 @@ export const consumeStream = (
     yield* status.report(readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
       Effect.retry(reconnectSchedule),
+      (step) => surviving(`reading ${options.stream}`, step),
       Effect.forever,
       Effect.forkScoped
     )

@@ -23,10 +23,12 @@ import {
 import { Projects } from "./Projects.js"
 import { normalizeTopics, SessionCache } from "./SessionCache.js"
 import { Stats } from "./Stats.js"
+import { surviving } from "./Survive.js"
 
 /** WebSocket close codes used here (RFC 6455 §7.4.1). */
 export const CloseCode = {
   goingAway: 1001,
+  policy: 1008,
   tooBig: 1009,
   tryAgainLater: 1013
 } as const
@@ -54,6 +56,9 @@ export interface WebSocketHubService {
 
 const textDecoder = new TextDecoder()
 
+/** Messages a client may have waiting to be handled; a client sending faster is closed (1008). */
+const INBOX = 64
+
 export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocketHub, WebSocketHubService>() {
   static readonly layer = Layer.scoped(
     WebSocketHub,
@@ -64,7 +69,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const projects = yield* Projects
       const clients = new Set<Client>()
       const connected = yield* SubscriptionRef.make(0)
-      const counted = SubscriptionRef.set(connected, clients.size)
+      const counted = Effect.suspend(() => SubscriptionRef.set(connected, clients.size))
       // Initial state and fan-out take turns, so a subscriber misses no change
       // between reading the initial state and joining the topic.
       const turn = yield* Effect.makeSemaphore(1)
@@ -118,10 +123,10 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         }
       }
 
-      const onFrame = (client: Client, data: string | Uint8Array) =>
-        Effect.flatMap(Effect.serviceOption(Socket.WebSocket), (raw) => {
+      // Only a fiber of the socket's own sees the `ws` socket.
+      const captureRaw = (client: Client) =>
+        Effect.map(Effect.serviceOption(Socket.WebSocket), (raw) => {
           if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as { bufferedAmount: number }
-          return handleFrame(client, data)
         })
 
       const handleFrame = (client: Client, data: string | Uint8Array) => {
@@ -146,6 +151,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             })
           }, { discard: true }))
         ),
+        (step) => surviving("sending changes to clients", step),
         Effect.forever,
         Effect.forkScoped
       )
@@ -198,10 +204,18 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
                 (client.raw?.bufferedAmount ?? 0) > limits.clientBufferBytes ? Effect.zipRight(tooSlow, Effect.never) : Effect.void
               ))
           ).pipe(Effect.tapError(() => stats.add("droppedClients")))
-          const reader = socket.runRaw((data) => onFrame(client, data))
+          // `runRaw` runs each frame's effect in a fiber of its own, so frames
+          // could overtake one another (an unsubscribe its subscribe): they
+          // are queued here as they arrive and handled in order by one fiber.
+          const inbox = yield* Queue.bounded<string | Uint8Array>(INBOX)
+          const reader = socket.runRaw((data) => {
+            if (!Queue.unsafeOffer(inbox, data)) return close(CloseCode.policy, `at most ${INBOX} messages waiting`)
+            return client.raw === undefined ? captureRaw(client) : undefined
+          })
+          const handler = Effect.forever(Effect.flatMap(Queue.take(inbox), (data) => handleFrame(client, data)))
           const closer = Effect.flatMap(Deferred.await(closing), write)
           // Whichever ends first ends the client: it left, a send failed, or it is being closed.
-          yield* writer.pipe(Effect.raceFirst(reader), Effect.raceFirst(closer))
+          yield* writer.pipe(Effect.raceFirst(reader), Effect.raceFirst(handler), Effect.raceFirst(closer))
         }).pipe(Effect.ignore))
 
       return {

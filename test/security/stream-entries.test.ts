@@ -166,6 +166,21 @@ describe("forged and replayed event-stream entries", () => {
     }))
 })
 
+describe("a garbled read cursor", () => {
+  it.scoped("does not stop the daemon reading its stream", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      yield* redis.set(keys.cursor("beta"), "not-an-id; FLUSHALL")
+      const pi = honestPeer(redis, "pi")
+      yield* pi.presence
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const changes = yield* beta.cache.subscribe
+      yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "read-anyway") })
+      yield* changeWhere(changes, updated("read-anyway"))
+      expect(yield* sessionIds(beta, "pi")).toEqual(["read-anyway"])
+    }))
+})
+
 describe("forged and replayed request-stream entries", () => {
   const requestBody = (id: string, deadline: number, request: PeerRequest) => encodeRequest({ id, deadline, request })
   const REQUEST_DEADLINE = Date.now() + 60_000
@@ -238,6 +253,20 @@ describe("forged and replayed request-stream entries", () => {
       }
     }))
 
+  it.scopedLive("a genuine create whose requester gave up long ago is not run", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const to = keys.requests("beta")
+      // Its requester stopped waiting 6 s ago, as when the peer was down for a while.
+      const stale = sealFields(TEST_FLEET_SECRET, to, "alpha", `1-${++requestSeq}`, requestBody("eeee0001", Date.now() - 6_000, create("late")))
+      yield* redis.xadd(to, stale, 1_000)
+      yield* redis.xadd(to, genuine("eeee0002", create("fresh")), 1_000)
+      yield* awaitReply(redis, "eeee0002")
+      expect(yield* tmuxNames(beta.settings.tmuxSocket)).toEqual(["fresh"])
+      expect(yield* entriesOf(redis, keys.reply("eeee0001"))).toEqual([])
+    }))
+
   it.scopedLive("a replayed genuine input request is typed once", () =>
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
@@ -260,7 +289,7 @@ describe("forged and replayed request-stream entries", () => {
       expect(text.split("once-marker").length - 1).toBe(2)
     }))
 
-  // Within its deadline (plus the 30 s allowed for clock skew) a request is
+  // Within its deadline (plus the 5 s allowed for clock skew) a request is
   // fresh: a replay right after the daemon restarts must still be refused.
   it.scopedLive("a genuine input request replayed after the receiving daemon restarts is not typed again", () =>
     Effect.gen(function*() {
