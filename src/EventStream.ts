@@ -17,7 +17,7 @@
  */
 import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
-import type { Topic } from "./Domain.js"
+import { type Topic, Ttl } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { CacheChange } from "./SessionCache.js"
 import type { StreamEntry } from "./RedisClient.js"
@@ -26,6 +26,8 @@ import { surviving } from "./Survive.js"
 
 /** How long a push is retried while Redis is unreachable. */
 const PUSH_GIVE_UP = "60 seconds"
+/** How far Redis's clock and this daemon's may differ before a replayed heartbeat is taken as stale. */
+const STALE_HEARTBEAT_SKEW_MILLIS = 30_000
 /** How long an unanswered ask for a snapshot holds back the next one. */
 const ASK_AGAIN_MILLIS = 5_000
 
@@ -195,6 +197,15 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           )
         })
 
+      // A heartbeat read long after it was written (this daemon was away, and
+      // replays its stream) says nothing about whether its sender is still
+      // there: applying it would show a computer that may be long gone as
+      // live for a whole TTL. Its age is the entry id's time (Redis's clock)
+      // against this daemon's, with room for the two clocks to differ.
+      const stale = (entry: StreamEntry, event: PeerEvent) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          event._tag === "heartbeat" && now - Number(entry.id.split("-")[0]) > Ttl.computerMillis + STALE_HEARTBEAT_SKEW_MILLIS)
+
       const receive = (entry: StreamEntry) =>
         Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
           Either.match(Either.flatMap(opened, (o) => Either.map(decodePeerEvent(o), (event) => ({ ...o, event }))), {
@@ -202,7 +213,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             onRight: ({ event, from, gap }) =>
               Effect.all([
                 stats.add("eventsIn"),
-                apply(event),
+                Effect.flatMap(stale(entry, event), (old) => (old ? Effect.void : apply(event))),
                 Effect.sync(() => answered(event, from)),
                 gap ? askForSnapshot(from) : Effect.void
               ], { discard: true })

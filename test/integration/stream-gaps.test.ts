@@ -5,13 +5,16 @@
  * that sender for a snapshot (`snapshot_wanted`), and the sender answers
  * with a fresh one in the same stream, ordered before its later events.
  *
+ * Also: a heartbeat replayed long after it was written is not taken as a
+ * sign of life.
+ *
  * The peer on the other side is played through Redis alone (sealed entries
  * with numbers chosen by the test), so the loss is exact, not a race.
  *
  *   npx vitest run test/integration/stream-gaps.test.ts
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option, Queue } from "effect"
+import { Effect, Either, Option, Queue, TestClock } from "effect"
 import type { Computer } from "../../src/Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
 import type { RedisClientService } from "../../src/RedisClient.js"
@@ -146,5 +149,27 @@ describe("lost stream entries", () => {
       yield* alpha.cache.upsertSession(makeSession("alpha", "a3"))
       const later = yield* awaitEvent(redis, keys.events("beta"), "alpha", (e) => e._tag === "session_updated", snapshot.id)
       expect(later.event).toMatchObject({ session: { sessionId: "a3" } })
+    }))
+
+  it.scoped("a heartbeat read long after it was written does not show its sender as live", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const pi = playedPeer(redis, computer("pi"))
+      yield* pi.write("beta", 1, { _tag: "heartbeat", computer: computer("pi") })
+      // beta was away for two minutes; it reads its stream from the start.
+      yield* TestClock.adjust("2 minutes")
+      const beta = yield* startDaemon("beta", Option.some(redis))
+      const changes = yield* beta.cache.subscribe
+      // Read after the old heartbeat: once it is applied, the heartbeat has been handled.
+      yield* pi.write("beta", 2, { _tag: "session_updated", session: makeSession("pi", "s1") })
+      yield* sessionApplied(changes, "s1")
+      expect((yield* beta.cache.computers).map((c) => c.name)).toEqual(["beta"])
+
+      yield* pi.write("beta", 3, { _tag: "heartbeat", computer: { ...computer("pi"), lastSeen: 2 } })
+      while (true) {
+        const change = yield* Queue.take(changes)
+        if (change._tag === "ComputerUpdated" && change.computer.name === "pi") break
+      }
+      expect((yield* beta.cache.computers).map((c) => c.name).sort()).toEqual(["beta", "pi"])
     }))
 })
