@@ -93,7 +93,7 @@ export const runClient = (
         ? Effect.as(printLine(commandUsage[command]), ExitCode.ok)
         : Effect.as(printError(`termfleet ${command}: ${problem.message}\n\n${commandUsage[command]}`), ExitCode.usage),
     onRight: (args) =>
-      findToken(env).pipe(
+      findToken(env, args.url).pipe(
         Effect.flatMap((token) => run(args, { url: args.url, headers: requestHeaders(token) })),
         Effect.as(ExitCode.ok),
         Effect.catchAll((failure) =>

@@ -16,14 +16,25 @@ export interface Daemon {
   readonly headers: Readonly<Record<string, string>>
 }
 
+/** Whether `url` names this computer: only then is this computer's token sent without being asked for. */
+export const isLoopbackUrl = (url: string): boolean => {
+  const host = URL.canParse(url) ? new URL(url).hostname : ""
+  return host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
 /**
- * `TERMFLEET_TOKEN`, else the token the daemon of this computer keeps in its
- * state folder (`TERMFLEET_STATE_DIR`, or the default one). With none, the
- * request goes without, and the daemon's refusal says what is missing.
+ * `TERMFLEET_TOKEN`, else, for a daemon on this computer, the token it keeps
+ * in its state folder (`TERMFLEET_STATE_DIR`, or the default one): that
+ * token is never sent to another computer. With none, the request goes
+ * without, and the daemon's refusal says what is missing.
  */
-export const findToken = (env: Readonly<Record<string, string | undefined>>): Effect.Effect<Option.Option<string>> => {
+export const findToken = (
+  env: Readonly<Record<string, string | undefined>>,
+  url: string
+): Effect.Effect<Option.Option<string>> => {
   const given = env["TERMFLEET_TOKEN"]
   if (given !== undefined && given !== "") return Effect.succeedSome(given)
+  if (!isLoopbackUrl(url)) return Effect.succeedNone
   return readToken(env["TERMFLEET_STATE_DIR"] || defaultStateDir(env)).pipe(
     Effect.provide(NodeFileSystem.layer),
     Effect.orElseSucceed(Option.none)
