@@ -5,7 +5,7 @@
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Computer, Project, Session, Todo } from "./Domain.js"
+import { Computer, OutputLines, Project, Session, Todo } from "./Domain.js"
 import { CreateSessionBody } from "./PeerRequest.js"
 
 export const Health = Schema.Struct({
@@ -37,7 +37,7 @@ export const SessionPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern
 export const InputBody = Schema.Struct({ text: Schema.String })
 export const Output = Schema.Struct({ sessionId: Schema.String, computer: Schema.String, output: Schema.String })
 export const OutputParams = Schema.Struct({
-  lines: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 2000)))
+  lines: Schema.optional(Schema.compose(Schema.NumberFromString, OutputLines))
 })
 
 export class FleetApi extends HttpApi.make("termfleet")

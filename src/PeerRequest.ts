@@ -4,7 +4,7 @@
  * expires shortly after, which the requester reads with a blocking XREAD.
  */
 import { Either, Schema } from "effect"
-import { ComputerName, Session } from "./Domain.js"
+import { ComputerName, OutputLines, Session } from "./Domain.js"
 
 export const CreateSessionBody = Schema.Struct({
   computer: Schema.optional(ComputerName),
@@ -22,7 +22,7 @@ export const PeerRequest = Schema.Union(
   }),
   Schema.TaggedStruct("input", { sessionId: Schema.String, text: Schema.String }),
   Schema.TaggedStruct("end", { sessionId: Schema.String }),
-  Schema.TaggedStruct("output", { sessionId: Schema.String, lines: Schema.Number })
+  Schema.TaggedStruct("output", { sessionId: Schema.String, lines: OutputLines })
 )
 export type PeerRequest = typeof PeerRequest.Type
 

@@ -124,7 +124,7 @@ const peerRequest: fc.Arbitrary<PeerRequest> = fc.oneof(
   ),
   fc.record({ _tag: fc.constant("input" as const), sessionId: text, text }),
   fc.record({ _tag: fc.constant("end" as const), sessionId: text }),
-  fc.record({ _tag: fc.constant("output" as const), sessionId: text, lines: number })
+  fc.record({ _tag: fc.constant("output" as const), sessionId: text, lines: fc.integer({ min: 1, max: 2000 }) })
 )
 const requestBody: fc.Arbitrary<RequestBody> = fc.record({
   id: fc.stringMatching(/^[0-9a-f]{8,64}$/),

@@ -3,6 +3,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import { decodePeerEvent, encodePeerEvent } from "../../src/PeerEvent.js"
+import { decodeRequest } from "../../src/PeerRequest.js"
 import { ReplayWindow, sealFields, verifyFields } from "../../src/Seal.js"
 import { decodeClientMessage, encodeServerEvent, encodeSessionsInitial } from "../../src/Protocol.js"
 import { makeSession } from "../support/fixtures.js"
@@ -155,5 +156,13 @@ describe("encodeSessionsInitial", () => {
       ),
       { numRuns: 300 }
     )
+  })
+})
+
+describe("decodeRequest", () => {
+  it("asks for 1 to 2000 whole lines of output, nothing else", () => {
+    const body = (lines: unknown) => JSON.stringify({ id: "0123abcd", deadline: 1, request: { _tag: "output", sessionId: "s1", lines } })
+    expect([1, 2000].map((lines) => Either.isRight(decodeRequest(body(lines))))).toEqual([true, true])
+    expect([0, 2001, 1.5, -3, "50", 1e9].map((lines) => Either.isLeft(decodeRequest(body(lines))))).toEqual([true, true, true, true, true, true])
   })
 })
