@@ -34,8 +34,6 @@ const ASK_AGAIN_MILLIS = 5_000
 const topics: ReadonlyArray<Topic> = ["sessions", "preparation"]
 
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
-  /** The id of the last event applied from this computer's stream, once known. */
-  readonly lastId: Effect.Effect<Option.Option<string>>
   /** Seals `event` and writes it into the stream of each of `peers`. */
   readonly push: (peers: ReadonlyArray<string>, event: PeerEvent) => Effect.Effect<void>
 }>() {
@@ -219,14 +217,14 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
               ], { discard: true })
           }))
 
-      const lastId = yield* consumeStream({
+      yield* consumeStream({
         stream: keys.events(self),
         cursorKey: keys.cursor(self),
         count: config.limits.readBatch,
         handle: (entries) => Effect.forEach(entries, receive, { discard: true })
       })
 
-      return { lastId, push }
+      return { push }
     })
   )
 }

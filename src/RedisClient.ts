@@ -39,7 +39,6 @@ export interface RedisClientService {
   readonly zrem: (key: string, member: string) => Effect.Effect<void, RedisError>
   /** Members with `min <= score <= max`, lowest score first. */
   readonly zrangeByScore: (key: string, min: number, max: number) => Effect.Effect<ReadonlyArray<string>, RedisError>
-  readonly zremRangeByScore: (key: string, min: number, max: number) => Effect.Effect<void, RedisError>
   /** `XADD key MAXLEN ~ maxLen * field value ...`; answers the new entry's id. */
   readonly xadd: (key: string, fields: Readonly<Record<string, string>>, maxLen: number) => Effect.Effect<string, RedisError>
   /** Several XADDs in one round trip (a pipeline), applied in order; answers their ids. */
@@ -102,8 +101,6 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
       zadd: (key, s, member) => run("ZADD", () => redis.zadd(key, s, member)),
       zrem: (key, member) => run("ZREM", () => redis.zrem(key, member)),
       zrangeByScore: (key, min, max) => run("ZRANGEBYSCORE", () => redis.zrangebyscore(key, score(min), score(max))),
-      zremRangeByScore: (key, min, max) =>
-        run("ZREMRANGEBYSCORE", () => redis.zremrangebyscore(key, score(min), score(max))),
       xaddBatch: (entries) =>
         entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
           run("XADD", () => {

@@ -75,10 +75,6 @@ export const makeMemoryRedis: Effect.Effect<RedisClientService> = Effect.gen(fun
     zadd: (key, score, member) => live(key, () => void zset(key).set(member, score)),
     zrem: (key, member) => live(key, () => void zsets.get(key)?.delete(member)),
     zrangeByScore: (key, min, max) => live(key, () => byScore(key, min, max).map(([member]) => member)),
-    zremRangeByScore: (key, min, max) =>
-      live(key, () => {
-        for (const [member] of byScore(key, min, max)) zsets.get(key)?.delete(member)
-      }),
     xadd: (key, fields, maxLen) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         live(key, () => {

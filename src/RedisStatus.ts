@@ -17,11 +17,11 @@ export interface RedisStatusService {
 }
 
 export class RedisStatus extends Context.Tag("termfleet/RedisStatus")<RedisStatus, RedisStatusService>() {
-  static readonly layer = Layer.effect(
+  static readonly layer = Layer.scoped(
     RedisStatus,
     Effect.gen(function*() {
       const stats = yield* Stats
-      const recovered = yield* PubSub.unbounded<void>()
+      const recovered = yield* Effect.acquireRelease(PubSub.unbounded<void>(), PubSub.shutdown)
       yield* stats.setRedis("connecting")
       return {
         report: (effect) =>

@@ -42,8 +42,6 @@ export interface SessionCacheService {
   readonly setTodos: (computer: string, todos: ReadonlyArray<Todo>) => Effect.Effect<void>
   readonly projects: Effect.Effect<ReadonlyArray<Project>>
   readonly todos: Effect.Effect<ReadonlyArray<Todo>>
-  /** Removes what has expired, publishing the removals. Runs every second on its own. */
-  readonly sweep: Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
   /** How many changes were published so far: while it stays the same, so do the contents (liveness aside, which moves with the clock). */
   readonly revision: Effect.Effect<number>
@@ -227,7 +225,6 @@ export const makeSessionCache = (
         }),
       projects: fresh(projectsByComputer),
       todos: fresh(todosByComputer),
-      sweep,
       subscribe: PubSub.subscribe(changes),
       revision: Effect.sync(() => revision),
       interest

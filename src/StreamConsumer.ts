@@ -30,10 +30,10 @@ export interface ConsumerOptions {
   readonly handle: (entries: ReadonlyArray<StreamEntry>) => Effect.Effect<void, RedisError>
 }
 
-/** Forks the reading loop into the current scope; answers the last id handled. */
+/** Forks the reading loop into the current scope. */
 export const consumeStream = (
   options: ConsumerOptions
-): Effect.Effect<Effect.Effect<Option.Option<string>>, RedisError, RedisClient | RedisStatus | Scope.Scope> =>
+): Effect.Effect<void, RedisError, RedisClient | RedisStatus | Scope.Scope> =>
   Effect.gen(function*() {
     const redis = yield* RedisClient
     const status = yield* RedisStatus
@@ -68,5 +68,4 @@ export const consumeStream = (
       Effect.forever,
       Effect.forkScoped
     )
-    return Effect.sync(() => cursor)
   })

@@ -5,7 +5,7 @@
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
-import { Data, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { FleetApi } from "../Api.js"
 import { defaultStateDir } from "../DaemonConfig.js"
 import { readToken } from "../StateDir.js"
@@ -46,10 +46,13 @@ export const requestHeaders = (token: Option.Option<string>): Record<string, str
   Option.match(token, { onNone: () => ({}), onSome: (value) => ({ authorization: `Bearer ${value}` }) })
 
 /** The daemon answered, with an error or with something this client does not understand. Exit 1. */
-export class DaemonFailed extends Data.TaggedError("DaemonFailed")<{ readonly message: string }> {}
+export class DaemonFailed extends Schema.TaggedError<DaemonFailed>()("DaemonFailed", { message: Schema.String }) {}
 
 /** Nothing answered at the URL. Exit 3. */
-export class DaemonUnreachable extends Data.TaggedError("DaemonUnreachable")<{ readonly url: string; readonly reason: string }> {
+export class DaemonUnreachable extends Schema.TaggedError<DaemonUnreachable>()("DaemonUnreachable", {
+  url: Schema.String,
+  reason: Schema.String
+}) {
   override get message() {
     return `cannot reach the daemon at ${this.url} (${this.reason}): is the daemon running? start it with: termfleet daemon`
   }
