@@ -30,14 +30,13 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
       const events = yield* EventStream
 
-      const me = Effect.map(cache.computer(self), Option.getOrThrow)
       const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))
 
       const broadcast = (event: PeerEvent) =>
         Effect.flatMap(peers, (live) => events.push(live.map((peer) => peer.name), event))
 
       const writePresence = Effect.gen(function*() {
-        const computer = yield* me
+        const computer = yield* cache.me
         const sealed = yield* seal.seal(keys.computer(self), JSON.stringify(computer))
         yield* redis.set(keys.computer(self), JSON.stringify(sealed), Ttl.computerMillis)
         yield* redis.zadd(keys.computers, computer.lastSeen, self)
@@ -66,7 +65,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
         }
       })
 
-      const announce = Effect.flatMap(me, (computer) => broadcast({ _tag: "heartbeat", computer }))
+      const announce = Effect.flatMap(cache.me, (computer) => broadcast({ _tag: "heartbeat", computer }))
 
       const beat = status.report(Effect.zipRight(writePresence, discover))
       const retried = Effect.retry(beat, reconnectSchedule)

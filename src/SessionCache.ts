@@ -38,6 +38,8 @@ export interface SessionCacheService {
   readonly removeComputer: (name: string) => Effect.Effect<void>
   readonly computers: Effect.Effect<ReadonlyArray<Computer>>
   readonly computer: (name: string) => Effect.Effect<Option.Option<Computer>>
+  /** This computer as peers see it: always live, interest as of now. */
+  readonly me: Effect.Effect<Computer>
   readonly setProjects: (computer: string, projects: ReadonlyArray<Project>) => Effect.Effect<void>
   readonly setTodos: (computer: string, todos: ReadonlyArray<Todo>) => Effect.Effect<void>
   readonly projects: Effect.Effect<ReadonlyArray<Project>>
@@ -203,6 +205,7 @@ export const makeSessionCache = (
             : publish(CacheChange.ComputerUpdated({ computer }))
         }),
       removeComputer,
+      me: Effect.flatMap(Clock.currentTimeMillis, selfComputer),
       computers: Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.map(selfComputer(now), (me) => [
           me,
