@@ -200,21 +200,22 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // there: applying it would show a computer that may be long gone as
       // live for a whole TTL. Its age is the entry id's time (Redis's clock)
       // against this daemon's, with room for the two clocks to differ.
-      const stale = (entry: StreamEntry, event: PeerEvent) =>
+      const stale = (entry: StreamEntry) =>
         Effect.map(Clock.currentTimeMillis, (now) =>
-          event._tag === "heartbeat" && now - Number(entry.id.split("-")[0]) > Ttl.computerMillis + STALE_HEARTBEAT_SKEW_MILLIS)
+          now - Number(entry.id.split("-")[0]) > Ttl.computerMillis + STALE_HEARTBEAT_SKEW_MILLIS)
 
       const receive = (entry: StreamEntry) =>
         Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
           Either.match(Either.flatMap(opened, (o) => Either.map(decodePeerEvent(o), (event) => ({ ...o, event }))), {
             onLeft: (reason) => Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
             onRight: ({ event, from, gap }) =>
-              Effect.all([
-                stats.add("eventsIn"),
-                Effect.flatMap(stale(entry, event), (old) => (old ? Effect.void : apply(event))),
-                Effect.sync(() => answered(event, from)),
-                gap ? askForSnapshot(from) : Effect.void
-              ], { discard: true })
+              Effect.suspend(() => {
+                answered(event, from)
+                const applied = event._tag === "heartbeat"
+                  ? Effect.flatMap(stale(entry), (old) => (old ? Effect.void : apply(event)))
+                  : apply(event)
+                return Effect.zipRight(stats.add("eventsIn"), gap ? Effect.zipRight(applied, askForSnapshot(from)) : applied)
+              })
           }))
 
       yield* consumeStream({
