@@ -140,8 +140,10 @@ export interface SealService {
  * entries it already took. They are saved at most once a second and when the
  * daemon stops.
  */
-const windowsFile = (stateDir: string, prefix: string, computer: string) =>
-  join(stateDir, `seen-${createHash("sha256").update(`${prefix}\n${computer}`).digest("hex").slice(0, 16)}.json`)
+const stateFile = (kind: "seen" | "epoch", stateDir: string, prefix: string, computer: string) =>
+  join(stateDir, `${kind}-${createHash("sha256").update(`${prefix}\n${computer}`).digest("hex").slice(0, 16)}.json`)
+
+const decodeEpoch = Schema.decodeUnknownOption(Schema.parseJson(Schema.Number))
 
 export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
   static readonly layer = Layer.scoped(
@@ -153,13 +155,20 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
         onNone: () => Effect.dieMessage("a fleet secret is required to talk to peers"),
         onSome: Effect.succeed
       })
-      // Must grow across restarts of this daemon whatever clock it runs on
-      // (tests run on the TestClock), so peers take its new entries as new.
-      const epoch = Date.now()
+      // Must grow across restarts of this daemon, so peers take its new
+      // entries as new: the wall clock (tests run on the TestClock), but never
+      // below the last run's, which is kept in case the clock went back.
+      const epochFile = stateFile("epoch", config.stateDir, config.prefix, config.computer)
+      const lastEpoch = yield* fs.readFileString(epochFile).pipe(Effect.map(decodeEpoch), Effect.orElseSucceed(Option.none))
+      const epoch = Math.max(Date.now(), Option.getOrElse(lastEpoch, () => 0) + 1)
+      yield* fs.makeDirectory(config.stateDir, { recursive: true, mode: 0o700 }).pipe(
+        Effect.zipRight(fs.writeFileString(epochFile, JSON.stringify(epoch), { mode: 0o600 })),
+        Effect.catchAll((error) => Effect.logWarning(`could not save this run's epoch: ${error.message}`))
+      )
       let counter = 0
       // One per event stream written to, i.e. per peer: bounded by the fleet.
       const streamCounters = new Map<string, number>()
-      const file = windowsFile(config.stateDir, config.prefix, config.computer)
+      const file = stateFile("seen", config.stateDir, config.prefix, config.computer)
       const saved = yield* fs.readFileString(file).pipe(Effect.map(decodeSaved), Effect.orElseSucceed(Option.none))
       const windows = new Map<string, ReplayWindow>(
         Object.entries(Option.getOrElse(saved, () => ({}))).map(([key, value]) => [key, ReplayWindow.from(value)])

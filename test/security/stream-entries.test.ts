@@ -10,6 +10,7 @@
  * `EventStream.push` and `Requests.call` do (`sealFields`, `redisKeys`).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Effect, Either, Exit, Option, Queue, Scope } from "effect"
 import type { Topic } from "../../src/Domain.js"
 import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
@@ -163,6 +164,29 @@ describe("forged and replayed event-stream entries", () => {
       yield* changeWhere(again, updated("after"))
       expect(yield* sessionIds(restarted, "pi")).toEqual(["after"])
       expect((yield* restarted.stats.snapshot).decodeFailures).toBe(1)
+    }))
+})
+
+describe("a computer whose clock went back", () => {
+  /** The epoch part of the sequence of `name`'s sealed presence. */
+  const presenceEpoch = (redis: RedisClientService, name: string) =>
+    Effect.map(redis.get(keys.computer(name)), (value) =>
+      Number(JSON.parse(Option.getOrThrow(value)).seq.split("-")[0]))
+
+  it.scoped("numbers its entries above its last run's, so peers still take them", () =>
+    Effect.gen(function*() {
+      const redis = yield* makeMemoryRedis
+      const stateDir = yield* tempDir("tf-sec-epoch")
+      const firstRun = yield* Scope.make()
+      yield* Scope.extend(startDaemon("alpha", Option.some(redis), { stateDir }), firstRun)
+      const before = yield* presenceEpoch(redis, "alpha")
+      yield* Scope.close(firstRun, Exit.void)
+
+      vi.useFakeTimers({ toFake: ["Date"] })
+      yield* Effect.addFinalizer(() => Effect.sync(() => vi.useRealTimers()))
+      vi.setSystemTime(before - 3_600_000)
+      yield* startDaemon("alpha", Option.some(redis), { stateDir })
+      expect(yield* presenceEpoch(redis, "alpha")).toBeGreaterThan(before)
     }))
 })
 
