@@ -17,6 +17,7 @@
  */
 import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
+import { Retention } from "./RedisKeys.js"
 import { type Topic, Ttl } from "./Domain.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { CacheChange } from "./SessionCache.js"
@@ -54,7 +55,8 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           Effect.map(seal.sealNext(keys.events(peer), body), (fields) => ({
             key: keys.events(peer),
             fields,
-            maxLen: config.limits.streamMaxLen
+            maxLen: config.limits.streamMaxLen,
+            ttlMillis: Retention.eventsMillis
           }))).pipe(
             // Sealed once: a retry writes the same entries, not newly numbered ones
             // (which peers would take for lost entries). One written twice is refused as a replay.
@@ -221,6 +223,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       yield* consumeStream({
         stream: keys.events(self),
         cursorKey: keys.cursor(self),
+        cursorTtlMillis: Retention.eventsMillis,
         count: config.limits.readBatch,
         handle: (entries) => Effect.forEach(entries, receive, { discard: true })
       })

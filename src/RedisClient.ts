@@ -34,14 +34,22 @@ export interface RedisClientService {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>, RedisError>
   readonly mget: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<string>>, RedisError>
   readonly del: (key: string) => Effect.Effect<void, RedisError>
-  readonly pexpire: (key: string, ttlMillis: number) => Effect.Effect<void, RedisError>
   readonly zadd: (key: string, score: number, member: string) => Effect.Effect<void, RedisError>
   readonly zrem: (key: string, member: string) => Effect.Effect<void, RedisError>
   /** Members with `min <= score <= max`, lowest score first. */
   readonly zrangeByScore: (key: string, min: number, max: number) => Effect.Effect<ReadonlyArray<string>, RedisError>
-  /** `XADD key MAXLEN ~ maxLen * field value ...`; answers the new entry's id. */
-  readonly xadd: (key: string, fields: Readonly<Record<string, string>>, maxLen: number) => Effect.Effect<string, RedisError>
-  /** Several XADDs in one round trip (a pipeline), applied in order; answers their ids. */
+  /**
+   * `XADD key MAXLEN ~ maxLen * field value ...`, and with `ttlMillis` the
+   * stream expires that long after this write (`PEXPIRE`, in the same
+   * transaction); answers the new entry's id.
+   */
+  readonly xadd: (
+    key: string,
+    fields: Readonly<Record<string, string>>,
+    maxLen: number,
+    ttlMillis?: number
+  ) => Effect.Effect<string, RedisError>
+  /** Several XADDs in one round trip (a transaction), applied in order; answers their ids. */
   readonly xaddBatch: (entries: ReadonlyArray<XAddEntry>) => Effect.Effect<ReadonlyArray<string>, RedisError>
   readonly reader: Effect.Effect<StreamReader, RedisError, Scope.Scope>
 }
@@ -50,11 +58,24 @@ export interface XAddEntry {
   readonly key: string
   readonly fields: Readonly<Record<string, string>>
   readonly maxLen: number
+  /** The stream expires this long after this write. */
+  readonly ttlMillis?: number
 }
 
 export class RedisClient extends Context.Tag("termfleet/RedisClient")<RedisClient, RedisClientService>() {
   /** The live client on ioredis. */
   static readonly layer = (url: string) => Layer.scoped(RedisClient, makeIoRedisClient(url))
+}
+
+/** The ids among a transaction's replies: each XADD's, skipping the PEXPIRE that follows it when there is one. */
+const xaddIds = (entries: ReadonlyArray<XAddEntry>, replies: ReadonlyArray<unknown>): ReadonlyArray<string> => {
+  const ids: Array<string> = []
+  let at = 0
+  for (const entry of entries) {
+    ids.push(String(replies[at]))
+    at += entry.ttlMillis === undefined ? 1 : 2
+  }
+  return ids
 }
 
 const score = (n: number) => (n === Infinity ? "+inf" : n === -Infinity ? "-inf" : String(n))
@@ -87,6 +108,24 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
         try: f,
         catch: (cause) => new RedisError({ command, message: cause instanceof Error ? cause.message : String(cause) })
       })
+    // One round trip, applied whole: an expiry is never left unset after its XADD.
+    const xaddBatch = (entries: ReadonlyArray<XAddEntry>): Effect.Effect<ReadonlyArray<string>, RedisError> =>
+      entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
+        run("XADD", () => {
+          const transaction = redis.multi()
+          for (const { fields, key, maxLen, ttlMillis } of entries) {
+            transaction.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())
+            if (ttlMillis !== undefined) transaction.pexpire(key, ttlMillis)
+          }
+          return transaction.exec()
+        }),
+        (results) => {
+          const failed = (results ?? []).find(([error]) => error !== null)
+          return failed !== undefined || results === null
+            ? Effect.fail(new RedisError({ command: "XADD", message: failed?.[0]?.message ?? "transaction discarded" }))
+            : Effect.succeed(xaddIds(entries, results.map(([, reply]) => reply)))
+        }
+      )
 
     return {
       set: (key, value, ttlMillis) =>
@@ -97,31 +136,12 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
           ? Effect.succeed([])
           : Effect.map(run("MGET", () => redis.mget(...keys)), (values) => values.map(Option.fromNullable)),
       del: (key) => run("DEL", () => redis.del(key)),
-      pexpire: (key, ttlMillis) => run("PEXPIRE", () => redis.pexpire(key, ttlMillis)),
       zadd: (key, s, member) => run("ZADD", () => redis.zadd(key, s, member)),
       zrem: (key, member) => run("ZREM", () => redis.zrem(key, member)),
       zrangeByScore: (key, min, max) => run("ZRANGEBYSCORE", () => redis.zrangebyscore(key, score(min), score(max))),
-      xaddBatch: (entries) =>
-        entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
-          run("XADD", () => {
-            const pipeline = redis.pipeline()
-            for (const { fields, key, maxLen } of entries) {
-              pipeline.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())
-            }
-            return pipeline.exec()
-          }),
-          (results) => {
-            const failed = (results ?? []).find(([error]) => error !== null)
-            return failed !== undefined || results === null
-              ? Effect.fail(new RedisError({ command: "XADD", message: failed?.[0]?.message ?? "pipeline discarded" }))
-              : Effect.succeed(results.map(([, id]) => String(id)))
-          }
-        ),
-      xadd: (key, fields, maxLen) =>
-        Effect.flatMap(
-          run("XADD", () => redis.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())),
-          (id) => (id === null ? Effect.fail(new RedisError({ command: "XADD", message: "no id" })) : Effect.succeed(id))
-        ),
+      xaddBatch,
+      xadd: (key, fields, maxLen, ttlMillis) =>
+        Effect.map(xaddBatch([ttlMillis === undefined ? { key, fields, maxLen } : { key, fields, maxLen, ttlMillis }]), (ids) => ids[0]!),
       reader: Effect.gen(function*() {
         const blocking = yield* Effect.acquireRelease(
           Effect.sync(() => redis.duplicate()),

@@ -1,3 +1,16 @@
+/**
+ * How long keys live after their last write, so a computer that left the
+ * fleet for good leaves nothing behind in Redis. A daemon's own keys are
+ * written again as long as anything happens; peers stop writing to a
+ * daemon 60 s after its last heartbeat.
+ */
+export const Retention = {
+  /** `events:` streams and `cursor:` keys: a week without a write. */
+  eventsMillis: 7 * 24 * 3_600_000,
+  /** `requests:` streams and their cursors: requests are dropped seconds after their deadline anyway. */
+  requestsMillis: 3_600_000
+} as const
+
 /** Every Redis key termfleet uses, under one prefix so fleets and test runs can share a Redis. */
 export interface RedisKeys {
   /** The Computer JSON of a daemon, expiring 60 s after its last heartbeat. */

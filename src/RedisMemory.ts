@@ -67,15 +67,10 @@ export const makeMemoryRedis: Effect.Effect<RedisClientService> = Effect.gen(fun
     get: (key) => live(key, () => Option.fromNullable(strings.get(key))),
     mget: (keys) => Effect.forEach(keys, (key) => live(key, () => Option.fromNullable(strings.get(key)))),
     del: (key) => Effect.sync(() => drop(key)),
-    pexpire: (key, ttlMillis) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        live(key, () => {
-          if (strings.has(key) || zsets.has(key) || streams.has(key)) expiresAt.set(key, now + ttlMillis)
-        })),
     zadd: (key, score, member) => live(key, () => void zset(key).set(member, score)),
     zrem: (key, member) => live(key, () => void zsets.get(key)?.delete(member)),
     zrangeByScore: (key, min, max) => live(key, () => byScore(key, min, max).map(([member]) => member)),
-    xadd: (key, fields, maxLen) =>
+    xadd: (key, fields, maxLen, ttlMillis) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         live(key, () => {
           let stream = streams.get(key)
@@ -91,9 +86,11 @@ export const makeMemoryRedis: Effect.Effect<RedisClientService> = Effect.gen(fun
           const id = `${stream.lastMs}-${stream.lastSeq}`
           stream.entries.push({ id, fields: { ...fields } })
           if (stream.entries.length > maxLen) stream.entries.splice(0, stream.entries.length - maxLen)
+          if (ttlMillis !== undefined) expiresAt.set(key, now + ttlMillis)
           return id
         }).pipe(Effect.tap(() => PubSub.publish(written, key)))),
-    xaddBatch: (entries) => Effect.forEach(entries, ({ fields, key, maxLen }) => service.xadd(key, fields, maxLen)),
+    xaddBatch: (entries) =>
+      Effect.forEach(entries, ({ fields, key, maxLen, ttlMillis }) => service.xadd(key, fields, maxLen, ttlMillis)),
     reader: Effect.succeed({
       xread: (key, afterId, { blockMillis, count }) =>
         Effect.scoped(

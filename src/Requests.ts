@@ -7,6 +7,7 @@
 import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { fleetServices } from "./Fleet.js"
+import { Retention } from "./RedisKeys.js"
 import { LocalSessions } from "./LocalSessions.js"
 import {
   decodeReply,
@@ -89,13 +90,13 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
             return yield* Effect.logDebug(`dropped stale request ${id} from ${from}`)
           }
           const reply = yield* execute(request)
-          yield* redis.xadd(keys.reply(id), yield* seal.seal(keys.reply(id), encodeReply(reply)), 10)
-          yield* redis.pexpire(keys.reply(id), REPLY_TTL_MILLIS)
+          yield* redis.xadd(keys.reply(id), yield* seal.seal(keys.reply(id), encodeReply(reply)), 10, REPLY_TTL_MILLIS)
         })
 
       yield* consumeStream({
         stream: keys.requests(self),
         cursorKey: keys.requestsCursor(self),
+        cursorTtlMillis: Retention.requestsMillis,
         count: 64,
         handle: (entries) =>
           Effect.forEach(entries, (entry) =>
@@ -116,7 +117,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
           const now = yield* Clock.currentTimeMillis
           const replies = yield* redis.reader
           const body = encodeRequest({ id, deadline: now + REQUEST_TIMEOUT_MILLIS, request })
-          yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000)
+          yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000, Retention.requestsMillis)
           const [entry] = yield* replies.xread(keys.reply(id), "0", { blockMillis: REQUEST_TIMEOUT_MILLIS, count: 1 })
           if (entry === undefined) {
             return yield* unavailable(computer, `${computer} did not answer within ${REQUEST_TIMEOUT_MILLIS / 1000} s`)

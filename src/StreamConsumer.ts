@@ -25,6 +25,8 @@ export const isStreamId = (id: string): boolean => /^\d{1,20}-\d{1,20}$/.test(id
 export interface ConsumerOptions {
   readonly stream: string
   readonly cursorKey: string
+  /** The stored cursor expires this long after it last moved. */
+  readonly cursorTtlMillis: number
   readonly count: number
   /** Handles one batch, oldest first; the cursor moves past it afterwards. */
   readonly handle: (entries: ReadonlyArray<StreamEntry>) => Effect.Effect<void, RedisError>
@@ -58,7 +60,7 @@ export const consumeStream = (
       yield* options.handle(entries)
       const last = entries[entries.length - 1]!.id
       cursor = Option.some(last)
-      yield* redis.set(options.cursorKey, last)
+      yield* redis.set(options.cursorKey, last, options.cursorTtlMillis)
     })
 
     yield* status.report(readOnce).pipe(

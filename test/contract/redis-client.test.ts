@@ -150,13 +150,29 @@ for (const subject of subjects) {
         )
       }))
 
-    subject.it("PEXPIRE makes a stream expire like any key", (redis, key) =>
+    subject.it("XADD with a time to live: the stream expires that long after its last write", (redis, key) =>
       Effect.gen(function*() {
-        yield* redis.xadd(key("reply"), { n: "1" }, 10)
-        yield* redis.pexpire(key("reply"), 100)
-        yield* subject.elapse(200)
-        const left = yield* Effect.scoped(Effect.flatMap(redis.reader, (r) => r.xread(key("reply"), "0", { count: 10 })))
-        expect(left).toEqual([])
+        const entries = (k: string) => Effect.scoped(Effect.flatMap(redis.reader, (r) => r.xread(k, "0", { count: 10 })))
+        yield* redis.xadd(key("reply"), { n: "1" }, 10, 1_000)
+        yield* subject.elapse(600)
+        // A later write moves the expiry.
+        yield* redis.xaddBatch([{ key: key("reply"), fields: { n: "2" }, maxLen: 10, ttlMillis: 1_000 }])
+        yield* subject.elapse(600)
+        expect((yield* entries(key("reply"))).map((e) => e.fields["n"])).toEqual(["1", "2"])
+        yield* subject.elapse(600)
+        expect(yield* entries(key("reply"))).toEqual([])
+      }))
+
+    subject.it("a batch answers the ids of its entries, with or without a time to live", (redis, key) =>
+      Effect.gen(function*() {
+        const ids = yield* redis.xaddBatch([
+          { key: key("s"), fields: { n: "1" }, maxLen: 10, ttlMillis: 60_000 },
+          { key: key("s"), fields: { n: "2" }, maxLen: 10 },
+          { key: key("t"), fields: { n: "3" }, maxLen: 10, ttlMillis: 60_000 }
+        ])
+        const read = (k: string) => Effect.scoped(Effect.flatMap(redis.reader, (r) => r.xread(k, "0", { count: 10 })))
+        expect((yield* read(key("s"))).map((e) => e.id)).toEqual([ids[0], ids[1]])
+        expect((yield* read(key("t"))).map((e) => e.id)).toEqual([ids[2]])
       }))
   })
 }
