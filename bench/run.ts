@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url"
 import { Redis } from "ioredis"
 import WebSocket from "ws"
 import { createArgs } from "../src/Tmux.js"
+import { startRedisServer } from "../test/support/RedisProcess.js"
 import type { DaemonOptions } from "./inProcessDaemon.js"
 import {
   type Fleet,
@@ -31,13 +32,11 @@ import {
   ask,
   benchSession,
   FANOUT,
-  freePort,
   hrNow,
   killEverything,
   pace,
   sessionId,
   sleep,
-  spawn,
   stamp,
   startBenchChild,
   stopChild,
@@ -55,28 +54,6 @@ const WATCHDOG_MS = 270_000
 
 const REPORT = fileURLToPath(new URL("../../../BENCHMARKS.md", import.meta.url))
 const OPTIMISATIONS = fileURLToPath(new URL("../../../bench/optimisations.md", import.meta.url))
-
-// ---------------------------------------------------------------------------
-// redis-server
-
-const startRedis = async (): Promise<{ url: string; child: ChildProcess }> => {
-  const port = await freePort()
-  const child = track(spawn("redis-server", [
-    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"
-  ], { stdio: ["ignore", "pipe", "pipe"] }))
-  await new Promise<void>((resolve, reject) => {
-    let output = ""
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes("Ready to accept connections")) resolve()
-    })
-    child.once("error", reject)
-    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${output.slice(-500)}`)))
-  })
-  child.removeAllListeners("exit")
-  track(child)
-  return { url: `redis://127.0.0.1:${port}`, child }
-}
 
 const commandStats = async (redis: Redis): Promise<{ xadd: number; total: number }> => {
   const info = await redis.info("commandstats")
@@ -555,7 +532,8 @@ const main = async () => {
   const loadBefore = loadavg()
   const before = cpuSnapshot()
   log(`termfleet benchmark: redis-server, daemons and clients on 127.0.0.1 (this takes about 3-4 minutes)`)
-  const redis = await startRedis()
+  const redis = await startRedisServer()
+  track(redis.child)
   const fleet: Fleet = {
     redisUrl: redis.url,
     token: `bench-token-${randomBytes(12).toString("hex")}`,
@@ -603,7 +581,7 @@ const main = async () => {
     many,
     idle: idleResult
   }
-  await stopChild(redis.child)
+  await redis.stop()
   const totalSeconds = (hrNow() - started) / 1000
   const after = cpuSnapshot()
   const elapsed = (after.at - before.at) / 1000

@@ -15,15 +15,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import { randomBytes } from "node:crypto"
-import type { Computer } from "../../src/Domain.js"
 import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
 import { decodeReply, encodeRequest } from "../../src/PeerRequest.js"
 import { makeIoRedisClient } from "../../src/RedisClient.js"
 import { redisKeys } from "../../src/RedisKeys.js"
 import { sealFields, verifyFields } from "../../src/Seal.js"
 import { pollUntil } from "../support/Await.js"
-import { makeSession } from "../support/fixtures.js"
-import { connectRecording, type RecordingWs } from "../support/RecordingWs.js"
+import { makeSession, peerComputer } from "../support/fixtures.js"
+import { playedPeer } from "../support/PlayedPeer.js"
+import { type RecordingWs, watchSessions } from "../support/RecordingWs.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
 
@@ -31,14 +31,6 @@ const redisUrl = useRedis()
 
 const health = (daemon: TestDaemon) =>
   Effect.promise(() => fetch(daemon.httpUrl("/health"), { headers: daemon.authHeaders }).then((r) => r.json() as Promise<any>))
-
-const subscribed = (daemon: TestDaemon) =>
-  Effect.gen(function*() {
-    const client = yield* connectRecording(daemon.wsUrl)
-    yield* client.send({ type: "subscribe", topic: "sessions" })
-    yield* client.waitFor("sessions_initial", (f) => f.event === "sessions_initial", 5_000)
-    return client
-  })
 
 const pingPong = (client: RecordingWs, what: string) =>
   Effect.gen(function*() {
@@ -52,8 +44,8 @@ describe("bad input over WebSocket", () => {
   it.scopedLive("non-JSON and unknown messages get an error with a reason and the connection stays usable; an oversize frame closes it alone with 1009", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("solo", Option.none())
-      const bystander = yield* subscribed(daemon)
-      const client = yield* subscribed(daemon)
+      const bystander = yield* watchSessions(daemon.wsUrl)
+      const client = yield* watchSessions(daemon.wsUrl)
 
       const cases: ReadonlyArray<readonly [string, string | Buffer, "invalid_json" | "unknown_message"]> = [
         ["broken JSON", "{nope", "invalid_json"],
@@ -114,12 +106,11 @@ describe("bad entries in a daemon's Redis streams", () => {
       const keys = redisKeys(prefix)
       const redis = yield* makeIoRedisClient(redisUrl())
       const alpha = yield* startDaemon("alpha", Option.some(redis), { prefix })
-      const client = yield* subscribed(alpha)
+      const client = yield* watchSessions(alpha.wsUrl)
 
       // "pi", a peer played by the test: genuine presence, so alpha's discovery keeps it live.
-      const pi: Computer = { name: "pi", version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] }
-      yield* redis.set(keys.computer("pi"), JSON.stringify(sealFields(TEST_FLEET_SECRET, keys.computer("pi"), "pi", "1-0", JSON.stringify(pi))), 60_000)
-      yield* redis.zadd(keys.computers, 0, "pi")
+      const pi = peerComputer("pi")
+      yield* playedPeer(redis, pi, keys).presence
       let counter = 0
       const sealed = (where: string, body: string, options: { secret?: string; seq?: string; from?: string } = {}) =>
         sealFields(options.secret ?? TEST_FLEET_SECRET, where, options.from ?? "pi", options.seq ?? `1-${++counter}`, body)

@@ -16,58 +16,22 @@
  * Run: `make test-smoke` (or `npx vitest run test/integration/e2e-smoke.test.ts`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Option, Queue, Scope, Stream, SubscriptionRef, TestClock } from "effect"
+import { Effect, Either, Exit, Option, Scope, Stream, SubscriptionRef, TestClock } from "effect"
 import type { Topic } from "../../src/Domain.js"
-import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
-import type { RedisClientService } from "../../src/RedisClient.js"
 import { makeMemoryRedis } from "../../src/RedisMemory.js"
-import { redisKeys } from "../../src/RedisKeys.js"
 import { sealFields, verifyFields } from "../../src/Seal.js"
-import type { CacheChange, SessionCacheService } from "../../src/SessionCache.js"
-import { makeSession } from "../support/fixtures.js"
-import { startDaemon, TEST_FLEET_SECRET } from "../support/TestDaemon.js"
+import type { SessionCacheService } from "../../src/SessionCache.js"
+import { makeSession, peerComputer } from "../support/fixtures.js"
+import { changeWhere, entriesOf, playedPeer, sessionUpdated } from "../support/PlayedPeer.js"
+import { startDaemon, TEST_FLEET_SECRET, TEST_KEYS as keys } from "../support/TestDaemon.js"
 import { subscribedClient } from "../support/WsClient.js"
 
-const keys = redisKeys("test:")
 
 const interestBecomes = (cache: SessionCacheService, topics: ReadonlyArray<Topic>) =>
   cache.interest.changes.pipe(
     Stream.filter((current) => current.join() === topics.join()),
     Stream.runHead
   )
-
-/** Takes changes until one matches; the queue must be subscribed before the change can happen. */
-const changeWhere = (changes: Queue.Dequeue<CacheChange>, match: (change: CacheChange) => boolean) =>
-  Effect.gen(function*() {
-    while (true) {
-      const change = yield* Queue.take(changes)
-      if (match(change)) return change
-    }
-  })
-
-/** A peer played by the test through Redis alone, as another computer's daemon would write. */
-const peer = (redis: RedisClientService, name: string) => {
-  const computer = { name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] as Array<Topic> }
-  let seq = 0
-  const sealed = (where: string, body: string) => sealFields(TEST_FLEET_SECRET, where, name, `1-${++seq}`, body)
-  const push = (to: string, event: PeerEvent) =>
-    redis.xadd(keys.events(to), sealed(keys.events(to), encodePeerEvent(event)), 1000)
-  return {
-    push,
-    /** Writes presence (expiring in 60 s) and tells `peers` at once, as the Heartbeat does. */
-    heartbeat: (peers: ReadonlyArray<string>) =>
-      Effect.gen(function*() {
-        const presence = sealed(keys.computer(name), JSON.stringify(computer))
-        yield* redis.set(keys.computer(name), JSON.stringify(presence), 60_000)
-        yield* redis.zadd(keys.computers, 0, name)
-        for (const to of peers) yield* push(to, { _tag: "heartbeat", computer })
-      })
-  }
-}
-
-/** Every entry of a stream, without waiting. */
-const entriesOf = (redis: RedisClientService, key: string) =>
-  Effect.scoped(Effect.flatMap(redis.reader, (reader) => reader.xread(key, "0", { count: 10_000 })))
 
 describe("e2e smoke", () => {
   it.scoped("1. client subscribes → interest tracked → client disconnects → interest cleared", () =>
@@ -124,7 +88,7 @@ describe("e2e smoke", () => {
       const alpha = yield* startDaemon("alpha", Option.some(redis))
       const { client } = yield* subscribedClient(alpha.wsUrl, "sessions")
       // A peer heartbeats once, sends a session, then dies without a goodbye.
-      const ghost = peer(redis, "ghost")
+      const ghost = playedPeer(redis, peerComputer("ghost"))
       yield* ghost.heartbeat(["alpha"])
       yield* ghost.push("alpha", { _tag: "session_updated", session: makeSession("ghost", "g1") })
       yield* client.nextEvent("session_updated", (s) => s.sessionId === "g1")
@@ -164,12 +128,12 @@ describe("e2e smoke", () => {
       const redis = yield* makeMemoryRedis
       const alpha = yield* startDaemon("alpha", Option.some(redis))
       const changes = yield* alpha.cache.subscribe
-      const pi = peer(redis, "pi")
+      const pi = playedPeer(redis, peerComputer("pi"))
       const session = makeSession("pi", "p1", { command: "codex" })
 
       yield* pi.heartbeat(["alpha"])
       yield* pi.push("alpha", { _tag: "session_updated", session })
-      yield* changeWhere(changes, (c) => c._tag === "SessionUpdated" && c.session.sessionId === "p1")
+      yield* changeWhere(changes, sessionUpdated("p1"))
 
       expect(yield* alpha.cache.sessions("pi")).toEqual([session])
       expect((yield* alpha.cache.computers).map((c) => c.name)).toEqual(["alpha", "pi"])
@@ -271,14 +235,14 @@ describe("e2e smoke", () => {
   it.scoped("12. replay: entries written while beta was down are applied on restart, from its stored last id", () =>
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
-      const pi = peer(redis, "pi")
+      const pi = playedPeer(redis, peerComputer("pi"))
       yield* pi.heartbeat([])
       const firstRun = yield* Scope.make()
       const beta = yield* Scope.extend(startDaemon("beta", Option.some(redis)), firstRun)
       const changes = yield* Scope.extend(beta.cache.subscribe, firstRun)
       yield* redis.xadd(keys.events("beta"), sealFields(TEST_FLEET_SECRET, keys.events("beta"), "pi", "1-999", "{not json"), 100)
       yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "before") })
-      yield* changeWhere(changes, (c) => c._tag === "SessionUpdated" && c.session.sessionId === "before")
+      yield* changeWhere(changes, sessionUpdated("before"))
       expect((yield* beta.stats.snapshot).decodeFailures).toBe(1)
       yield* Scope.close(firstRun, Exit.void)
 

@@ -9,7 +9,7 @@ import { makeIoRedisClient } from "../../src/RedisClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { sealFields } from "../../src/Seal.js"
 import { killTmuxServer, startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
-import { connectWs } from "../support/WsClient.js"
+import { subscribedClient } from "../support/WsClient.js"
 
 const redisUrl = useRedis()
 
@@ -30,14 +30,6 @@ const request = (daemon: TestDaemon, method: string, path: string, body?: unknow
     return { status: response.status, body: text.length > 0 ? JSON.parse(text) : null }
   })
 
-const watching = (daemon: TestDaemon) =>
-  Effect.gen(function*() {
-    const client = yield* connectWs(daemon.wsUrl)
-    yield* client.send({ type: "subscribe", topic: "sessions" })
-    yield* client.nextEvent("sessions_initial")
-    return client
-  })
-
 
 describe("fleet over Redis with real tmux", () => {
   it.scopedLive("create on alpha through beta's API, type into it, read it, end it; both dashboards see each step", () =>
@@ -45,8 +37,8 @@ describe("fleet over Redis with real tmux", () => {
       const prefix = uniquePrefix("fleet")
       const alpha = yield* fleetDaemon("alpha", prefix)
       const beta = yield* fleetDaemon("beta", prefix)
-      const onAlpha = yield* watching(alpha)
-      const onBeta = yield* watching(beta)
+      const onAlpha = (yield* subscribedClient(alpha.wsUrl, "sessions")).client
+      const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
 
       const created = yield* request(beta, "POST", "/sessions", { computer: "alpha", title: "agent", command: "sh" })
       expect(created.status).toBe(201)

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { makeMemoryRedis } from "../../src/RedisMemory.js"
-import { makeSession } from "../support/fixtures.js"
+import { makeSession, peerComputer } from "../support/fixtures.js"
 import { startDaemon } from "../support/TestDaemon.js"
 import { subscribedClient } from "../support/WsClient.js"
 
@@ -39,7 +39,7 @@ describe("sessions_initial", () => {
   it.scoped("a peer that expired is not in the next subscriber's initial state", () =>
     Effect.gen(function*() {
       const alpha = yield* startDaemon("alpha", Option.some(yield* makeMemoryRedis))
-      yield* alpha.cache.upsertComputer({ name: "pi", version: "0.1.0", startedAt: 0, lastSeen: 1, interestedIn: [] })
+      yield* alpha.cache.upsertComputer(peerComputer("pi"))
       yield* alpha.cache.upsertSession(makeSession("pi", "p1"))
       const before = yield* subscribedClient(alpha.wsUrl, "sessions")
       expect(idsOf(before.initial)).toEqual(["p1"])

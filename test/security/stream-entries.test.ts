@@ -11,31 +11,23 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { Effect, Either, Exit, Option, Queue, Scope } from "effect"
-import type { Topic } from "../../src/Domain.js"
+import { Effect, Either, Exit, Option, Scope } from "effect"
 import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
 import { decodeReply, encodeRequest, type PeerRequest } from "../../src/PeerRequest.js"
 import type { RedisClientService } from "../../src/RedisClient.js"
-import { redisKeys } from "../../src/RedisKeys.js"
 import { makeMemoryRedis } from "../../src/RedisMemory.js"
 import { sealFields, verifyFields } from "../../src/Seal.js"
-import type { CacheChange } from "../../src/SessionCache.js"
-import { makeSession } from "../support/fixtures.js"
+import { makeSession, peerComputer } from "../support/fixtures.js"
 import { killTmux } from "../support/DaemonProcess.js"
 import { eventually } from "../support/Poll.js"
 import { raw } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
-import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
+import { changeWhere, entriesOf, playedPeer, sessionRemoved, sessionUpdated } from "../support/PlayedPeer.js"
+import { startDaemon, TEST_FLEET_SECRET, TEST_KEYS as keys, type TestDaemon } from "../support/TestDaemon.js"
 import { tmuxCli } from "../support/TmuxServer.js"
 
-const keys = redisKeys("test:")
 const WRONG_SECRET = "not-the-fleet-secret-0123456789"
 
-/** Every entry of a stream, without waiting. */
-const entriesOf = (redis: RedisClientService, key: string) =>
-  Effect.scoped(Effect.flatMap(redis.reader, (reader) => reader.xread(key, "0", { count: 10_000 })))
-
-/** Copies an entry as it is into another stream (or the same one again). */
 /** Once a replayed request was either dropped (counted) or, wrongly, answered a second time: which. */
 const replayOutcome = (daemon: TestDaemon, redis: RedisClientService, requestId: string) =>
   eventually(
@@ -47,41 +39,9 @@ const replayOutcome = (daemon: TestDaemon, redis: RedisClientService, requestId:
     "the replay dropped or answered"
   )
 
+/** Copies an entry as it is into another stream (or the same one again). */
 const copyEntry = (redis: RedisClientService, fields: Readonly<Record<string, string>>, to: string) =>
   redis.xadd(to, fields, 10_000)
-
-/** An honest peer, played through Redis alone: presence and sealed events, as its daemon would write them. */
-const honestPeer = (redis: RedisClientService, name: string) => {
-  const computer = { name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] as Array<Topic> }
-  let counter = 0
-  const sealed = (where: string, body: string) => sealFields(TEST_FLEET_SECRET, where, name, `1-${++counter}`, body)
-  return {
-    sealed,
-    /** Seals `event` for `to`'s stream and writes it; answers the fields written. */
-    push: (to: string, event: PeerEvent) =>
-      Effect.gen(function*() {
-        const fields = sealed(keys.events(to), encodePeerEvent(event))
-        yield* redis.xadd(keys.events(to), fields, 10_000)
-        return fields
-      }),
-    presence: Effect.gen(function*() {
-      const fields = sealed(keys.computer(name), JSON.stringify(computer))
-      yield* redis.set(keys.computer(name), JSON.stringify(fields), 60_000)
-      yield* redis.zadd(keys.computers, 0, name)
-    })
-  }
-}
-
-const changeWhere = (changes: Queue.Dequeue<CacheChange>, match: (change: CacheChange) => boolean) =>
-  Effect.gen(function*() {
-    while (true) {
-      const change = yield* Queue.take(changes)
-      if (match(change)) return change
-    }
-  })
-
-const updated = (sessionId: string) => (c: CacheChange) => c._tag === "SessionUpdated" && c.session.sessionId === sessionId
-const removed = (sessionId: string) => (c: CacheChange) => c._tag === "SessionRemoved" && c.ref.sessionId === sessionId
 
 const health = (daemon: TestDaemon) => Effect.map(raw(daemon.httpUrl("/health"), { headers: daemon.authHeaders }), (r) => r.json)
 
@@ -92,7 +52,7 @@ describe("forged and replayed event-stream entries", () => {
   it.scoped("wrong secret, unsigned, tampered, moved, impersonating and replayed entries are dropped and counted; a valid one after them is applied", () =>
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
-      const pi = honestPeer(redis, "pi")
+      const pi = playedPeer(redis, peerComputer("pi"))
       yield* pi.presence
       const beta = yield* startDaemon("beta", Option.some(redis))
       const changes = yield* beta.cache.subscribe
@@ -104,9 +64,9 @@ describe("forged and replayed event-stream entries", () => {
 
       // A genuine session, then its genuine removal: replaying the first must not bring it back.
       const victimEntry = yield* pi.push("beta", event("victim"))
-      yield* changeWhere(changes, updated("victim"))
+      yield* changeWhere(changes, sessionUpdated("victim"))
       yield* pi.push("beta", { _tag: "session_removed", ref: { sessionId: "victim", computer: "pi" } })
-      yield* changeWhere(changes, removed("victim"))
+      yield* changeWhere(changes, sessionRemoved("victim"))
       expect((yield* beta.stats.snapshot).decodeFailures).toBe(0)
 
       const genuine = pi.sealed(to, encodePeerEvent(event("tampered")))
@@ -128,7 +88,7 @@ describe("forged and replayed event-stream entries", () => {
       ]
       for (const [, fields] of bad) yield* copyEntry(redis, fields, to)
       yield* pi.push("beta", event("after"))
-      yield* changeWhere(changes, updated("after"))
+      yield* changeWhere(changes, sessionUpdated("after"))
 
       // Entries are handled in order, so every bad one was handled before "after".
       expect(yield* sessionIds(beta, "pi")).toEqual(["after"])
@@ -144,7 +104,7 @@ describe("forged and replayed event-stream entries", () => {
   it.scoped("a genuine entry replayed after the receiving daemon restarts is not applied again", () =>
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
-      const pi = honestPeer(redis, "pi")
+      const pi = playedPeer(redis, peerComputer("pi"))
       yield* pi.presence
       // A restarted daemon keeps its state folder, where the replay windows are saved.
       const stateDir = yield* tempDir("tf-sec-state")
@@ -152,16 +112,16 @@ describe("forged and replayed event-stream entries", () => {
       const beta = yield* Scope.extend(startDaemon("beta", Option.some(redis), { stateDir }), firstRun)
       const changes = yield* Scope.extend(beta.cache.subscribe, firstRun)
       const victimEntry = yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "victim") })
-      yield* changeWhere(changes, updated("victim"))
+      yield* changeWhere(changes, sessionUpdated("victim"))
       yield* pi.push("beta", { _tag: "session_removed", ref: { sessionId: "victim", computer: "pi" } })
-      yield* changeWhere(changes, removed("victim"))
+      yield* changeWhere(changes, sessionRemoved("victim"))
       yield* Scope.close(firstRun, Exit.void)
 
       const restarted = yield* startDaemon("beta", Option.some(redis), { stateDir })
       const again = yield* restarted.cache.subscribe
       yield* copyEntry(redis, victimEntry, keys.events("beta"))
       yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "after") })
-      yield* changeWhere(again, updated("after"))
+      yield* changeWhere(again, sessionUpdated("after"))
       expect(yield* sessionIds(restarted, "pi")).toEqual(["after"])
       expect((yield* restarted.stats.snapshot).decodeFailures).toBe(1)
     }))
@@ -195,12 +155,12 @@ describe("a garbled read cursor", () => {
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
       yield* redis.set(keys.cursor("beta"), "not-an-id; FLUSHALL")
-      const pi = honestPeer(redis, "pi")
+      const pi = playedPeer(redis, peerComputer("pi"))
       yield* pi.presence
       const beta = yield* startDaemon("beta", Option.some(redis))
       const changes = yield* beta.cache.subscribe
       yield* pi.push("beta", { _tag: "session_updated", session: makeSession("pi", "read-anyway") })
-      yield* changeWhere(changes, updated("read-anyway"))
+      yield* changeWhere(changes, sessionUpdated("read-anyway"))
       expect(yield* sessionIds(beta, "pi")).toEqual(["read-anyway"])
     }))
 })

@@ -4,7 +4,7 @@
  * on the same port. Stopped when the scope closes.
  */
 import { Effect, type Scope } from "effect"
-import { startRedisServer } from "./RedisServer.js"
+import { startRedisServer } from "./RedisProcess.js"
 
 export interface OwnRedis {
   readonly url: string

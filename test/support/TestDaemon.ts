@@ -14,6 +14,7 @@ import { join } from "node:path"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/DaemonConfig.js"
 import { RedisClient, type RedisClientService } from "../../src/RedisClient.js"
+import { redisKeys } from "../../src/RedisKeys.js"
 import { SessionCache, type SessionCacheService } from "../../src/SessionCache.js"
 import { Stats, type StatsService } from "../../src/Stats.js"
 import { WebSocketHub, type WebSocketHubService } from "../../src/WebSocketHub.js"
@@ -23,6 +24,9 @@ export const TestServer: ServerLayer = NodeHttpServer.layer(() => createServer()
 let daemons = 0
 
 export const TEST_TOKEN = "test-token-0123456789abcdef"
+const TEST_PREFIX = "test:"
+/** The keys of every test daemon, for tests that look into Redis or play a peer. */
+export const TEST_KEYS = redisKeys(TEST_PREFIX)
 /** Shared by every test daemon, as by the daemons of one fleet. */
 export const TEST_FLEET_SECRET = "test-fleet-secret-0123456789"
 
@@ -59,7 +63,7 @@ export const startDaemon = (
     if (overrides.tmuxSocket === undefined) yield* Effect.addFinalizer(() => killTmuxServer(tmuxSocket))
     const settings = defaultSettings({
       computer,
-      prefix: "test:",
+      prefix: TEST_PREFIX,
       port: 0,
       tmuxSocket,
       token: TEST_TOKEN,

@@ -1,5 +1,5 @@
 /** Test data. */
-import type { Session } from "../../src/Domain.js"
+import type { Computer, Session, Topic } from "../../src/Domain.js"
 
 export const makeSession = (computer: string, sessionId: string, overrides: Partial<Session> = {}): Session => ({
   sessionId,
@@ -13,4 +13,13 @@ export const makeSession = (computer: string, sessionId: string, overrides: Part
   lastInput: null,
   lastOutput: "",
   ...overrides
+})
+
+/** A computer as its heartbeat describes it. */
+export const peerComputer = (name: string, interestedIn: ReadonlyArray<Topic> = []): Computer => ({
+  name,
+  version: "0.1.0",
+  startedAt: 0,
+  lastSeen: 0,
+  interestedIn
 })

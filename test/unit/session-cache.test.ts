@@ -2,15 +2,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { makeSessionCache } from "../../src/SessionCache.js"
-import { makeSession } from "../support/fixtures.js"
-
-const computer = (name: string) => ({ name, version: "0.1.0", startedAt: 0, lastSeen: 1, interestedIn: [] })
+import { makeSession, peerComputer } from "../support/fixtures.js"
 
 describe("SessionCache", () => {
   it.scoped("sessions of a computer it does not know are never served, and forgotten after a TTL", () =>
     Effect.gen(function*() {
       const cache = yield* makeSessionCache("alpha", "0.1.0")
-      yield* cache.upsertComputer(computer("pi"))
+      yield* cache.upsertComputer(peerComputer("pi"))
       yield* cache.removeComputer("pi")
       // An event that came after pi's goodbye.
       yield* cache.upsertSession(makeSession("pi", "late"))
@@ -18,7 +16,7 @@ describe("SessionCache", () => {
 
       yield* TestClock.adjust("62 seconds")
       // pi comes back much later: the late session is not brought back with it.
-      yield* cache.upsertComputer({ ...computer("pi"), lastSeen: 2 })
+      yield* cache.upsertComputer({ ...peerComputer("pi"), lastSeen: 2 })
       expect(yield* cache.sessions("pi")).toEqual([])
     }))
 
@@ -27,11 +25,11 @@ describe("SessionCache", () => {
       const cache = yield* makeSessionCache("alpha", "0.1.0")
       yield* cache.upsertSession(makeSession("pi", "early"))
       yield* TestClock.adjust("5 seconds")
-      yield* cache.upsertComputer(computer("pi"))
+      yield* cache.upsertComputer(peerComputer("pi"))
       expect((yield* cache.sessions("pi")).map((s) => s.sessionId)).toEqual(["early"])
       // Well past a TTL since the session came, pi heartbeating all along.
       yield* TestClock.adjust("40 seconds")
-      yield* cache.upsertComputer({ ...computer("pi"), lastSeen: 2 })
+      yield* cache.upsertComputer({ ...peerComputer("pi"), lastSeen: 2 })
       yield* TestClock.adjust("40 seconds")
       expect((yield* cache.sessions("pi")).map((s) => s.sessionId)).toEqual(["early"])
     }))
