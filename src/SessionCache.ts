@@ -112,6 +112,8 @@ export const makeSessionCache = (
         const previous = sessionsByKey.get(key)
         if (previous !== undefined && sameSession(previous, session)) return Effect.void
         sessionsByKey.set(key, session)
+        const owner = session.computer
+        if (owner !== self && !computersByName.has(owner) && !unknownSince.has(owner)) unknownSince.set(owner, null)
         return publish(CacheChange.SessionUpdated({ session }))
       })
 
@@ -144,19 +146,14 @@ export const makeSessionCache = (
 
     // Sessions of a computer this cache does not know (sent after its
     // goodbye, or replayed for one that never came back) are never served,
-    // and are forgotten once it has stayed unknown for a whole TTL.
-    const unknownSince = new Map<string, number>()
+    // and are forgotten once it has stayed unknown for a whole TTL. Such
+    // owners are noted as their sessions arrive, so the sweep looks at them
+    // alone, not at every session: since when each was first swept unknown.
+    const unknownSince = new Map<string, number | null>()
     const forgetUnknown = (now: number) => {
-      const owners = new Set<string>()
-      for (const session of sessionsByKey.values()) owners.add(session.computer)
-      for (const name of unknownSince.keys()) if (!owners.has(name)) unknownSince.delete(name)
-      for (const owner of owners) {
-        if (owner === self || computersByName.has(owner)) {
-          unknownSince.delete(owner)
-          continue
-        }
-        const since = unknownSince.get(owner)
-        if (since === undefined) unknownSince.set(owner, now)
+      for (const [owner, since] of [...unknownSince]) {
+        if (computersByName.has(owner)) unknownSince.delete(owner)
+        else if (since === null) unknownSince.set(owner, now)
         else if (now - since > Ttl.computerMillis) {
           for (const session of sessionsOf(owner)) sessionsByKey.delete(sessionKey(session))
           unknownSince.delete(owner)
