@@ -12,7 +12,7 @@
 import { Effect } from "effect"
 import { join } from "node:path"
 import { writeHeapSnapshot } from "node:v8"
-import type { Computer } from "../src/Domain.js"
+import type { Computer } from "../src/domain/Model.js"
 import { type DaemonOptions, startInProcessDaemon } from "./inProcessDaemon.js"
 import { benchSession, serveIpc, sleep, stamp } from "./support.js"
 

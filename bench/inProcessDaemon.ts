@@ -8,12 +8,12 @@
 import { HttpServer } from "@effect/platform"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
 import { daemonLayer, productionIo } from "../src/Daemon.js"
-import { type DaemonSettings, defaultLimits, defaultSettings } from "../src/DaemonConfig.js"
-import type { Session } from "../src/Domain.js"
-import { LocalSessions } from "../src/LocalSessions.js"
-import { SessionCache, type SessionCacheService } from "../src/SessionCache.js"
-import { Stats } from "../src/Stats.js"
-import { WebSocketHub } from "../src/WebSocketHub.js"
+import { type DaemonSettings, defaultLimits, defaultSettings } from "../src/config/DaemonConfig.js"
+import type { Session } from "../src/domain/Model.js"
+import { LocalSessions } from "../src/local/LocalSessions.js"
+import { SessionCache, type SessionCacheService } from "../src/cache/SessionCache.js"
+import { Stats } from "../src/runtime/Stats.js"
+import { WebSocketHub } from "../src/server/WebSocketHub.js"
 
 export interface DaemonOptions {
   readonly computer: string

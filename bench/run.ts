@@ -11,7 +11,7 @@ import type { Socket } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Redis } from "ioredis"
 import WebSocket from "ws"
-import { createArgs } from "../src/Tmux.js"
+import { createArgs } from "../src/local/Tmux.js"
 import { startRedisServer } from "../test/support/RedisProcess.js"
 import type { DaemonOptions } from "./inProcessDaemon.js"
 import {

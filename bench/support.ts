@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleepMs } from "node:timers/promises"
-import type { Session } from "../src/Domain.js"
+import type { Session } from "../src/domain/Model.js"
 import { freePort } from "../test/support/FreePort.js"
 
 export { freePort }

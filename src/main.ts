@@ -3,12 +3,12 @@
 import { HttpServer } from "@effect/platform"
 import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
 import { Effect, Either, Layer, Option } from "effect"
-import { daemonUsage, parseDaemonArgs } from "./Cli.js"
-import { isClientCommand } from "./client/Args.js"
-import { clientUsage, runClientMain } from "./Client.js"
+import { daemonUsage, parseDaemonArgs } from "./config/DaemonArgs.js"
+import { isClientCommand } from "./cli/Args.js"
+import { clientUsage, runClientMain } from "./cli/Client.js"
 import { daemonLayer, productionIo } from "./Daemon.js"
-import type { DaemonSettings } from "./DaemonConfig.js"
-import { resolveSecrets } from "./StateDir.js"
+import type { DaemonSettings } from "./config/DaemonConfig.js"
+import { resolveSecrets } from "./config/StateDir.js"
 
 const usage = `usage: termfleet <command>
 

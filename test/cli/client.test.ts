@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import { parseClientArgs, shellCommand } from "../../src/client/Args.js"
+import { parseClientArgs, shellCommand } from "../../src/cli/Args.js"
 import { cli, cliWith } from "../support/Cli.js"
 import { eventually } from "../support/Poll.js"
 import { freePort } from "../support/RedisServer.js"

@@ -1,7 +1,7 @@
 /** The state and screen of `termfleet watch`, from the frames the daemon pushes. */
 import { describe, expect, it } from "vitest"
 import { Option } from "effect"
-import { applyFrame, decodeFrame, emptyWatchState, renderWatch, type WatchState, webSocketUrl } from "../../src/client/Watch.js"
+import { applyFrame, decodeFrame, emptyWatchState, renderWatch, type WatchState, webSocketUrl } from "../../src/cli/Watch.js"
 import { makeSession } from "../support/fixtures.js"
 
 const computer = (name: string) => ({ name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] })

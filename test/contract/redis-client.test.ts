@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option, type Scope, TestClock } from "effect"
-import { makeIoRedisClient, type RedisClientService } from "../../src/RedisClient.js"
-import { makeMemoryRedis } from "../../src/RedisMemory.js"
+import { makeIoRedisClient, type RedisClientService } from "../../src/fleet/RedisClient.js"
+import { makeMemoryRedis } from "../../src/fleet/RedisMemory.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 
 type Body = (redis: RedisClientService, key: (name: string) => string) => Effect.Effect<void, unknown, Scope.Scope>

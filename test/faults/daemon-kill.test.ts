@@ -12,9 +12,9 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import { makeIoRedisClient } from "../../src/RedisClient.js"
-import { redisKeys } from "../../src/RedisKeys.js"
-import { verifyFields } from "../../src/Seal.js"
+import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { redisKeys } from "../../src/fleet/RedisKeys.js"
+import { verifyFields } from "../../src/fleet/Seal.js"
 import { pollUntil } from "../support/Await.js"
 import { requireBuild } from "../support/Cli.js"
 import { hangUpServer } from "../support/HangUpServer.js"

@@ -10,8 +10,8 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import type { Computer, Project, Session, Todo } from "../../src/Domain.js"
-import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
+import type { Computer, Project, Session, Todo } from "../../src/domain/Model.js"
+import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "../../src/fleet/PeerEvent.js"
 import {
   decodeReply,
   decodeRequest,
@@ -20,9 +20,9 @@ import {
   type PeerReply,
   type PeerRequest,
   type RequestBody
-} from "../../src/PeerRequest.js"
-import { type ClientMessage, decodeClientMessage } from "../../src/Protocol.js"
-import { sealFields, verifyFields } from "../../src/Seal.js"
+} from "../../src/domain/PeerRequest.js"
+import { type ClientMessage, decodeClientMessage } from "../../src/domain/Protocol.js"
+import { sealFields, verifyFields } from "../../src/fleet/Seal.js"
 
 const RUNS = 5000
 const run = <Ts extends [unknown, ...Array<unknown>]>(property: fc.IProperty<Ts>, numRuns = RUNS) =>

@@ -17,8 +17,8 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import { makeIoRedisClient } from "../../src/RedisClient.js"
-import { redisKeys } from "../../src/RedisKeys.js"
+import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { pollReached, pollUntil } from "../support/Await.js"
 import { requireBuild } from "../support/Cli.js"
 import { type FleetDaemon, occurrences, spawnFleetDaemon } from "../support/FleetProcess.js"

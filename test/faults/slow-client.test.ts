@@ -11,9 +11,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Stream } from "effect"
-import { defaultLimits } from "../../src/DaemonConfig.js"
-import type { Topic } from "../../src/Domain.js"
-import type { SessionCacheService } from "../../src/SessionCache.js"
+import { defaultLimits } from "../../src/config/DaemonConfig.js"
+import type { Topic } from "../../src/domain/Model.js"
+import type { SessionCacheService } from "../../src/cache/SessionCache.js"
 import { pollReached, pollUntil } from "../support/Await.js"
 import { makeSession } from "../support/fixtures.js"
 import { connectRecording, type RecordingWs } from "../support/RecordingWs.js"

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option, Scope } from "effect"
-import { makeIoRedisClient } from "../../src/RedisClient.js"
+import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
-import { sealFields } from "../../src/Seal.js"
+import { sealFields } from "../../src/fleet/Seal.js"
 import { killTmuxServer, startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
 import { subscribedClient } from "../support/WsClient.js"
 

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
-import { makeMemoryRedis } from "../../src/RedisMemory.js"
+import { makeMemoryRedis } from "../../src/fleet/RedisMemory.js"
 import { makeSession, peerComputer } from "../support/fixtures.js"
 import { startDaemon } from "../support/TestDaemon.js"
 import { subscribedClient } from "../support/WsClient.js"

@@ -9,9 +9,9 @@ import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Session } from "../../src/Domain.js"
-import { type CreateSessionRequest, LocalSessions } from "../../src/LocalSessions.js"
-import { type CacheChange, SessionCache } from "../../src/SessionCache.js"
+import type { Session } from "../../src/domain/Model.js"
+import { type CreateSessionRequest, LocalSessions } from "../../src/local/LocalSessions.js"
+import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 import { awaitChange, localSessionsLayer, privateTmux, tmuxCli } from "../support/TmuxServer.js"
 
 const start = (socket: string) =>

@@ -10,9 +10,9 @@ import { Chunk, Context, Effect, Layer, Logger, LogLevel, Queue, TestClock } fro
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { DaemonConfig, defaultSettings } from "../../src/DaemonConfig.js"
-import { Projects } from "../../src/Projects.js"
-import { type CacheChange, SessionCache } from "../../src/SessionCache.js"
+import { DaemonConfig, defaultSettings } from "../../src/config/DaemonConfig.js"
+import { Projects } from "../../src/local/Projects.js"
+import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "termfleet-projects-"))),

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, SubscriptionRef } from "effect"
-import { makeMemoryRedis } from "../../src/RedisMemory.js"
+import { makeMemoryRedis } from "../../src/fleet/RedisMemory.js"
 import { startDaemon } from "../support/TestDaemon.js"
 import { connectWs, subscribedClient } from "../support/WsClient.js"
 

@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { TOKEN_COOKIE } from "../../src/HttpGuard.js"
+import { TOKEN_COOKIE } from "../../src/server/HttpGuard.js"
 import { json, parseSetCookie, raw, type RawResponse, tryUpgrade } from "../support/RawHttp.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
 import { tmuxCli } from "../support/TmuxServer.js"

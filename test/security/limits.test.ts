@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
-import { defaultLimits } from "../../src/DaemonConfig.js"
+import { defaultLimits } from "../../src/config/DaemonConfig.js"
 import { eventually } from "../support/Poll.js"
 import { json, raw, untilClosed } from "../support/RawHttp.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"

@@ -6,9 +6,9 @@ import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { type ClientCommand, isClientCommand } from "../../src/client/Args.js"
-import { ClientOutput } from "../../src/client/Output.js"
-import { runClient } from "../../src/Client.js"
+import { type ClientCommand, isClientCommand } from "../../src/cli/Args.js"
+import { ClientOutput } from "../../src/cli/Output.js"
+import { runClient } from "../../src/cli/Client.js"
 import { TEST_TOKEN } from "./TestDaemon.js"
 
 export interface Ran {

@@ -5,12 +5,12 @@
  * gives (to leave a gap on purpose). Also what tests use to watch for it.
  */
 import { Effect, Queue } from "effect"
-import type { Computer } from "../../src/Domain.js"
-import { encodePeerEvent, type PeerEvent } from "../../src/PeerEvent.js"
-import type { RedisClientService } from "../../src/RedisClient.js"
-import type { RedisKeys } from "../../src/RedisKeys.js"
-import { sealFields } from "../../src/Seal.js"
-import type { CacheChange } from "../../src/SessionCache.js"
+import type { Computer } from "../../src/domain/Model.js"
+import { encodePeerEvent, type PeerEvent } from "../../src/fleet/PeerEvent.js"
+import type { RedisClientService } from "../../src/fleet/RedisClient.js"
+import type { RedisKeys } from "../../src/fleet/RedisKeys.js"
+import { sealFields } from "../../src/fleet/Seal.js"
+import type { CacheChange } from "../../src/cache/SessionCache.js"
 import { TEST_FLEET_SECRET, TEST_KEYS } from "./TestDaemon.js"
 
 /** `keys`: those of the daemons it talks to (the test daemons' by default). */

@@ -12,12 +12,12 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
-import { type DaemonSettings, defaultSettings } from "../../src/DaemonConfig.js"
-import { RedisClient, type RedisClientService } from "../../src/RedisClient.js"
-import { redisKeys } from "../../src/RedisKeys.js"
-import { SessionCache, type SessionCacheService } from "../../src/SessionCache.js"
-import { Stats, type StatsService } from "../../src/Stats.js"
-import { WebSocketHub, type WebSocketHubService } from "../../src/WebSocketHub.js"
+import { type DaemonSettings, defaultSettings } from "../../src/config/DaemonConfig.js"
+import { RedisClient, type RedisClientService } from "../../src/fleet/RedisClient.js"
+import { redisKeys } from "../../src/fleet/RedisKeys.js"
+import { SessionCache, type SessionCacheService } from "../../src/cache/SessionCache.js"
+import { Stats, type StatsService } from "../../src/runtime/Stats.js"
+import { WebSocketHub, type WebSocketHubService } from "../../src/server/WebSocketHub.js"
 
 export const TestServer: ServerLayer = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })
 

@@ -7,9 +7,9 @@ import { Effect, Layer, Queue, type Scope } from "effect"
 import { execFile } from "node:child_process"
 import { rm } from "node:fs/promises"
 import { join } from "node:path"
-import { DaemonConfig, defaultSettings } from "../../src/DaemonConfig.js"
-import { LocalSessions } from "../../src/LocalSessions.js"
-import { type CacheChange, SessionCache } from "../../src/SessionCache.js"
+import { DaemonConfig, defaultSettings } from "../../src/config/DaemonConfig.js"
+import { LocalSessions } from "../../src/local/LocalSessions.js"
+import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 
 let sockets = 0
 

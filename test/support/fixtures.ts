@@ -1,5 +1,5 @@
 /** Test data. */
-import type { Computer, Session, Topic } from "../../src/Domain.js"
+import type { Computer, Session, Topic } from "../../src/domain/Model.js"
 
 export const makeSession = (computer: string, sessionId: string, overrides: Partial<Session> = {}): Session => ({
   sessionId,

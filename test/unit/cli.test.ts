@@ -1,8 +1,8 @@
 /** Flags and env vars of `termfleet daemon`. */
 import { describe, expect, it } from "vitest"
 import { Either, Option } from "effect"
-import { parseDaemonArgs } from "../../src/Cli.js"
-import { originAllowed } from "../../src/Origin.js"
+import { parseDaemonArgs } from "../../src/config/DaemonArgs.js"
+import { originAllowed } from "../../src/server/Origin.js"
 
 describe("parseDaemonArgs", () => {
   it("defaults to local-only on loopback port 7420", () => {

@@ -4,7 +4,7 @@ import { Effect, Option } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { findToken, isLoopbackUrl } from "../../src/client/FleetClient.js"
+import { findToken, isLoopbackUrl } from "../../src/cli/FleetClient.js"
 
 describe("the client's token", () => {
   it("names this computer only for loopback URLs", () => {

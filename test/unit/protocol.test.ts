@@ -2,10 +2,10 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
-import { decodePeerEvent, encodePeerEvent } from "../../src/PeerEvent.js"
-import { decodeRequest } from "../../src/PeerRequest.js"
-import { ReplayWindow, sealFields, verifyFields } from "../../src/Seal.js"
-import { decodeClientMessage, encodeServerEvent, encodeSessionsInitial } from "../../src/Protocol.js"
+import { decodePeerEvent, encodePeerEvent } from "../../src/fleet/PeerEvent.js"
+import { decodeRequest } from "../../src/domain/PeerRequest.js"
+import { ReplayWindow, sealFields, verifyFields } from "../../src/fleet/Seal.js"
+import { decodeClientMessage, encodeServerEvent, encodeSessionsInitial } from "../../src/domain/Protocol.js"
 import { makeSession } from "../support/fixtures.js"
 
 describe("decodeClientMessage", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { maxSlugLength, maxTodos, parseRoadmap, slugify } from "../../src/Roadmap.js"
+import { maxSlugLength, maxTodos, parseRoadmap, slugify } from "../../src/local/Roadmap.js"
 
 const parse = (text: string) => parseRoadmap("alpha", "/p/termfleet", text)
 const summary = (text: string) => parse(text).map(({ slug, status, title }) => ({ slug, status, title }))

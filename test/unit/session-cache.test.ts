@@ -1,7 +1,7 @@
 /** The cache on its own, on the `TestClock`: what it forgets, and when. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
-import { makeSessionCache } from "../../src/SessionCache.js"
+import { makeSessionCache } from "../../src/cache/SessionCache.js"
 import { makeSession, peerComputer } from "../support/fixtures.js"
 
 describe("SessionCache", () => {

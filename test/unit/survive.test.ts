@@ -1,7 +1,7 @@
 /** A bug in one step of a long-running loop does not end the loop. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Queue, TestClock } from "effect"
-import { surviving } from "../../src/Survive.js"
+import { surviving } from "../../src/runtime/Survive.js"
 
 describe("surviving", () => {
   it.effect("a defect in one step is logged, and the next step runs a second later", () =>

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import fc from "fast-check"
-import { checkCreate, checkInput, defaultTitle, SessionNotFound } from "../../src/LocalSessions.js"
+import { checkCreate, checkInput, defaultTitle, SessionNotFound } from "../../src/local/LocalSessions.js"
 import {
   captureArgs,
   chunkText,
@@ -31,7 +31,7 @@ import {
   toSession,
   uniqueName,
   unexpanded
-} from "../../src/Tmux.js"
+} from "../../src/local/Tmux.js"
 
 const fields = {
   tmuxId: "$3",

@@ -3,7 +3,7 @@
  * (`- [ ] title`, `* [x] title`, indented or not); everything else in the file
  * is free prose for the person who writes it.
  */
-import type { Todo, TodoStatus } from "./Domain.js"
+import type { Todo, TodoStatus } from "../domain/Model.js"
 
 /** A roadmap is written by hand; more than this is not a roadmap, and would flood every client. */
 export const maxTodos = 1000

@@ -10,8 +10,8 @@
  */
 import * as Socket from "@effect/platform/Socket"
 import { Context, Deferred, Effect, Either, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
-import { DaemonConfig } from "./DaemonConfig.js"
-import type { Topic } from "./Domain.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import type { Topic } from "../domain/Model.js"
 import {
   type ClientMessage,
   decodeClientMessage,
@@ -19,11 +19,11 @@ import {
   encodeSessionsInitial,
   errorEvent,
   eventOfChange
-} from "./Protocol.js"
-import { Projects } from "./Projects.js"
-import { normalizeTopics, SessionCache } from "./SessionCache.js"
-import { Stats } from "./Stats.js"
-import { surviving } from "./Survive.js"
+} from "../domain/Protocol.js"
+import { Projects } from "../local/Projects.js"
+import { normalizeTopics, SessionCache } from "../cache/SessionCache.js"
+import { Stats } from "../runtime/Stats.js"
+import { surviving } from "../runtime/Survive.js"
 
 /** WebSocket close codes used here (RFC 6455 §7.4.1). */
 export const CloseCode = {

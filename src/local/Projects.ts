@@ -8,10 +8,10 @@ import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Clock, Context, Effect, type Equivalence, Layer, Option, Schedule, Schema } from "effect"
 import { join, resolve } from "node:path"
-import { DaemonConfig } from "./DaemonConfig.js"
-import { Project, Todo } from "./Domain.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Project, Todo } from "../domain/Model.js"
 import { parseRoadmap } from "./Roadmap.js"
-import { SessionCache } from "./SessionCache.js"
+import { SessionCache } from "../cache/SessionCache.js"
 
 export interface ProjectsService {
   /** Re-reads every project folder and roadmap now, and puts the result in the cache. */

@@ -8,7 +8,7 @@ import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { fleetServices } from "./Fleet.js"
 import { Retention } from "./RedisKeys.js"
-import { LocalSessions } from "./LocalSessions.js"
+import { LocalSessions } from "../local/LocalSessions.js"
 import {
   decodeReply,
   decodeRequest,
@@ -17,7 +17,7 @@ import {
   type PeerReply,
   type PeerRequest,
   type RequestBody
-} from "./PeerRequest.js"
+} from "../domain/PeerRequest.js"
 import { consumeStream } from "./StreamConsumer.js"
 
 export class PeerUnavailable extends Schema.TaggedError<PeerUnavailable>()("PeerUnavailable", {

@@ -4,7 +4,7 @@
  * expires shortly after, which the requester reads with a blocking XREAD.
  */
 import { Either, Schema } from "effect"
-import { ComputerName, OutputLines, Session } from "./Domain.js"
+import { ComputerName, OutputLines, Session } from "./Model.js"
 
 export const CreateSessionBody = Schema.Struct({
   computer: Schema.optional(ComputerName),

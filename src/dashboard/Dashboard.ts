@@ -6,8 +6,8 @@
  */
 import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
-import { css, html } from "./dashboard/page.js"
-import { script } from "./dashboard/script.js"
+import { css, html } from "./page.js"
+import { script } from "./script.js"
 
 const contentSecurityPolicy = [
   "default-src 'none'",

@@ -3,7 +3,7 @@
  * characters are replaced before printing: a session must not be able to
  * move the cursor, retitle the window or clear the screen of the one watching.
  */
-import type { Session } from "../Domain.js"
+import type { Session } from "../domain/Model.js"
 
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
 const controls = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g

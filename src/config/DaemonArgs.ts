@@ -2,7 +2,7 @@
 import { Either, Option, Schema } from "effect"
 import { parseArgs } from "node:util"
 import { type DaemonSettings, defaultSettings } from "./DaemonConfig.js"
-import { ComputerName } from "./Domain.js"
+import { ComputerName } from "../domain/Model.js"
 
 const flags = {
   computer: { type: "string", env: "TERMFLEET_COMPUTER" },

@@ -3,9 +3,9 @@
  * decoded with Schema; server events are `{"event": E, "data": ...}`.
  */
 import { Either, Schema } from "effect"
-import type { Computer, Project, Session, SessionRef, Todo, Topic } from "./Domain.js"
-import { Topic as TopicSchema } from "./Domain.js"
-import type { CacheChange } from "./SessionCache.js"
+import type { Computer, Project, Session, SessionRef, Todo, Topic } from "./Model.js"
+import { Topic as TopicSchema } from "./Model.js"
+import type { CacheChange } from "../cache/SessionCache.js"
 
 export const ClientMessage = Schema.Union(
   Schema.Struct({ type: Schema.Literal("subscribe"), topic: TopicSchema }),

@@ -7,7 +7,7 @@
  */
 import { Context, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
 import type { RedisError } from "./RedisClient.js"
-import { Stats } from "./Stats.js"
+import { Stats } from "../runtime/Stats.js"
 
 export interface RedisStatusService {
   /** Runs a Redis command, reporting whether Redis answered. */

@@ -8,8 +8,8 @@
  * peers (publishing `ComputerRemoved`) so pushed views drop them too.
  */
 import { Clock, Context, Data, Effect, Layer, Option, PubSub, Queue, Schedule, Scope, SubscriptionRef } from "effect"
-import { DaemonConfig } from "./DaemonConfig.js"
-import { type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "./Domain.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "../domain/Model.js"
 
 export type CacheChange = Data.TaggedEnum<{
   SessionUpdated: { readonly session: Session }

@@ -5,7 +5,7 @@
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Computer, OutputLines, Project, Session, Todo } from "./Domain.js"
+import { Computer, OutputLines, Project, Session, Todo } from "./Model.js"
 import { CreateSessionBody } from "./PeerRequest.js"
 
 export const Health = Schema.Struct({

@@ -8,7 +8,7 @@
 import * as Socket from "@effect/platform/Socket"
 import { Clock, Effect, Option, Ref, Schedule, Schema } from "effect"
 import WebSocket from "ws"
-import { Computer, Session, SessionRef } from "../Domain.js"
+import { Computer, Session, SessionRef } from "../domain/Model.js"
 import { call, type ClientFailure, type Daemon } from "./FleetClient.js"
 import { ClientOutput } from "./Output.js"
 import { ago, byComputerThenAge, cell, lastLine, table, titleOf, truncate } from "./Text.js"

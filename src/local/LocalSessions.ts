@@ -12,10 +12,10 @@ import { Clock, Context, Effect, Either, Layer, Schedule, Schema, type Scope } f
 import { randomBytes } from "node:crypto"
 import { stat } from "node:fs/promises"
 import { basename, isAbsolute } from "node:path"
-import { DaemonConfig } from "./DaemonConfig.js"
-import { Session } from "./Domain.js"
-import { SessionCache } from "./SessionCache.js"
-import { surviving } from "./Survive.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Session } from "../domain/Model.js"
+import { SessionCache } from "../cache/SessionCache.js"
+import { surviving } from "../runtime/Survive.js"
 import {
   captureArgs,
   commandBytes,

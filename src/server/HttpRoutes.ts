@@ -4,13 +4,13 @@
  */
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import { FleetApi } from "./Api.js"
-import { DashboardRoute } from "./Dashboard.js"
+import { FleetApi } from "../domain/Api.js"
+import { DashboardRoute } from "../dashboard/Dashboard.js"
 import { HttpGuard } from "./HttpGuard.js"
-import { DaemonConfig } from "./DaemonConfig.js"
-import { SessionCache } from "./SessionCache.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { SessionCache } from "../cache/SessionCache.js"
 import { SessionControl } from "./SessionControl.js"
-import { Stats } from "./Stats.js"
+import { Stats } from "../runtime/Stats.js"
 import { WebSocketHub } from "./WebSocketHub.js"
 
 const FleetHandlers = HttpApiBuilder.group(FleetApi, "fleet", (handlers) =>

@@ -6,9 +6,9 @@
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Option, Schema } from "effect"
-import { FleetApi } from "../Api.js"
-import { defaultStateDir } from "../DaemonConfig.js"
-import { readToken } from "../StateDir.js"
+import { FleetApi } from "../domain/Api.js"
+import { defaultStateDir } from "../config/DaemonConfig.js"
+import { readToken } from "../config/StateDir.js"
 
 /** A daemon to talk to, and the headers every request to it (REST or WebSocket) carries. */
 export interface Daemon {

@@ -7,7 +7,7 @@
  */
 import { Array as Arr, Context, Effect, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
 import { fleetServices } from "./Fleet.js"
-import { Computer, Ttl } from "./Domain.js"
+import { Computer, Ttl } from "../domain/Model.js"
 import { EventStream } from "./EventStream.js"
 import type { PeerEvent } from "./PeerEvent.js"
 import type { RedisError } from "./RedisClient.js"

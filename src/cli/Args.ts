@@ -2,9 +2,9 @@
 import { Either, Schema } from "effect"
 import { parseArgs } from "node:util"
 import { resolve } from "node:path"
-import { SessionPath } from "../Api.js"
-import { ComputerName } from "../Domain.js"
-import type { CreateSessionBody } from "../PeerRequest.js"
+import { SessionPath } from "../domain/Api.js"
+import { ComputerName } from "../domain/Model.js"
+import type { CreateSessionBody } from "../domain/PeerRequest.js"
 
 export const DEFAULT_URL = "http://127.0.0.1:7420"
 

@@ -9,7 +9,7 @@
 import { Effect, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
 import { RedisStatus } from "./RedisStatus.js"
-import { surviving } from "./Survive.js"
+import { surviving } from "../runtime/Survive.js"
 
 /** How long one blocking read waits before it is issued again. */
 const BLOCK_MILLIS = 5_000

@@ -8,11 +8,11 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect, Either } from "effect"
-import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./client/Args.js"
-import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./client/FleetClient.js"
-import { ClientOutput, printError, printLine } from "./client/Output.js"
-import { ago, block, byComputerThenAge, table, titleOf } from "./client/Text.js"
-import { watch } from "./client/Watch.js"
+import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./Args.js"
+import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
+import { ClientOutput, printError, printLine } from "./Output.js"
+import { ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
+import { watch } from "./Watch.js"
 
 const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
 

@@ -4,13 +4,13 @@
  * through `Requests`. Every failure is one of the API's errors.
  */
 import { Context, Effect, Layer, Option } from "effect"
-import { type ControlError, InvalidInput, NotFound, PeerTimeout, TerminalFailed } from "./Api.js"
-import { DaemonConfig } from "./DaemonConfig.js"
-import type { Session } from "./Domain.js"
-import { type InvalidSessionInput, LocalSessions, type SessionNotFound, type TmuxError } from "./LocalSessions.js"
-import type { CreateSessionBody, PeerReply, PeerRequest } from "./PeerRequest.js"
-import { Requests } from "./Requests.js"
-import { SessionCache } from "./SessionCache.js"
+import { type ControlError, InvalidInput, NotFound, PeerTimeout, TerminalFailed } from "../domain/Api.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import type { Session } from "../domain/Model.js"
+import { type InvalidSessionInput, LocalSessions, type SessionNotFound, type TmuxError } from "../local/LocalSessions.js"
+import type { CreateSessionBody, PeerReply, PeerRequest } from "../domain/PeerRequest.js"
+import { Requests } from "../fleet/Requests.js"
+import { SessionCache } from "../cache/SessionCache.js"
 
 /** Longest text accepted for one input, in characters. */
 export const MAX_INPUT_CHARS = 16 * 1024

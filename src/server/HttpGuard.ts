@@ -12,7 +12,7 @@
 import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { DaemonConfig } from "./DaemonConfig.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
 import { originAllowed } from "./Origin.js"
 import { fullBucket, take } from "./RateLimit.js"
 

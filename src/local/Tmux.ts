@@ -13,7 +13,7 @@
  */
 import { Effect, Either, ParseResult, Ref, Schema } from "effect"
 import { execFile } from "node:child_process"
-import type { Session, SessionStatus } from "./Domain.js"
+import type { Session, SessionStatus } from "../domain/Model.js"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   message: Schema.String

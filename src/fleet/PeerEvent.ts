@@ -3,7 +3,7 @@
  * body of an entry sealed by `Seal.ts` (which names the sender).
  */
 import { Either, Schema } from "effect"
-import { Computer, ComputerName, Project, Session, SessionRef, Todo } from "./Domain.js"
+import { Computer, ComputerName, Project, Session, SessionRef, Todo } from "../domain/Model.js"
 import type { Opened } from "./Seal.js"
 
 export const PeerEvent = Schema.Union(

@@ -14,7 +14,7 @@ import { FileSystem } from "@effect/platform"
 import { Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { join } from "node:path"
-import { DaemonConfig } from "./DaemonConfig.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
 
 export interface Opened {
   readonly from: string

@@ -18,12 +18,12 @@
 import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
 import { Retention } from "./RedisKeys.js"
-import { type Topic, Ttl } from "./Domain.js"
+import { type Topic, Ttl } from "../domain/Model.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
-import { CacheChange } from "./SessionCache.js"
+import { CacheChange } from "../cache/SessionCache.js"
 import type { StreamEntry } from "./RedisClient.js"
 import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
-import { surviving } from "./Survive.js"
+import { surviving } from "../runtime/Survive.js"
 
 /** How long a push is retried while Redis is unreachable. */
 const PUSH_GIVE_UP = "60 seconds"
