@@ -6,16 +6,18 @@ import { Either, Schema } from "effect"
 import type { Computer, Project, Session, SessionRef, Todo, Topic } from "./Model.js"
 import { Topic as TopicSchema } from "./Model.js"
 import type { CacheChange } from "../cache/SessionCache.js"
+import { TerminalMessage, type TerminalEvent } from "./TerminalProtocol.js"
 
 export const ClientMessage = Schema.Union(
   Schema.Struct({ type: Schema.Literal("subscribe"), topic: TopicSchema }),
   Schema.Struct({ type: Schema.Literal("unsubscribe"), topic: TopicSchema }),
   Schema.Struct({ type: Schema.Literal("refresh") }),
-  Schema.Struct({ type: Schema.Literal("ping") })
+  Schema.Struct({ type: Schema.Literal("ping") }),
+  ...TerminalMessage.members
 )
 export type ClientMessage = typeof ClientMessage.Type
 
-export type ErrorCode = "invalid_json" | "unknown_message" | "frame_too_large" | "too_many_clients"
+export type ErrorCode = "invalid_json" | "unknown_message" | "frame_too_large" | "too_many_clients" | "too_many_terminals"
 
 export type ServerEvent =
   | { readonly event: "sessions_initial"; readonly data: { readonly sessions: ReadonlyArray<Session>; readonly computers: ReadonlyArray<Computer> } }
@@ -28,6 +30,7 @@ export type ServerEvent =
   | { readonly event: "todos_updated"; readonly data: { readonly computer: string; readonly todos: ReadonlyArray<Todo> } }
   | { readonly event: "pong"; readonly data: null }
   | { readonly event: "error"; readonly data: { readonly code: ErrorCode; readonly message: string } }
+  | TerminalEvent
 
 /**
  * `seq` numbers the changes of this daemon's cache: pushed events carry theirs,
@@ -59,7 +62,8 @@ export const decodeClientMessage = (frame: string): Either.Either<ClientMessage,
       Either.mapLeft(decodeMessage(json), () =>
         errorEvent(
           "unknown_message",
-          "expected {type: subscribe|unsubscribe, topic: sessions|preparation}, {type: refresh} or {type: ping}"
+          "expected {type: subscribe|unsubscribe, topic: sessions|preparation}, {type: refresh}, {type: ping}, " +
+            "or a terminal message (attach, keys, resize, detach)"
         ))
   })
 

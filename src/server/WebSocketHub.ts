@@ -120,6 +120,14 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             )
           case "ping":
             return client.send(encodeServerEvent({ event: "pong", data: null }))
+          case "attach":
+          case "keys":
+          case "resize":
+          case "detach":
+            return client.send(encodeServerEvent({
+              event: "terminal_closed",
+              data: { sessionId: message.sessionId, reason: "unavailable", message: "live terminals are not served yet" }
+            }))
         }
       }
 
