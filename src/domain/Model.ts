@@ -27,6 +27,52 @@ export type Computer = typeof Computer.Type
 export const SessionStatus = Schema.Literal("running", "idle", "exited")
 export type SessionStatus = typeof SessionStatus.Type
 
+export const AgentName = Schema.Literal("claude", "codex", "gemini", "aider")
+export type AgentName = typeof AgentName.Type
+
+/**
+ * What an agent is doing: `working`; `waiting` for the person (see
+ * `WaitReason`); `done` (finished its turn, at its prompt); `exited`.
+ */
+export const AgentStateName = Schema.Literal("working", "waiting", "done", "exited")
+export type AgentStateName = typeof AgentStateName.Type
+
+export const WaitReason = Schema.Literal("permission", "question", "error")
+export type WaitReason = typeof WaitReason.Type
+
+/** A state with its reason: `reason` is set when, and only when, the state is `waiting`. */
+export const AgentReading = Schema.Struct({
+  state: AgentStateName,
+  reason: Schema.NullOr(WaitReason)
+})
+export type AgentReading = typeof AgentReading.Type
+
+/** An answer the agent offers on its screen: `keys` are typed into the pane, then Enter. */
+export const AgentChoice = Schema.Struct({
+  label: Schema.String.pipe(Schema.maxLength(120)),
+  keys: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(8))
+})
+export type AgentChoice = typeof AgentChoice.Type
+
+/** Where the state was read: the agent's hooks, its screen, or its process (started, exited). */
+export const AgentSource = Schema.Literal("hook", "screen", "process")
+export type AgentSource = typeof AgentSource.Type
+
+export const AgentStatus = Schema.Struct({
+  name: AgentName,
+  ...AgentReading.fields,
+  /** When it entered this state and reason (the owner's clock). */
+  since: Schema.Number,
+  /** One line: for a permission, the tool and what it asks; for a question, its text. */
+  summary: Schema.String.pipe(Schema.maxLength(300)),
+  source: AgentSource,
+  /** For a permission or a numbered choice on screen: the answers, in order. */
+  choices: Schema.Array(AgentChoice).pipe(Schema.maxItems(9)),
+  /** What the screen shows when it contradicts the hooks (the state is then the hooks'); null when they agree. */
+  conflict: Schema.NullOr(AgentReading)
+})
+export type AgentStatus = typeof AgentStatus.Type
+
 export const Session = Schema.Struct({
   sessionId: Schema.String,
   computer: ComputerName,
@@ -37,7 +83,9 @@ export const Session = Schema.Struct({
   createdAt: Schema.Number,
   lastActivity: Schema.Number,
   lastInput: Schema.NullOr(Schema.String),
-  lastOutput: Schema.String
+  lastOutput: Schema.String,
+  /** Absent when the session runs no known agent. */
+  agent: Schema.optional(AgentStatus)
 })
 export type Session = typeof Session.Type
 
