@@ -18,7 +18,8 @@ import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { launchBrowser, openPage } from "../support/Browser.js"
 import { freePort, uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { tempDir } from "../support/TempDir.js"
-import { killTmuxServer, startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { privateTmux } from "../support/TmuxServer.js"
 
 const redisUrl = useRedis()
 
@@ -120,8 +121,7 @@ describe("dashboard", () => {
     Effect.gen(function*() {
       // A fixed port, so the restarted daemon is where the page looks for it.
       const port = yield* Effect.promise(freePort)
-      const tmuxSocket = `tf-dash-restart-${process.pid}`
-      yield* Effect.addFinalizer(() => killTmuxServer(tmuxSocket))
+      const tmuxSocket = yield* privateTmux
       const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: TEST_TOKEN })
       const server = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port })
       const run = Effect.gen(function*() {

@@ -8,11 +8,13 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { binary, MAIN, requireBuild, tmux } from "../support/Cli.js"
-import { eventually } from "../support/Poll.js"
+import { binary } from "../support/Cli.js"
+import { MAIN, requireBuild } from "../support/DaemonProcess.js"
+import { pollUntil } from "../support/Poll.js"
 import { freePort } from "../support/RedisServer.js"
 import { tempDir } from "../support/TempDir.js"
-import { startDaemon } from "../support/TestDaemon.js"
+import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
 
 beforeAll(requireBuild)
 
@@ -58,29 +60,27 @@ describe("node dist/main.js", () => {
   it.scopedLive("watch redraws on each pushed change and quits on Ctrl-C", () =>
     Effect.gen(function*() {
       const daemon = yield* localDaemon
-      const socket = `tf-watch-${process.pid}`
-      yield* Effect.addFinalizer(() => tmux(socket, "kill-server"))
+      const socket = yield* privateTmux
       // sh writes down how watch exited (tmux 3.3 sometimes loses a dead pane's status) and
       // outlives the Ctrl-C meant for watch; its arguments are $0..$3, never spliced into the script.
       const exitFile = join(yield* tempDir("tf-watch"), "exit-code")
-      const started = yield* tmux(
+      yield* tmuxCli(
         socket,
-        "new-session", "-d", "-s", "watch", "-x", "200", "-y", "50",
+        "new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", "-e", `TERMFLEET_TOKEN=${TEST_TOKEN}`,
         "sh", "-c", `trap : INT; "$0" "$1" watch --url "$2"; echo $? > "$3"`, process.execPath, MAIN, daemon.url, exitFile
       )
-      expect(started).toMatchObject({ code: 0 })
-      const screen = tmux(socket, "capture-pane", "-p", "-t", "watch").pipe(Effect.map((ran) => ran.stdout))
+      const screen = tmuxCli(socket, "capture-pane", "-p", "-t", "watch")
 
-      yield* eventually(screen, (text) => text.includes("live") && text.includes("no sessions"), "the first screen")
+      yield* pollUntil(screen, (text) => text.includes("live") && text.includes("no sessions"), "the first screen")
       const { sessionId } = yield* daemon.post("/sessions", { title: "watched-build", projectPath: "/tmp", command: "sh" })
-      const shown = yield* eventually(screen, (text) => text.includes("watched-build"), "the new session on screen")
+      const shown = yield* pollUntil(screen, (text) => text.includes("watched-build"), "the new session on screen")
       expect(shown).toMatch(/solo\n\s+STATUS\s+TITLE\s+PROJECT\s+ACTIVE\s+LAST OUTPUT\n\s+\w+\s+watched-build\s+\/tmp\s/)
 
       yield* daemon.del(`/sessions/${sessionId}`)
-      yield* eventually(screen, (text) => !text.includes("watched-build") && text.includes("no sessions"), "the session gone")
+      yield* pollUntil(screen, (text) => !text.includes("watched-build") && text.includes("no sessions"), "the session gone")
 
-      yield* tmux(socket, "send-keys", "-t", "watch", "C-c")
+      yield* tmuxCli(socket, "send-keys", "-t", "watch", "C-c")
       const exitCode = Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
-      expect(yield* eventually(exitCode, (code) => code !== "", "watch to exit")).toBe("0")
+      expect(yield* pollUntil(exitCode, (code) => code !== "", "watch to exit")).toBe("0")
     }))
 })

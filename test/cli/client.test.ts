@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import { parseClientArgs, shellCommand } from "../../src/cli/Args.js"
 import { cli, cliWith } from "../support/Cli.js"
-import { eventually } from "../support/Poll.js"
+import { pollUntil } from "../support/Poll.js"
 import { freePort } from "../support/RedisServer.js"
 import { startDaemon } from "../support/TestDaemon.js"
 
@@ -32,7 +32,7 @@ describe("termfleet ls, new, send, output, end", () => {
       expect(table[1]).toMatch(new RegExp(`^${id}\\s+solo\\s+\\w+\\s+cli agent\\s+/tmp\\s+.+\\s+sh$`))
 
       expect(yield* cli("send", "--url", url, id, "echo", "cli-$((6*7))")).toEqual({ code: 0, stdout: "", stderr: "" })
-      const output = yield* eventually(cli("output", "--url", url, id), (ran) => ran.stdout.includes("cli-42"), "cli-42 in the output")
+      const output = yield* pollUntil(cli("output", "--url", url, id), (ran) => ran.stdout.includes("cli-42"), "cli-42 in the output")
       expect(output.code).toBe(0)
       const json = JSON.parse((yield* cli("output", "--url", url, "--json", "--lines", "5", id)).stdout)
       expect(json).toMatchObject({ sessionId: id, computer: "solo" })

@@ -20,10 +20,10 @@ import { decodeReply, encodeRequest } from "../../src/domain/PeerRequest.js"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { sealFields, verifyFields } from "../../src/fleet/Seal.js"
-import { pollUntil } from "../support/Await.js"
+import { pollUntil } from "../support/Poll.js"
 import { makeSession, peerComputer } from "../support/fixtures.js"
 import { playedPeer } from "../support/PlayedPeer.js"
-import { type RecordingWs, watchSessions } from "../support/RecordingWs.js"
+import { type WsClient, subscribedClient } from "../support/WsClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
 
@@ -32,7 +32,7 @@ const redisUrl = useRedis()
 const health = (daemon: TestDaemon) =>
   Effect.promise(() => fetch(daemon.httpUrl("/health"), { headers: daemon.authHeaders }).then((r) => r.json() as Promise<any>))
 
-const pingPong = (client: RecordingWs, what: string) =>
+const pingPong = (client: WsClient, what: string) =>
   Effect.gen(function*() {
     const mark = client.frames.length
     yield* client.send({ type: "ping" })
@@ -44,8 +44,8 @@ describe("bad input over WebSocket", () => {
   it.scopedLive("non-JSON and unknown messages get an error with a reason and the connection stays usable; an oversize frame closes it alone with 1009", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("solo", Option.none())
-      const bystander = yield* watchSessions(daemon.wsUrl)
-      const client = yield* watchSessions(daemon.wsUrl)
+      const bystander = (yield* subscribedClient(daemon.wsUrl, "sessions")).client
+      const client = (yield* subscribedClient(daemon.wsUrl, "sessions")).client
 
       const cases: ReadonlyArray<readonly [string, string | Buffer, "invalid_json" | "unknown_message"]> = [
         ["broken JSON", "{nope", "invalid_json"],
@@ -106,7 +106,7 @@ describe("bad entries in a daemon's Redis streams", () => {
       const keys = redisKeys(prefix)
       const redis = yield* makeIoRedisClient(redisUrl())
       const alpha = yield* startDaemon("alpha", Option.some(redis), { prefix })
-      const client = yield* watchSessions(alpha.wsUrl)
+      const client = (yield* subscribedClient(alpha.wsUrl, "sessions")).client
 
       // "pi", a peer played by the test: genuine presence, so alpha's discovery keeps it live.
       const pi = peerComputer("pi")

@@ -15,12 +15,11 @@ import { Effect, Either, Option } from "effect"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { verifyFields } from "../../src/fleet/Seal.js"
-import { pollUntil } from "../support/Await.js"
-import { requireBuild } from "../support/Cli.js"
+import { pollUntil } from "../support/Poll.js"
 import { hangUpServer } from "../support/HangUpServer.js"
 import { ownRedis } from "../support/OwnRedis.js"
-import { type FleetDaemon, spawnFleetDaemon } from "../support/FleetProcess.js"
-import { watchSessions } from "../support/RecordingWs.js"
+import { type FleetDaemon, requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
+import { subscribedClient } from "../support/WsClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { TEST_FLEET_SECRET } from "../support/TestDaemon.js"
 
@@ -44,7 +43,7 @@ describe.concurrent("daemons that stop", () => {
       const prefix = uniquePrefix("kill")
       const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redisUrl(), prefix })
       const beta = yield* spawnFleetDaemon({ computer: "beta", redisUrl: redisUrl(), prefix })
-      const onAlpha = yield* watchSessions(alpha.wsUrl)
+      const onAlpha = (yield* subscribedClient(alpha.wsUrl, "sessions")).client
 
       // beta's session reaches alpha's client: the two know each other and alpha's interest.
       const created = yield* beta.request("POST", "/sessions", { title: "doomed", command: "sh" })
@@ -74,8 +73,8 @@ describe.concurrent("daemons that stop", () => {
       const redis = yield* makeIoRedisClient(redisUrl())
       const gamma = yield* spawnFleetDaemon({ computer: "gamma", redisUrl: redisUrl(), prefix })
       const delta = yield* spawnFleetDaemon({ computer: "delta", redisUrl: redisUrl(), prefix })
-      const onGamma = yield* watchSessions(gamma.wsUrl)
-      const onDelta = yield* watchSessions(delta.wsUrl)
+      const onGamma = (yield* subscribedClient(gamma.wsUrl, "sessions")).client
+      const onDelta = (yield* subscribedClient(delta.wsUrl, "sessions")).client
 
       // Each knows the other, and gamma's presence is in Redis.
       yield* pollUntil(computerNames(gamma), (names) => names.includes("delta"), "delta on gamma's /computers", 10_000)
@@ -117,7 +116,7 @@ describe.concurrent("daemons that stop", () => {
     Effect.gen(function*() {
       const redis = yield* ownRedis()
       const epsilon = yield* spawnFleetDaemon({ computer: "epsilon", redisUrl: redis.url, prefix: uniquePrefix("term-down") })
-      const client = yield* watchSessions(epsilon.wsUrl)
+      const client = (yield* subscribedClient(epsilon.wsUrl, "sessions")).client
       // Redis dies; in its place on its port, a stand-in takes each connection and drops it (as a
       // proxy whose Redis is down does), counting the daemon's attempts, so the test can wait
       // until the daemon has been trying for a while.

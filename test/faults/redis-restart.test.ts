@@ -19,11 +19,10 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { redisKeys } from "../../src/fleet/RedisKeys.js"
-import { pollReached, pollUntil } from "../support/Await.js"
-import { requireBuild } from "../support/Cli.js"
-import { type FleetDaemon, occurrences, spawnFleetDaemon } from "../support/FleetProcess.js"
+import { pollReached, pollUntil } from "../support/Poll.js"
+import { type FleetDaemon, occurrences, requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
 import { hangUpServer } from "../support/HangUpServer.js"
-import { type RecordedFrame, type RecordingWs, watchSessions } from "../support/RecordingWs.js"
+import { type Frame, type WsClient, subscribedClient } from "../support/WsClient.js"
 import { ownRedis } from "../support/OwnRedis.js"
 import { freePort, uniquePrefix } from "../support/RedisServer.js"
 
@@ -34,7 +33,7 @@ const redisState = (daemon: FleetDaemon, state: string, withinMillis: number) =>
   pollReached(health(daemon), (h) => h?.redis === state, `${daemon.computer}'s /health to show redis ${state}`, withinMillis)
 
 /** What a client holding `frames` shows for `computer`'s sessions, by id. */
-const viewOf = (frames: ReadonlyArray<RecordedFrame>, computer: string) => {
+const viewOf = (frames: ReadonlyArray<Frame>, computer: string) => {
   const sessions = new Map<string, any>()
   for (const frame of frames) {
     switch (frame.event) {
@@ -59,7 +58,7 @@ const viewOf = (frames: ReadonlyArray<RecordedFrame>, computer: string) => {
 const stepOf = (lastInput: string | null) => (lastInput === null ? 0 : Number(/-(\d+)$/.exec(lastInput)?.[1] ?? -1))
 
 /** Everything in a client's history that a user could not make sense of. */
-const anomalies = (frames: ReadonlyArray<RecordedFrame>, computer: string): ReadonlyArray<string> => {
+const anomalies = (frames: ReadonlyArray<Frame>, computer: string): ReadonlyArray<string> => {
   const found: Array<string> = []
   let lastSeq = -Infinity
   const latest = new Map<string, any>()
@@ -96,7 +95,7 @@ const anomalies = (frames: ReadonlyArray<RecordedFrame>, computer: string): Read
 }
 
 /** Drives alpha through its REST API; each step is awaited on alpha's own client, which needs no Redis. */
-const driver = (alpha: FleetDaemon, onAlpha: RecordingWs) => {
+const driver = (alpha: FleetDaemon, onAlpha: WsClient) => {
   const steps = new Map<string, number>()
   const titles = new Map<string, string>()
   return {
@@ -146,8 +145,8 @@ describe("Redis lost and back", () => {
       const keys = redisKeys(prefix)
       const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redis.url, prefix })
       const beta = yield* spawnFleetDaemon({ computer: "beta", redisUrl: redis.url, prefix })
-      const onAlpha = yield* watchSessions(alpha.wsUrl)
-      const onBeta = yield* watchSessions(beta.wsUrl)
+      const onAlpha = (yield* subscribedClient(alpha.wsUrl, "sessions")).client
+      const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
       const drive = driver(alpha, onAlpha)
 
       // Before: sessions flow from alpha to beta's client.

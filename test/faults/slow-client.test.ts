@@ -14,9 +14,9 @@ import { Effect, Either, Option, Stream } from "effect"
 import { defaultLimits } from "../../src/config/DaemonConfig.js"
 import type { Topic } from "../../src/domain/Model.js"
 import type { SessionCacheService } from "../../src/cache/SessionCache.js"
-import { pollReached, pollUntil } from "../support/Await.js"
+import { pollReached, pollUntil } from "../support/Poll.js"
 import { makeSession } from "../support/fixtures.js"
-import { connectRecording, type RecordingWs } from "../support/RecordingWs.js"
+import { connectWs, type WsClient } from "../support/WsClient.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
 
 const EVENTS = 10_000
@@ -35,7 +35,7 @@ const interestBecomes = (cache: SessionCacheService, topics: ReadonlyArray<Topic
     Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`interest did not become [${topics}] within 5 s`) })
   )
 
-const subscribe = (client: RecordingWs, topic: Topic) =>
+const subscribe = (client: WsClient, topic: Topic) =>
   Effect.zipRight(
     client.send({ type: "subscribe", topic }),
     client.waitFor(`${topic}_initial`, (f) => f.event === `${topic}_initial`, 5_000)
@@ -46,11 +46,11 @@ describe("slow and vanishing WebSocket clients", () => {
     Effect.gen(function*() {
       const daemon = yield* startDaemon("solo", Option.none(), { limits: { ...defaultLimits, clientQueue: QUEUE } })
 
-      const slow = yield* connectRecording(daemon.wsUrl, { store: false })
+      const slow = yield* connectWs(daemon.wsUrl, { store: false })
       yield* slow.send({ type: "subscribe", topic: "sessions" })
       yield* slow.send({ type: "subscribe", topic: "preparation" })
       yield* slow.waitUntil("the slow client's two initial states", () => slow.count() >= 2, 5_000)
-      const fast = yield* connectRecording(daemon.wsUrl)
+      const fast = yield* connectWs(daemon.wsUrl)
       yield* subscribe(fast, "sessions")
       yield* interestBecomes(daemon.cache, ["preparation", "sessions"])
       yield* slow.pause
@@ -101,9 +101,9 @@ describe("slow and vanishing WebSocket clients", () => {
   it.scopedLive("a client that vanishes without a close frame is removed at once and interest recomputed", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("solo", Option.none())
-      const leaving = yield* connectRecording(daemon.wsUrl)
+      const leaving = yield* connectWs(daemon.wsUrl)
       yield* subscribe(leaving, "preparation")
-      const staying = yield* connectRecording(daemon.wsUrl)
+      const staying = yield* connectWs(daemon.wsUrl)
       yield* subscribe(staying, "sessions")
       yield* interestBecomes(daemon.cache, ["preparation", "sessions"])
       expect(yield* daemon.hub.clientCount).toBe(2)

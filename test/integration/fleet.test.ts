@@ -8,7 +8,8 @@ import { Effect, Exit, Option, Scope } from "effect"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { sealFields } from "../../src/fleet/Seal.js"
-import { killTmuxServer, startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
+import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
+import { privateTmux } from "../support/TmuxServer.js"
 import { subscribedClient } from "../support/WsClient.js"
 
 const redisUrl = useRedis()
@@ -66,8 +67,7 @@ describe("fleet over Redis with real tmux", () => {
   it.scopedLive("a daemon restarted on the same tmux server finds its sessions and their metadata again", () =>
     Effect.gen(function*() {
       const prefix = uniquePrefix("restart")
-      const socket = `tf-restart-${process.pid}`
-      yield* Effect.addFinalizer(() => killTmuxServer(socket))
+      const socket = yield* privateTmux
       const firstRun = yield* Scope.make()
       const alpha = yield* Scope.extend(fleetDaemon("alpha", prefix, socket), firstRun)
       const created = yield* request(alpha, "POST", "/sessions", { title: "long build", projectPath: "/tmp", command: "sh" })

@@ -38,7 +38,7 @@ describe("WebSocket clients", () => {
       expect(yield* alpha.hub.clientCount).toBe(2)
       yield* alpha.hub.closeAll
       expect(yield* alpha.hub.clientCount).toBe(0)
-      expect(yield* first.client.closed).toBe(1001)
-      expect(yield* second.client.closed).toBe(1001)
+      expect(yield* first.client.closed(10_000)).toBe(1001)
+      expect(yield* second.client.closed(10_000)).toBe(1001)
     }))
 })

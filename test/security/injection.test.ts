@@ -13,7 +13,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { eventually } from "../support/Poll.js"
+import { pollUntil } from "../support/Poll.js"
 import { json, raw } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
@@ -61,7 +61,7 @@ const controlJobRuns = (socket: string) =>
       tmuxCli(socket, "display-message", "-p", "-t", target!, `#(touch ${canary})`),
       Effect.sync(() => existsSync(canary))
     )
-    yield* eventually(attempt, (exists) => exists, `tmux to run the control job (${canary})`)
+    yield* pollUntil(attempt, (exists) => exists, `tmux to run the control job (${canary})`)
   })
 
 /** Each session's name and the folder its pane runs in. */
@@ -124,7 +124,7 @@ describe("injection attempts", () => {
       expect(listed.map((s) => s.title).sort()).toEqual([...literal].sort())
       expect(yield* tmuxNames(daemon.settings.tmuxSocket)).toEqual(literal.map(tmuxNameOf).sort())
       // A poll later (it re-reads every session's options), still literal.
-      const polled = yield* eventually(
+      const polled = yield* pollUntil(
         daemon.cache.sessions("sec"),
         (sessions) => sessions.length === literal.length && sessions.every((s) => s.status !== "exited"),
         "every session listed again"
@@ -204,13 +204,13 @@ describe("injection attempts", () => {
         expect({ text, status: response.status }).toEqual({ text, status: 200 })
         expect({ text, lastInput: response.json.lastInput }).toEqual({ text, lastInput: text })
         // cat shows each line twice: the terminal's echo, then cat's copy.
-        yield* eventually(output, (screen) => screen.split("\n").filter((line) => line === text).length >= 2, `'${text}' echoed literally`)
+        yield* pollUntil(output, (screen) => screen.split("\n").filter((line) => line === text).length >= 2, `'${text}' echoed literally`)
       }
       // Still running: "C-c" was text, not Ctrl-C.
       const after = yield* daemon.cache.sessions("sec")
       expect(after.map((s) => [s.title, s.status === "exited"])).toEqual([["typing", false]])
       // lastInput, read back from tmux on every poll, stays literal.
-      yield* eventually(daemon.cache.sessions("sec"), (s) => s[0]?.lastInput === typed.at(-1), "lastInput read back")
+      yield* pollUntil(daemon.cache.sessions("sec"), (s) => s[0]?.lastInput === typed.at(-1), "lastInput read back")
 
       const refused = yield* post(daemon, `/sessions/${id}/input`, { text: "a\u0000b" })
       expect(refused.status).toBe(400)

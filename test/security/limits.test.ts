@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { defaultLimits } from "../../src/config/DaemonConfig.js"
-import { eventually } from "../support/Poll.js"
+import { pollUntil } from "../support/Poll.js"
 import { json, raw, untilClosed } from "../support/RawHttp.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
 import { connectWs } from "../support/WsClient.js"
@@ -79,10 +79,10 @@ describe("oversize input", () => {
 
       const big = yield* connectWs(daemon.wsUrl)
       yield* big.sendRaw(JSON.stringify({ type: "ping", pad: "p".repeat(max) }))
-      expect(yield* big.closed).toBe(1009)
+      expect(yield* big.closed(10_000)).toBe(1009)
       const bigBinary = yield* connectWs(daemon.wsUrl)
       yield* bigBinary.sendRaw(Buffer.alloc(max + 1, 0x20))
-      expect(yield* bigBinary.closed).toBe(1009)
+      expect(yield* bigBinary.closed(10_000)).toBe(1009)
     }))
 
   it.scopedLive("input text over 16 KiB (or with NUL) is a 400 with a message; 16 KiB exactly is typed", () =>
@@ -122,8 +122,8 @@ describe("oversize input", () => {
 
       // A place freed is a place taken.
       yield* first.close
-      yield* first.closed
-      yield* eventually(daemon.hub.clientCount, (n) => n === 1, "the closed client gone")
+      yield* first.closed(10_000)
+      yield* pollUntil(daemon.hub.clientCount, (n) => n === 1, "the closed client gone")
       const fourth = yield* connectWs(daemon.wsUrl)
       yield* fourth.send({ type: "ping" })
       expect((yield* fourth.nextEvent("pong")).event).toBe("pong")

@@ -10,9 +10,9 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { join } from "node:path"
-import { requireBuild } from "../support/Cli.js"
-import { cleanEnv, type DaemonProcess, startDaemonProcess } from "../support/DaemonProcess.js"
-import { eventually } from "../support/Poll.js"
+import { cleanEnv, type DaemonProcess, requireBuild, startDaemonProcess } from "../support/DaemonProcess.js"
+import { pollUntil } from "../support/Poll.js"
+import { privateTmux } from "../support/TmuxServer.js"
 import { raw } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
 import { makeCertificates, startTlsRedis } from "../support/TlsRedis.js"
@@ -21,8 +21,6 @@ beforeAll(requireBuild)
 
 const PASSWORD = "tf-test-pw-0123456789"
 const FLEET_SECRET = "tf-test-fleet-secret-0123456789"
-
-let daemons = 0
 
 const get = (daemon: DaemonProcess, path: string) =>
   raw(`${daemon.base}${path}`, { headers: { authorization: `Bearer ${daemon.token}` } })
@@ -36,9 +34,10 @@ describe("Redis with a password over TLS", () => {
       const { tlsPort } = yield* startTlsRedis(certs, PASSWORD)
       const stateRoot = yield* tempDir("tf-tls-state")
 
-      const start = (name: string, password: string, env: NodeJS.ProcessEnv) => {
-        const tmuxSocket = `tf-sec-tls-${process.pid}-${Date.now()}-${++daemons}`
-        return startDaemonProcess([
+      const start = (name: string, password: string, env: NodeJS.ProcessEnv) =>
+        Effect.gen(function*() {
+          const tmuxSocket = yield* privateTmux
+          return yield* startDaemonProcess([
           "--port", "0",
           "--computer", name,
           "--state-dir", join(stateRoot, name),
@@ -46,8 +45,8 @@ describe("Redis with a password over TLS", () => {
           "--prefix", `tf-tls-${process.pid}:`,
           "--redis", `rediss://:${password}@localhost:${tlsPort}`,
           "--fleet-secret", FLEET_SECRET
-        ], { tmuxSocket, env })
-      }
+          ], { tmuxSocket, env })
+        })
       const trusted = cleanEnv({ NODE_EXTRA_CA_CERTS: certs.caCert })
       const [good, wrongPassword, untrusted] = yield* Effect.all([
         start("tls-good", PASSWORD, trusted),
@@ -56,7 +55,7 @@ describe("Redis with a password over TLS", () => {
       ], { concurrency: "unbounded" })
 
       const states = (daemon: DaemonProcess, want: string) =>
-        eventually(redisState(daemon), (state) => state === want, `${daemon.dashboardUrl}: redis '${want}'`).pipe(
+        pollUntil(redisState(daemon), (state) => state === want, `${daemon.dashboardUrl}: redis '${want}'`).pipe(
           Effect.mapError((error) => new Error(`${error.message}\nstderr of the daemon:\n${daemon.stderr().slice(-2000)}`))
         )
       const seen = yield* Effect.all({

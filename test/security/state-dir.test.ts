@@ -7,15 +7,13 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { requireBuild } from "../support/Cli.js"
-import { cleanEnv, runBinary, startDaemonProcess } from "../support/DaemonProcess.js"
+import { cleanEnv, requireBuild, runBinary, startDaemonProcess } from "../support/DaemonProcess.js"
 import { raw } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
+import { privateTmux } from "../support/TmuxServer.js"
 
 beforeAll(requireBuild)
 
-let sockets = 0
-const uniqueSocket = () => `tf-sec-${process.pid}-${Date.now()}-${++sockets}`
 
 const mode = (path: string) => statSync(path).mode & 0o777
 
@@ -23,7 +21,7 @@ describe("state folder", () => {
   it.scopedLive("first start writes <state>/token (0600) in a new 0700 folder and prints it in the dashboard URL; a restart reuses it", () =>
     Effect.gen(function*() {
       const stateDir = join(yield* tempDir("tf-state"), "state")
-      const tmuxSocket = uniqueSocket()
+      const tmuxSocket = yield* privateTmux
       const args = ["--port", "0", "--state-dir", stateDir, "--tmux-socket", tmuxSocket, "--computer", "sec"]
 
       const first = yield* startDaemonProcess(args, { tmuxSocket })
@@ -53,9 +51,10 @@ describe("state folder", () => {
   it.scopedLive("--redis without a fleet secret exits 2 with a message naming the fleet secret", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("tf-state")
+      const tmuxSocket = yield* privateTmux
       // Each its own state folder: they run at once.
       const base = (name: string) =>
-        ["daemon", "--port", "0", "--state-dir", join(dir, name), "--tmux-socket", uniqueSocket(), "--computer", "sec"]
+        ["daemon", "--port", "0", "--state-dir", join(dir, name), "--tmux-socket", tmuxSocket, "--computer", "sec"]
       const [byFlag, byEnv, short] = yield* Effect.all([
         runBinary([...base("flag"), "--redis", "redis://127.0.0.1:1"]),
         runBinary(base("env"), cleanEnv({ TERMFLEET_REDIS_URL: "redis://127.0.0.1:1" })),

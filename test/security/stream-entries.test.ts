@@ -18,19 +18,18 @@ import type { RedisClientService } from "../../src/fleet/RedisClient.js"
 import { makeMemoryRedis } from "../../src/fleet/RedisMemory.js"
 import { sealFields, verifyFields } from "../../src/fleet/Seal.js"
 import { makeSession, peerComputer } from "../support/fixtures.js"
-import { killTmux } from "../support/DaemonProcess.js"
-import { eventually } from "../support/Poll.js"
+import { pollUntil } from "../support/Poll.js"
 import { raw } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
 import { changeWhere, entriesOf, playedPeer, sessionRemoved, sessionUpdated } from "../support/PlayedPeer.js"
 import { startDaemon, TEST_FLEET_SECRET, TEST_KEYS as keys, type TestDaemon } from "../support/TestDaemon.js"
-import { tmuxCli } from "../support/TmuxServer.js"
+import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
 
 const WRONG_SECRET = "not-the-fleet-secret-0123456789"
 
 /** Once a replayed request was either dropped (counted) or, wrongly, answered a second time: which. */
 const replayOutcome = (daemon: TestDaemon, redis: RedisClientService, requestId: string) =>
-  eventually(
+  pollUntil(
     Effect.all({
       decodeFailures: Effect.map(daemon.stats.snapshot, (s) => s.decodeFailures),
       replies: Effect.map(entriesOf(redis, keys.reply(requestId)), (entries) => entries.length)
@@ -222,7 +221,7 @@ describe("forged and replayed request-stream entries", () => {
       expect(Either.isRight(yield* awaitReply(redis, "aaaa0002"))).toBe(true)
 
       // Requests of one batch run side by side: wait until each bad one is counted.
-      yield* eventually(
+      yield* pollUntil(
         Effect.map(beta.stats.snapshot, (s) => s.decodeFailures),
         (n) => n >= bad.length,
         `${bad.length} decode failures (${bad.map(([what]) => what).join("; ")})`
@@ -269,7 +268,7 @@ describe("forged and replayed request-stream entries", () => {
 
       // cat echoes each line typed twice (the terminal's echo, then cat's).
       const screen = tmuxCli(beta.settings.tmuxSocket, "capture-pane", "-p", "-t", "typed")
-      const text = yield* eventually(screen, (t) => t.split("once-marker").length - 1 >= 2, "the input echoed")
+      const text = yield* pollUntil(screen, (t) => t.split("once-marker").length - 1 >= 2, "the input echoed")
       expect(text.split("once-marker").length - 1).toBe(2)
     }))
 
@@ -278,8 +277,7 @@ describe("forged and replayed request-stream entries", () => {
   it.scopedLive("a genuine input request replayed after the receiving daemon restarts is not typed again", () =>
     Effect.gen(function*() {
       const redis = yield* makeMemoryRedis
-      const tmuxSocket = `tf-sec-replay-${process.pid}-${Date.now()}`
-      yield* Effect.addFinalizer(() => killTmux(tmuxSocket))
+      const tmuxSocket = yield* privateTmux
       const to = keys.requests("beta")
 
       const stateDir = yield* tempDir("tf-sec-state")

@@ -1,14 +1,23 @@
 /**
- * The built daemon (`node dist/main.js daemon ...`) as a child process, with
- * an environment free of the caller's `TERMFLEET_*` settings. A started
- * daemon is stopped (SIGTERM, then SIGKILL) and its tmux server killed when
- * the scope closes. Used by test/security.
+ * The built binary (`node dist/main.js ...`) as a child process, with an
+ * environment free of the caller's `TERMFLEET_*` settings: a command run to
+ * its end, or a daemon started and awaited until it prints its dashboard URL.
+ * A started daemon is stopped (SIGTERM, then SIGKILL after 5 s) and its tmux
+ * server killed when the scope closes.
  */
 import { Effect, type Scope } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { rm } from "node:fs/promises"
-import { join } from "node:path"
-import { MAIN, requireBuild } from "./Cli.js"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { tempDir } from "./TempDir.js"
+import { TEST_FLEET_SECRET, TEST_TOKEN } from "./TestDaemon.js"
+import { killTmux, privateTmux } from "./TmuxServer.js"
+
+export const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+
+export const requireBuild = () => {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run 'npm run build' first ('make test' does)`)
+}
 
 /** The environment of the test process without termfleet's settings (nor extra CAs), plus `extra`. */
 export const cleanEnv = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
@@ -19,15 +28,15 @@ export const cleanEnv = (extra: Readonly<Record<string, string>> = {}): NodeJS.P
   return { ...env, ...extra }
 }
 
-export interface Exited {
+export interface Finished {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
   readonly stdout: string
   readonly stderr: string
 }
 
-/** Runs `node dist/main.js <args>` to its end (bounded: 15 s). */
-export const runBinary = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = cleanEnv()): Effect.Effect<Exited> =>
+/** Runs `node dist/main.js <args>` to its end (bounded: 15 s), without blocking this process. */
+export const runBinary = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = cleanEnv()): Effect.Effect<Finished> =>
   Effect.async((resume) => {
     requireBuild()
     execFile(process.execPath, [MAIN, ...args], { env, timeout: 15_000 }, (error, stdout, stderr) => {
@@ -36,98 +45,193 @@ export const runBinary = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = 
     })
   })
 
+export interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  /** `Date.now()` when the process was seen to exit. */
+  readonly at: number
+}
+
+export interface Answer {
+  readonly status: number
+  readonly body: any
+}
+
 export interface DaemonProcess {
-  readonly child: ChildProcess
+  readonly pid: number
   /** The dashboard URL the daemon printed, with its token. */
   readonly dashboardUrl: string
   readonly token: string
+  readonly tmuxSocket: string
   /** `http://127.0.0.1:<port>` */
   readonly base: string
+  readonly port: number
+  readonly url: (path: string) => string
+  /** Carries the token, as a client must. */
+  readonly wsUrl: string
   readonly stdout: () => string
   readonly stderr: () => string
-  /** Stops the daemon now and waits for it to exit. */
+  /** Everything it wrote to stdout and stderr so far, interleaved. */
+  readonly log: () => string
+  readonly signal: (signal: NodeJS.Signals) => void
+  /** Resolves when the process has exited. */
+  readonly exited: Effect.Effect<Exited>
+  /** Stops the daemon now (SIGTERM, SIGKILL after 5 s) and waits for it to exit. */
   readonly stop: Effect.Effect<void>
+  /** A request with the daemon's token; a JSON body is parsed, any other kept as text. */
+  readonly request: (method: string, path: string, body?: unknown) => Effect.Effect<Answer, Error>
 }
 
-const waitExit = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const kill = setTimeout(() => child.kill("SIGKILL"), 5_000)
-    child.once("exit", () => {
-      clearTimeout(kill)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
-/** Where `tmux -L` puts a socket; tmux leaves the file behind when its server exits. */
-const socketPath = (socket: string) => join(process.env["TMUX_TMPDIR"] || "/tmp", `tmux-${process.getuid?.()}`, socket)
-
-export const killTmux = (socket: string): Effect.Effect<void> =>
-  Effect.zipRight(
-    Effect.async<void>((resume) => void execFile("tmux", ["-L", socket, "kill-server"], () => resume(Effect.void))),
-    Effect.promise(() => rm(socketPath(socket), { force: true }))
-  )
-
 /**
- * Starts the daemon and waits until it prints its dashboard URL (or exits,
- * which fails with its output). `tmuxSocket` is killed with the scope.
+ * Starts `node dist/main.js daemon <args>` and waits until it prints its
+ * dashboard URL (or exits, which fails with its output). `tmuxSocket` is the
+ * one the daemon uses: its server is killed with the scope.
  */
 export const startDaemonProcess = (
   args: ReadonlyArray<string>,
   options: { readonly env?: NodeJS.ProcessEnv; readonly tmuxSocket: string }
 ): Effect.Effect<DaemonProcess, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    requireBuild()
+    yield* Effect.try({ try: requireBuild, catch: (e) => e as Error })
     yield* Effect.addFinalizer(() => killTmux(options.tmuxSocket))
     let stdout = ""
     let stderr = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, [MAIN, "daemon", ...args], {
+    let output = ""
+    let exit: Exited | undefined
+    const exitWaiters: Array<(exited: Exited) => void> = []
+    const exited = Effect.async<Exited>((resume) => {
+      if (exit !== undefined) resume(Effect.succeed(exit))
+      else exitWaiters.push((e) => resume(Effect.succeed(e)))
+    })
+    const child: ChildProcess = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(process.execPath, [MAIN, "daemon", ...args], {
           env: options.env ?? cleanEnv(),
           stdio: ["ignore", "pipe", "pipe"]
         })
-      ),
-      (child) => Effect.promise(() => waitExit(child))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          stdout += chunk.toString()
+          output += chunk.toString()
+        })
+        child.stderr!.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString()
+          output += chunk.toString()
+        })
+        child.on("exit", (code, signal) => {
+          exit = { code, signal, at: Date.now() }
+          for (const waiter of exitWaiters.splice(0)) waiter(exit)
+        })
+        return child
+      }),
+      (child) => stopChild(child, exited)
     )
-    child.stdout!.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-    child.stderr!.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+
+    // `termfleet daemon` prints the dashboard URL once its Layers are up and it listens.
     const dashboardUrl = yield* Effect.async<string, Error>((resume) => {
-      const look = () => {
+      const check = () => {
         const match = /dashboard: (http:\/\/\S+)/.exec(stdout)
-        if (match === null) return false
-        resume(Effect.succeed(match[1]!))
-        return true
+        if (match !== null) resume(Effect.succeed(match[1]!))
+        else if (exit !== undefined) {
+          resume(Effect.fail(new Error(`the daemon exited (${exit.code ?? exit.signal}) before printing its URL:\n${output}`)))
+        }
       }
-      const onData = () => {
-        if (look()) cleanup()
-      }
-      const onExit = (code: number | null) => {
-        cleanup()
-        resume(Effect.fail(new Error(`the daemon exited (${code}) before printing its URL\nstdout: ${stdout}\nstderr: ${stderr}`)))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        resume(Effect.fail(new Error(`the daemon printed no URL within 15 s\nstdout: ${stdout}\nstderr: ${stderr}`)))
-      }, 15_000)
-      const cleanup = () => {
-        clearTimeout(timer)
-        child.stdout!.off("data", onData)
-        child.off("exit", onExit)
-      }
-      child.stdout!.on("data", onData)
-      child.once("exit", onExit)
-      if (look()) cleanup()
-    })
-    const url = new URL(dashboardUrl)
+      child.stdout!.on("data", check)
+      child.on("exit", check)
+      check()
+      return Effect.sync(() => {
+        child.stdout!.off("data", check)
+        child.off("exit", check)
+      })
+    }).pipe(
+      Effect.timeoutFail({
+        duration: "15 seconds",
+        onTimeout: () => new Error(`the daemon printed no URL within 15 s:\n${output}`)
+      })
+    )
+
+    const parsed = new URL(dashboardUrl)
+    const token = parsed.searchParams.get("token") ?? ""
+    const base = `${parsed.protocol}//${parsed.host}`
+    const url = (path: string) => `${base}${path}`
+    const request = (method: string, path: string, body?: unknown) =>
+      Effect.tryPromise({
+        try: async (): Promise<Answer> => {
+          const response = await fetch(url(path), {
+            method,
+            headers: {
+              authorization: `Bearer ${token}`,
+              ...(body === undefined ? {} : { "content-type": "application/json" })
+            },
+            ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
+          })
+          const text = await response.text()
+          let answer: unknown = text
+          try {
+            answer = text.length > 0 ? JSON.parse(text) : null
+          } catch {
+            // not JSON: kept as text
+          }
+          return { status: response.status, body: answer }
+        },
+        catch: (e) => new Error(`${method} ${path} on ${base}: ${e instanceof Error ? e.message : String(e)}`)
+      })
+
     return {
-      child,
+      pid: child.pid!,
       dashboardUrl,
-      token: url.searchParams.get("token") ?? "",
-      base: `${url.protocol}//${url.host}`,
+      token,
+      tmuxSocket: options.tmuxSocket,
+      base,
+      port: Number(parsed.port),
+      url,
+      wsUrl: `ws://${parsed.host}/ws?token=${encodeURIComponent(token)}`,
       stdout: () => stdout,
       stderr: () => stderr,
-      stop: Effect.promise(() => waitExit(child))
+      log: () => output,
+      signal: (signal) => void child.kill(signal),
+      exited,
+      stop: stopChild(child, exited),
+      request
     }
   })
+
+const stopChild = (child: ChildProcess, exited: Effect.Effect<Exited>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (child.exitCode !== null || child.signalCode !== null) return Effect.void
+    child.kill("SIGTERM")
+    const kill = setTimeout(() => child.kill("SIGKILL"), 5_000)
+    return Effect.ensuring(exited, Effect.sync(() => clearTimeout(kill)))
+  })
+
+export interface FleetDaemonOptions {
+  readonly computer: string
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly fleetSecret?: string
+  readonly token?: string
+}
+
+export interface FleetDaemon extends DaemonProcess {
+  readonly computer: string
+}
+
+/** A daemon of a fleet on `redisUrl`, with a private tmux server and state folder (removed with the scope). */
+export const spawnFleetDaemon = (options: FleetDaemonOptions): Effect.Effect<FleetDaemon, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const tmuxSocket = yield* privateTmux
+    const stateDir = yield* tempDir(`tf-${options.computer}`)
+    const daemon = yield* startDaemonProcess([
+      "--computer", options.computer,
+      "--redis", options.redisUrl,
+      "--prefix", options.prefix,
+      "--port", "0",
+      "--token", options.token ?? TEST_TOKEN,
+      "--fleet-secret", options.fleetSecret ?? TEST_FLEET_SECRET,
+      "--tmux-socket", tmuxSocket,
+      "--state-dir", stateDir
+    ], { tmuxSocket })
+    return { ...daemon, computer: options.computer }
+  })
+
+/** `n` occurrences of `text` in `log`. */
+export const occurrences = (log: string, text: string) => log.split(text).length - 1

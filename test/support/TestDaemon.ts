@@ -6,11 +6,7 @@
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
-import { execFile } from "node:child_process"
-import { mkdtemp, rm } from "node:fs/promises"
 import { createServer } from "node:http"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/config/DaemonConfig.js"
 import { RedisClient, type RedisClientService } from "../../src/fleet/RedisClient.js"
@@ -18,10 +14,10 @@ import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { SessionCache, type SessionCacheService } from "../../src/cache/SessionCache.js"
 import { Stats, type StatsService } from "../../src/runtime/Stats.js"
 import { WebSocketHub, type WebSocketHubService } from "../../src/server/WebSocketHub.js"
+import { tempDir } from "./TempDir.js"
+import { privateTmux } from "./TmuxServer.js"
 
 export const TestServer: ServerLayer = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })
-
-let daemons = 0
 
 export const TEST_TOKEN = "test-token-0123456789abcdef"
 const TEST_PREFIX = "test:"
@@ -29,17 +25,6 @@ const TEST_PREFIX = "test:"
 export const TEST_KEYS = redisKeys(TEST_PREFIX)
 /** Shared by every test daemon, as by the daemons of one fleet. */
 export const TEST_FLEET_SECRET = "test-fleet-secret-0123456789"
-
-/** Each test daemon gets a private tmux server, removed with the test. */
-export const killTmuxServer = (socket: string) =>
-  Effect.async<void>((resume) => {
-    execFile("tmux", ["-L", socket, "kill-server"], () => resume(Effect.void))
-  })
-
-const tempStateDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "tf-state-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
 
 export interface TestDaemon {
   readonly settings: DaemonSettings
@@ -58,9 +43,8 @@ export const startDaemon = (
   overrides: Partial<DaemonSettings> = {}
 ): Effect.Effect<TestDaemon, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    // A caller naming its own tmux socket (to restart a daemon on it) removes it itself.
-    const tmuxSocket = overrides.tmuxSocket ?? `tf-test-${process.pid}-${++daemons}`
-    if (overrides.tmuxSocket === undefined) yield* Effect.addFinalizer(() => killTmuxServer(tmuxSocket))
+    // A private tmux server, unless the caller restarts a daemon on its own (from `privateTmux`).
+    const tmuxSocket = overrides.tmuxSocket ?? (yield* privateTmux)
     const settings = defaultSettings({
       computer,
       prefix: TEST_PREFIX,
@@ -68,7 +52,7 @@ export const startDaemon = (
       tmuxSocket,
       token: TEST_TOKEN,
       // A folder of its own, unless the caller restarts a daemon on one.
-      stateDir: overrides.stateDir ?? (yield* tempStateDir),
+      stateDir: overrides.stateDir ?? (yield* tempDir("tf-state")),
       fleetSecret: Option.some(TEST_FLEET_SECRET),
       ...overrides
     })

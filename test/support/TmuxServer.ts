@@ -1,7 +1,7 @@
 /**
- * A private tmux server per test: a socket name no other test uses, and its
- * server killed when the test's scope closes (LocalSessions never kills it,
- * so sessions outlive daemons).
+ * tmux in tests: a private server per test (a socket name no other test
+ * uses, its server killed when the test's scope closes; LocalSessions never
+ * kills it, so sessions outlive daemons), and tmux run as a user would.
  */
 import { Effect, Layer, Queue, type Scope } from "effect"
 import { execFile } from "node:child_process"
@@ -23,14 +23,17 @@ export const tmuxCli = (socket: string, ...args: ReadonlyArray<string>): Effect.
 /** Where `tmux -L` puts a socket; tmux leaves the file behind when its server exits. */
 const socketPath = (socket: string) => join(process.env["TMUX_TMPDIR"] || "/tmp", `tmux-${process.getuid?.()}`, socket)
 
+/** Kills the server on `socket` (if any) and removes its socket file. */
+export const killTmux = (socket: string): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.ignore(tmuxCli(socket, "kill-server")),
+    Effect.promise(() => rm(socketPath(socket), { force: true }))
+  )
+
 /** A fresh socket name; its server is killed and its socket file removed when the scope closes. */
 export const privateTmux: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
   Effect.sync(() => `tf-test-${process.pid}-${++sockets}`),
-  (socket) =>
-    Effect.zipRight(
-      Effect.ignore(tmuxCli(socket, "kill-server")),
-      Effect.promise(() => rm(socketPath(socket), { force: true }))
-    )
+  killTmux
 )
 
 export const localSessionsLayer = (tmuxSocket: string) =>

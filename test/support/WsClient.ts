@@ -1,5 +1,11 @@
-/** A WebSocket test client on `ws`: frames are queued so a test awaits them in order, without sleeping. */
-import { Effect, Queue, type Scope } from "effect"
+/**
+ * The WebSocket test client, on `ws`. It records every frame the daemon sends,
+ * so a test can read them in order (`next`, `nextEvent`), await one within a
+ * bound (`waitFor`), or check the whole history afterwards (order, `seq`,
+ * duplicates). It can stop reading its socket (`pause`) as a client that never
+ * reads would, and start again.
+ */
+import { Effect, type Scope } from "effect"
 import WebSocket from "ws"
 
 export interface Frame {
@@ -9,58 +15,138 @@ export interface Frame {
 }
 
 export interface WsClient {
+  /** Every frame received so far, in order (empty when connected with `store: false`). */
+  readonly frames: ReadonlyArray<Frame>
+  /** How many frames were received, stored or not. */
+  readonly count: () => number
+  /** The last frame received. */
+  readonly last: () => Frame | undefined
+  readonly closeCode: () => number | undefined
+  /** The next frame not yet read with `next`/`nextEvent`, in the order the daemon sent them. */
+  readonly next: Effect.Effect<Frame>
+  /** Reads frames until one with this event (and matching `where`) arrives. */
+  readonly nextEvent: (event: string, where?: (data: any) => boolean) => Effect.Effect<Frame>
+  /** The first frame at index `from` or later matching `match`, waiting at most `withinMillis`. */
+  readonly waitFor: (
+    what: string,
+    match: (frame: Frame) => boolean,
+    withinMillis: number,
+    from?: number
+  ) => Effect.Effect<Frame, Error>
+  /** Waits until `until()` holds, re-checked on every frame received, at most `withinMillis`. */
+  readonly waitUntil: (what: string, until: () => boolean, withinMillis: number) => Effect.Effect<void, Error>
+  /** The close code the daemon closed with, waiting at most `withinMillis`. */
+  readonly closed: (withinMillis: number) => Effect.Effect<number, Error>
   readonly send: (message: unknown) => Effect.Effect<void>
   readonly sendRaw: (data: string | Buffer) => Effect.Effect<void>
-  /** The next frame, in the order the daemon sent them. */
-  readonly next: Effect.Effect<Frame>
-  /** Skips frames until one with this event (and matching `where`) arrives. */
-  readonly nextEvent: (event: string, where?: (data: any) => boolean) => Effect.Effect<Frame>
-  /** Resolves with the close code once the daemon closes the connection. */
-  readonly closed: Effect.Effect<number>
+  /** Stops reading the socket: the daemon's frames pile up in TCP buffers, then in the daemon. */
+  readonly pause: Effect.Effect<void>
+  readonly resume: Effect.Effect<void>
   /** Drops the TCP connection with no close frame, as a crashed client would. */
   readonly terminate: Effect.Effect<void>
   readonly close: Effect.Effect<void>
-  /** Stops reading from the socket, as a client that never reads would. */
-  readonly pause: Effect.Effect<void>
 }
 
-export const connectWs = (
-  url: string,
-  headers: Record<string, string> = {}
-): Effect.Effect<WsClient, Error, Scope.Scope> =>
+export interface WsOptions {
+  readonly headers?: Record<string, string>
+  /** Keep every frame (default), or only count them (a client receiving tens of MB; `next` then dies). */
+  readonly store?: boolean
+}
+
+export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<WsClient, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const frames = yield* Queue.unbounded<Frame>()
+    const store = options.store ?? true
+    const frames: Array<Frame> = []
+    let received = 0
+    let read = 0
+    let lastFrame: Frame | undefined
     let closeCode: number | undefined
-    const closeWaiters: Array<(code: number) => void> = []
+    const listeners = new Set<() => void>()
+    const notify = () => {
+      for (const listener of [...listeners]) listener()
+    }
+
     const ws = yield* Effect.acquireRelease(
       Effect.async<WebSocket, Error>((resume) => {
-        const ws = new WebSocket(url, { headers })
-        ws.on("message", (data) => Queue.unsafeOffer(frames, JSON.parse(data.toString()) as Frame))
+        const ws = new WebSocket(url, { headers: options.headers ?? {} })
+        ws.on("message", (data) => {
+          let frame: Frame
+          try {
+            frame = JSON.parse(data.toString()) as Frame
+          } catch {
+            frame = { event: "<not json>", data: data.toString().slice(0, 200) }
+          }
+          received++
+          lastFrame = frame
+          if (store) frames.push(frame)
+          notify()
+        })
         ws.on("close", (code) => {
           closeCode = code
-          for (const waiter of closeWaiters.splice(0)) waiter(code)
+          notify()
         })
+        ws.on("error", () => notify())
         ws.once("open", () => resume(Effect.succeed(ws)))
-        ws.once("unexpected-response", (_req, res) => resume(Effect.fail(new Error(`HTTP ${res.statusCode}`))))
+        ws.once("unexpected-response", (_req, res) => resume(Effect.fail(new Error(`HTTP ${res.statusCode} on ${url}`))))
         ws.once("error", (error) => resume(Effect.fail(error)))
       }),
       (ws) => Effect.sync(() => ws.terminate())
     )
+
+    /** Resolves once `check` answers something, re-checked on every frame and on close. */
+    const awaitCheck = <A>(check: () => A | undefined) =>
+      Effect.async<A>((resume) => {
+        const listener = () => {
+          const found = check()
+          if (found !== undefined) {
+            listeners.delete(listener)
+            resume(Effect.succeed(found))
+          }
+        }
+        listeners.add(listener)
+        listener()
+        return Effect.sync(() => listeners.delete(listener))
+      })
+
+    const within = <A>(what: string, check: () => A | undefined, withinMillis: number) =>
+      awaitCheck(check).pipe(
+        Effect.timeoutFail({
+          duration: withinMillis,
+          onTimeout: () =>
+            new Error(
+              `no ${what} within ${withinMillis} ms (received ${received} frames, last: ${
+                JSON.stringify(lastFrame)?.slice(0, 300)
+              }, close code: ${closeCode})`
+            )
+        })
+      )
+
+    const next: Effect.Effect<Frame> = store
+      ? awaitCheck(() => (read < frames.length ? frames[read++] : undefined))
+      : Effect.dieMessage("next needs a client that stores its frames")
     const nextEvent = (event: string, where: (data: any) => boolean = () => true): Effect.Effect<Frame> =>
-      Effect.flatMap(Queue.take(frames), (frame) =>
-        frame.event === event && where(frame.data) ? Effect.succeed(frame) : nextEvent(event, where))
+      Effect.flatMap(next, (frame) => frame.event === event && where(frame.data) ? Effect.succeed(frame) : nextEvent(event, where))
+
     return {
+      frames,
+      count: () => received,
+      last: () => lastFrame,
+      closeCode: () => closeCode,
+      next,
+      nextEvent,
+      waitFor: (what, match, withinMillis, from = 0) =>
+        within(what, () => {
+          for (let i = from; i < frames.length; i++) if (match(frames[i]!)) return frames[i]!
+          return undefined
+        }, withinMillis),
+      waitUntil: (what, until, withinMillis) => within(what, () => (until() ? true : undefined), withinMillis).pipe(Effect.asVoid),
+      closed: (withinMillis) => within("close", () => closeCode, withinMillis),
       send: (message) => Effect.sync(() => ws.send(JSON.stringify(message))),
       sendRaw: (data) => Effect.sync(() => ws.send(data)),
-      next: Queue.take(frames),
-      nextEvent,
-      closed: Effect.async<number>((resume) => {
-        if (closeCode !== undefined) resume(Effect.succeed(closeCode))
-        else closeWaiters.push((code) => resume(Effect.succeed(code)))
-      }),
+      pause: Effect.sync(() => ws.pause()),
+      resume: Effect.sync(() => ws.resume()),
       terminate: Effect.sync(() => ws.terminate()),
-      close: Effect.sync(() => ws.close()),
-      pause: Effect.sync(() => ws.pause())
+      close: Effect.sync(() => ws.close())
     }
   })
 
