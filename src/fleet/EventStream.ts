@@ -18,7 +18,7 @@
 import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { fleetServices } from "./Fleet.js"
 import { Retention } from "./RedisKeys.js"
-import { type Topic, Ttl } from "../domain/Model.js"
+import { type Computer, type Topic, Ttl } from "../domain/Model.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { CacheChange } from "../cache/SessionCache.js"
 import type { StreamEntry } from "./RedisClient.js"
@@ -100,6 +100,29 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         preparation: new Set(yield* interestedIn("preparation"))
       }
 
+      // Each peer's run (its `startedAt`) as last seen, and the runs of peers this daemon dropped.
+      // A peer dropped while it was only stalled (its heartbeats late past their TTL) comes back
+      // as the same run, sure it has served this daemon already: it is asked for a snapshot, or
+      // its sessions would stay missing here. A new run of a peer has served no one yet.
+      const runs = new Map<string, number>()
+      const droppedRuns = new Map<string, number>()
+      const dropped = (peer: string) => {
+        const run = runs.get(peer)
+        if (run !== undefined) droppedRuns.set(peer, run)
+        runs.delete(peer)
+        forget(peer)
+      }
+      /** Notes `computer`'s run; answers whether it is one this daemon dropped, back. */
+      const rejoined = (computer: Computer): boolean => {
+        const peer = computer.name
+        const previous = runs.get(peer)
+        runs.set(peer, computer.startedAt)
+        if (previous !== undefined && previous !== computer.startedAt) forget(peer)
+        const wasDropped = droppedRuns.get(peer)
+        droppedRuns.delete(peer)
+        return wasDropped === computer.startedAt
+      }
+
       const none = Effect.succeed<ReadonlyArray<Outgoing>>([])
       /** What one change means for peers, in order; updates who is served as it goes. */
       const plan = (change: CacheChange): Effect.Effect<ReadonlyArray<Outgoing>> => {
@@ -118,10 +141,11 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             return change.computer === self
               ? toInterested("preparation", { _tag: "todos_updated", computer: self, todos: change.todos })
               : none
-          case "ComputerUpdated":
+          case "ComputerUpdated": {
+            const peer = change.computer.name
+            const ask = rejoined(change.computer) ? toEach([peer], { _tag: "snapshot_wanted", computer: self }) : []
             return Effect.map(
               Effect.forEach(topics, (topic) => {
-                const peer = change.computer.name
                 if (!change.computer.interestedIn.includes(topic)) {
                   served[topic].delete(peer)
                   return none
@@ -130,10 +154,11 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
                 served[topic].add(peer)
                 return Effect.map(snapshot(topic), (events) => events.flatMap((event) => toEach([peer], event)))
               }),
-              (planned) => planned.flat()
+              (planned) => [...ask, ...planned.flat()]
             )
+          }
           case "ComputerRemoved":
-            return Effect.as(Effect.sync(() => forget(change.name)), [])
+            return Effect.as(Effect.sync(() => dropped(change.name)), [])
         }
       }
 

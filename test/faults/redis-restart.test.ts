@@ -24,6 +24,7 @@ import { type FleetDaemon, occurrences, requireBuild, spawnFleetDaemon } from ".
 import { hangUpServer } from "../support/HangUpServer.js"
 import { type Frame, type WsClient, subscribedClient } from "../support/WsClient.js"
 import { ownRedis } from "../support/OwnRedis.js"
+import { viewOf } from "../support/SessionView.js"
 import { freePort, uniquePrefix } from "../support/RedisServer.js"
 
 beforeAll(requireBuild)
@@ -31,29 +32,6 @@ beforeAll(requireBuild)
 const health = (daemon: FleetDaemon) => Effect.map(daemon.request("GET", "/health"), (answer) => answer.body)
 const redisState = (daemon: FleetDaemon, state: string, withinMillis: number) =>
   pollReached(health(daemon), (h) => h?.redis === state, `${daemon.computer}'s /health to show redis ${state}`, withinMillis)
-
-/** What a client holding `frames` shows for `computer`'s sessions, by id. */
-const viewOf = (frames: ReadonlyArray<Frame>, computer: string) => {
-  const sessions = new Map<string, any>()
-  for (const frame of frames) {
-    switch (frame.event) {
-      case "sessions_initial":
-        sessions.clear()
-        for (const s of frame.data.sessions) if (s.computer === computer) sessions.set(s.sessionId, s)
-        break
-      case "session_updated":
-        if (frame.data.computer === computer) sessions.set(frame.data.sessionId, frame.data)
-        break
-      case "session_removed":
-        if (frame.data.computer === computer) sessions.delete(frame.data.sessionId)
-        break
-      case "computer_removed":
-        if (frame.data.name === computer) sessions.clear()
-        break
-    }
-  }
-  return [...sessions.values()].sort((a, b) => a.sessionId.localeCompare(b.sessionId))
-}
 
 const stepOf = (lastInput: string | null) => (lastInput === null ? 0 : Number(/-(\d+)$/.exec(lastInput)?.[1] ?? -1))
 
