@@ -7,7 +7,7 @@ import type { Etag, FileSystem, HttpPlatform, HttpServer, Path } from "@effect/p
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { DaemonConfig, type DaemonSettings } from "./config/DaemonConfig.js"
 import { EventStream } from "./fleet/EventStream.js"
 import { Heartbeat } from "./fleet/Heartbeat.js"
@@ -60,8 +60,21 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
   )
 }
 
+/**
+ * The server listens before the daemon's Layers are up and its routes served
+ * (and after they stop); a request taken meanwhile would never be answered.
+ * Until the routes' handler is attached, and once it is gone, each is
+ * answered 503 with `Retry-After`.
+ */
+const notServingYet = <S extends Server>(server: S): S =>
+  server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
+    if (server.listenerCount("request") > 1) return
+    response.writeHead(503, { "content-type": "application/json", "retry-after": "1", connection: "close" })
+    response.end(JSON.stringify({ _tag: "NotReady", message: "termfleet is starting or stopping; try again in a moment" }))
+  })
+
 /** What `termfleet daemon` runs: ioredis when a URL is given, and the configured host and port. */
 export const productionIo = (settings: DaemonSettings): DaemonIo => ({
   redis: Option.map(settings.redisUrl, RedisClient.layer),
-  server: NodeHttpServer.layer(() => createServer(), { host: settings.host, port: settings.port })
+  server: NodeHttpServer.layer(() => notServingYet(createServer()), { host: settings.host, port: settings.port })
 })
