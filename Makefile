@@ -17,6 +17,7 @@ run: build
 
 typecheck: install
 	npx tsc --noEmit -p .
+	npx tsc -p tsconfig.dashboard.json
 
 test: build typecheck
 	npx vitest run

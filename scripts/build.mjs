@@ -1,17 +1,24 @@
 // @ts-check
 /**
- * `npm run build`: bundles the daemon and CLI (src/main.ts) into dist/main.js
- * with esbuild. One tree-shaken bundle loads far fewer modules than tsc's
- * one-file-per-module output, which is most of the start-up time; a dynamic
- * `import()` becomes its own chunk, so a path that is not taken is not loaded.
+ * `npm run build`, with esbuild:
+ * - src/main.ts (daemon and CLI) → dist/main.js. One tree-shaken bundle loads
+ *   far fewer modules than one file per module, which is most of the start-up
+ *   time; a dynamic `import()` becomes its own chunk in dist/chunks/, so a
+ *   path that is not taken is not loaded.
+ * - src/dashboard/main.ts (the web page) → dist/dashboard/: scripts and style
+ *   sheets named by their content's hash, and index.html pointing at them;
+ *   the daemon serves this folder.
+ * Types are checked by `tsc --noEmit` (`make typecheck`), not here.
  */
 import { build } from "esbuild"
-import { rm } from "node:fs/promises"
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises"
 
-const dist = new URL("../dist/", import.meta.url)
-await rm(new URL("chunks/", dist), { recursive: true, force: true })
+await Promise.all([
+  rm("dist/chunks", { recursive: true, force: true }),
+  rm("dist/dashboard", { recursive: true, force: true })
+])
 
-await build({
+const node = build({
   entryPoints: { main: "src/main.ts" },
   outdir: "dist",
   bundle: true,
@@ -20,11 +27,40 @@ await build({
   platform: "node",
   target: "node20",
   sourcemap: true,
-  treeShaking: true,
   chunkNames: "chunks/[name]-[hash]",
   // Native add-ons that dependencies load only when present.
   external: ["bufferutil", "utf-8-validate", "msgpackr-extract"],
   // CommonJS dependencies (ioredis, ws) call require() for node built-ins.
-  banner: { js: "import { createRequire as __termfleetRequire } from 'node:module'; const require = __termfleetRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __termfleetRequire } from 'node:module'; const require = __termfleetRequire(import.meta.url);"
+  },
   logLevel: "warning"
 })
+
+const dashboard = build({
+  entryPoints: { main: "src/dashboard/main.ts" },
+  outdir: "dist/dashboard",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  minify: true,
+  sourcemap: "linked",
+  entryNames: "[name]-[hash]",
+  chunkNames: "[name]-[hash]",
+  assetNames: "[name]-[hash]",
+  metafile: true,
+  logLevel: "warning"
+})
+
+const { metafile } = await dashboard
+const entry = Object.entries(metafile.outputs).find(([, output]) => output.entryPoint === "src/dashboard/main.ts")
+if (entry === undefined || entry[1].cssBundle === undefined) throw new Error("esbuild gave no dashboard script and style sheet")
+const served = (/** @type {string} */ path) => path.replace(/^dist\/dashboard\//, "/dashboard/")
+const page = (await readFile("src/dashboard/index.html", "utf8"))
+  .replace('href="/dashboard/main.css"', `href="${served(entry[1].cssBundle)}"`)
+  .replace('src="/dashboard/main.js"', `src="${served(entry[0])}"`)
+await mkdir("dist/dashboard", { recursive: true })
+await writeFile("dist/dashboard/index.html", page)
+await node

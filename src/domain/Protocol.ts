@@ -3,9 +3,8 @@
  * decoded with Schema; server events are `{"event": E, "data": ...}`.
  */
 import { Either, Schema } from "effect"
-import type { Computer, Project, Session, SessionRef, Todo, Topic } from "./Model.js"
+import type { Computer, Project, Session, SessionRef, Todo } from "./Model.js"
 import { Topic as TopicSchema } from "./Model.js"
-import type { CacheChange } from "../cache/SessionCache.js"
 import { TerminalMessage, type TerminalEvent } from "./TerminalProtocol.js"
 
 export const ClientMessage = Schema.Union(
@@ -66,21 +65,3 @@ export const decodeClientMessage = (frame: string): Either.Either<ClientMessage,
             "or a terminal message (attach, keys, resize, detach)"
         ))
   })
-
-/** The topic a cache change belongs to, and the event clients of that topic get. */
-export const eventOfChange = (change: CacheChange): readonly [Topic, ServerEvent] => {
-  switch (change._tag) {
-    case "SessionUpdated":
-      return ["sessions", { event: "session_updated", data: change.session }]
-    case "SessionRemoved":
-      return ["sessions", { event: "session_removed", data: change.ref }]
-    case "ComputerUpdated":
-      return ["sessions", { event: "computer_updated", data: change.computer }]
-    case "ComputerRemoved":
-      return ["sessions", { event: "computer_removed", data: { name: change.name } }]
-    case "ProjectsUpdated":
-      return ["preparation", { event: "projects_updated", data: { computer: change.computer, projects: change.projects } }]
-    case "TodosUpdated":
-      return ["preparation", { event: "todos_updated", data: { computer: change.computer, todos: change.todos } }]
-  }
-}

@@ -5,7 +5,7 @@
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
-import { DashboardRoute } from "../dashboard/Dashboard.js"
+import { DashboardRoute } from "./DashboardAssets.js"
 import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"

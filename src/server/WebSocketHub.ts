@@ -18,12 +18,30 @@ import {
   encodeServerEvent,
   encodeSessionsInitial,
   errorEvent,
-  eventOfChange
+  type ServerEvent
 } from "../domain/Protocol.js"
 import { Projects } from "../local/Projects.js"
-import { normalizeTopics, SessionCache } from "../cache/SessionCache.js"
+import { type CacheChange, normalizeTopics, SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
+
+/** The topic a cache change belongs to, and the event clients of that topic get. */
+const eventOfChange = (change: CacheChange): readonly [Topic, ServerEvent] => {
+  switch (change._tag) {
+    case "SessionUpdated":
+      return ["sessions", { event: "session_updated", data: change.session }]
+    case "SessionRemoved":
+      return ["sessions", { event: "session_removed", data: change.ref }]
+    case "ComputerUpdated":
+      return ["sessions", { event: "computer_updated", data: change.computer }]
+    case "ComputerRemoved":
+      return ["sessions", { event: "computer_removed", data: { name: change.name } }]
+    case "ProjectsUpdated":
+      return ["preparation", { event: "projects_updated", data: { computer: change.computer, projects: change.projects } }]
+    case "TodosUpdated":
+      return ["preparation", { event: "todos_updated", data: { computer: change.computer, todos: change.todos } }]
+  }
+}
 
 /** WebSocket close codes used here (RFC 6455 §7.4.1). */
 export const CloseCode = {

@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { createServer as createNetServer, type Socket } from "node:net"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
@@ -31,6 +32,22 @@ const waitFor = (page: Page, selector: string, state: "attached" | "visible" | "
 
 const live = '[data-testid="connection"][data-state="live"]'
 const artifacts = fileURLToPath(new URL("../../test-artifacts/", import.meta.url))
+
+/** A local-only daemon on a fixed port, so one started again is where the page looks for it. */
+const restartable = Effect.gen(function*() {
+  const port = yield* Effect.promise(freePort)
+  const tmuxSocket = yield* privateTmux
+  const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: TEST_TOKEN })
+  const server = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port })
+  /** Starts the daemon; closing the scope it gives stops it. */
+  const run = Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+    yield* Layer.buildWithScope(daemonLayer(settings, { redis: Option.none(), server }), scope)
+    return scope
+  })
+  return { run, port, url: `http://127.0.0.1:${port}` }
+  })
 
 describe("dashboard", () => {
   it.scopedLive("start, type into and end a session of another computer; see each step live", () =>
@@ -119,18 +136,7 @@ describe("dashboard", () => {
 
   it.scopedLive("shows that it is reconnecting while the daemon restarts, then is live again with fresh state", () =>
     Effect.gen(function*() {
-      // A fixed port, so the restarted daemon is where the page looks for it.
-      const port = yield* Effect.promise(freePort)
-      const tmuxSocket = yield* privateTmux
-      const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: TEST_TOKEN })
-      const server = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port })
-      const run = Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-        yield* Layer.buildWithScope(daemonLayer(settings, { redis: Option.none(), server }), scope)
-        return scope
-      })
-      const url = `http://127.0.0.1:${port}`
+      const { run, url } = yield* restartable
 
       const first = yield* run
       const browser = yield* launchBrowser
@@ -151,6 +157,70 @@ describe("dashboard", () => {
           body: JSON.stringify({ title: "after-restart", command: "sh" })
         }))
       yield* waitFor(page, '[data-testid="session-title"]:text-is("after-restart")')
+      expect(errors).toEqual([])
+    }))
+
+  it.scopedLive("serves the bundled page from this origin only: hashed scripts and styles kept for good, the page revalidated, all behind the token", () =>
+    Effect.gen(function*() {
+      const solo = yield* startDaemon("solo", Option.none())
+      const browser = yield* launchBrowser
+      const { page, response, errors } = yield* openPage(browser, solo.httpUrl(`/?token=${TEST_TOKEN}`))
+      yield* waitFor(page, live)
+      expect(response?.headers()["cache-control"]).toBe("no-cache")
+
+      const origin = new URL(solo.httpUrl("/")).origin
+      const loaded = yield* Effect.promise(() =>
+        page.evaluate(() => performance.getEntriesByType("resource").map((entry) => entry.name))
+      )
+      expect(loaded.length).toBeGreaterThanOrEqual(2)
+      expect(loaded.filter((url) => new URL(url).origin !== origin)).toEqual([])
+      const script = yield* Effect.promise(() => page.locator("script[type=module]").getAttribute("src"))
+      const style = yield* Effect.promise(() => page.locator("link[rel=stylesheet]").getAttribute("href"))
+      expect(script).toMatch(/^\/dashboard\/main-[A-Z0-9]+\.js$/)
+      expect(style).toMatch(/^\/dashboard\/main-[A-Z0-9]+\.css$/)
+
+      const get = (path: string, headers: Record<string, string>) =>
+        Effect.promise(() => fetch(solo.httpUrl(path), { headers }))
+      for (const [path, type] of [[script, "text/javascript"], [style, "text/css"]] as const) {
+        const answer = yield* get(path ?? "", solo.authHeaders)
+        expect(answer.status).toBe(200)
+        expect(answer.headers.get("content-type")).toContain(type)
+        expect(answer.headers.get("cache-control")).toContain("immutable")
+        expect(answer.headers.get("content-security-policy")).toContain("script-src 'self'")
+        expect(answer.headers.get("x-content-type-options")).toBe("nosniff")
+        expect((yield* get(path ?? "", {})).status).toBe(401)
+      }
+      expect((yield* get("/dashboard/main-NOSUCHFILE.js", solo.authHeaders)).status).toBe(404)
+      expect(errors).toEqual([])
+    }))
+
+  it.scopedLive("gives up a connection a starting daemon took but never answered, and connects again", () =>
+    Effect.gen(function*() {
+      const { port, run, url } = yield* restartable
+      const first = yield* run
+      const browser = yield* launchBrowser
+      const { page, errors } = yield* openPage(browser, `${url}/?token=${TEST_TOKEN}`)
+      yield* waitFor(page, live)
+      yield* Scope.close(first, Exit.void)
+      yield* waitFor(page, '[data-testid="connection"][data-state="reconnecting"]')
+
+      // Something takes the page's next connection and never answers it; it
+      // then stops listening but holds that connection open, and the daemon
+      // starts again on the port.
+      const held: Array<Socket> = []
+      yield* Effect.addFinalizer(() => Effect.sync(() => held.forEach((socket) => socket.destroy())))
+      yield* Effect.async<void>((resume) => {
+        const silent = createNetServer((socket) => {
+          held.push(socket)
+          // Stops listening; the connection it took stays open.
+          silent.close()
+          setImmediate(() => resume(Effect.void))
+        })
+        silent.listen(port, "127.0.0.1")
+      })
+      yield* run
+      yield* waitFor(page, live)
+      expect(held.length).toBe(1)
       expect(errors).toEqual([])
     }))
 })
