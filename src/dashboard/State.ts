@@ -84,6 +84,10 @@ export const applyEvent = (state: FleetState, frame: ServerEvent, now: number): 
     case "error":
       return { _tag: "error", message: frame.data.message }
     case "pong":
+    case "terminal_snapshot":
+    case "terminal_output":
+    case "terminal_resized":
+    case "terminal_closed":
       return { _tag: "unchanged" }
   }
 }

@@ -47,7 +47,7 @@ const restartable = Effect.gen(function*() {
     return scope
   })
   return { run, port, url: `http://127.0.0.1:${port}` }
-  })
+})
 
 describe("dashboard", () => {
   it.scopedLive("start, type into and end a session of another computer; see each step live", () =>
