@@ -18,6 +18,16 @@ await Promise.all([
   rm("dist/dashboard", { recursive: true, force: true })
 ])
 
+/** `@effect/platform-node`'s index re-exports undici (1 MB, CommonJS, not tree-shakable): its modules are imported one by one. */
+const noBarrels = {
+  name: "no-barrels",
+  setup(/** @type {import("esbuild").PluginBuild} */ build) {
+    build.onResolve({ filter: /^@effect\/platform-node$/ }, (args) => ({
+      errors: [{ text: `${args.importer}: import from "@effect/platform-node/<Module>", not the package index (it loads undici)` }]
+    }))
+  }
+}
+
 const node = build({
   entryPoints: { main: "src/main.ts" },
   outdir: "dist",
@@ -28,6 +38,7 @@ const node = build({
   target: "node20",
   sourcemap: true,
   chunkNames: "chunks/[name]-[hash]",
+  plugins: [noBarrels],
   // Native add-ons that dependencies load only when present.
   external: ["bufferutil", "utf-8-validate", "msgpackr-extract"],
   // CommonJS dependencies (ioredis, ws) call require() for node built-ins.

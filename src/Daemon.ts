@@ -5,7 +5,7 @@
  */
 import type { Etag, FileSystem, HttpPlatform, HttpServer, Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { DaemonConfig, type DaemonSettings } from "./config/DaemonConfig.js"

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** `termfleet <command>`: the daemon, and the client commands talking to it. */
 import { HttpServer } from "@effect/platform"
-import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Either, Layer, Option } from "effect"
 import { daemonUsage, parseDaemonArgs } from "./config/DaemonArgs.js"
 import { isClientCommand } from "./cli/Args.js"

@@ -6,7 +6,7 @@
  * Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage,
  * 3 the daemon is not reachable.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Clock, Effect, Either } from "effect"
 import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./Args.js"
 import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./FleetClient.js"

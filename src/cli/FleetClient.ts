@@ -4,7 +4,7 @@
  * failing means to the user (and to the exit code).
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Option, Schema } from "effect"
 import { FleetApi } from "../domain/Api.js"
 import { defaultStateDir } from "../config/DaemonConfig.js"
