@@ -1,5 +1,6 @@
 /** The table printed at the end of `npm run bench`, and BENCHMARKS.md around it. */
 import { MAX_LAG_MS, passed, type RunResult, STEP_MS, STEP_RATES, type Throughput, TOP_RATE } from "./pipelines.js"
+import { type StartupResults, startupMethod, startupRows } from "./startup.js"
 import { benchSession, FANOUT, stamp, type Summary } from "./support.js"
 
 /** The JSON of one session as the pipelines send it. */
@@ -59,6 +60,7 @@ export interface Results {
     /** The same window for a bare poller: one tmux listing a second. */
     readonly base: IdleCost
   }
+  readonly startup: StartupResults
 }
 
 export interface IdleCost {
@@ -174,6 +176,7 @@ export const renderTable = (r: Results): string => {
     `${r.idle.base.cpuPercent.toFixed(2)} %; ${r.idle.base.tmuxPerSecond.toFixed(2)} /s (bare poller: one tmux listing a second)`,
     `${ratio(r.idle.cpuPercent, r.idle.base.cpuPercent)}; ${ratio(r.idle.tmuxPerSecond, r.idle.base.tmuxPerSecond)}`
   ])
+  rows.push(...startupRows(r.startup))
   const escape = (cell: string) => cell.replaceAll("|", "\\|")
   return [
     "| figure | termfleet | baseline (same run) | termfleet ÷ baseline |",
@@ -431,6 +434,7 @@ fields, nothing else (no cache, no HTTP, no Redis). Its CPU:
 ${r.idle.base.cpuPercent.toFixed(2)} % (its tmux clients ${r.idle.base.childrenCpuPercent.toFixed(2)} %, the tmux server
 ${r.idle.base.tmuxServerCpuPercent.toFixed(2)} %); ${r.idle.base.tmuxPerSecond.toFixed(2)} tmux calls per second.
 
+${startupMethod(r.startup)}
 ## Profiling
 
 \`BENCH_CPU_PROF=/some/dir npm run bench\` starts every \`node dist/main.js daemon\`
