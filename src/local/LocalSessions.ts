@@ -2,13 +2,17 @@
  * This computer's terminal sessions: tmux sessions on a private server
  * (`tmux -L <tmuxSocket>`), kept in step with the SessionCache.
  *
- * A poll tick costs one tmux listing for all sessions, plus one batched
- * capture when some pane may have new output, so an idle tick costs the same
- * with 1 session as with 100. Only differences reach the cache, and only for
- * sessions this service listed: other local sessions in the cache are left
- * alone. Sessions outlive the daemon; nothing here ever kills the server.
+ * Nothing is polled. Each session has a long-lived control-mode client
+ * (`ControlClient.ts`) through which tmux tells of every byte its panes write,
+ * of renames, of dead panes and of sessions coming and going; the same client
+ * runs the captures, so following a session costs no process per change. A
+ * session that wrote is refreshed at once, then at most every
+ * `REFRESH_SPACING` while it keeps writing; an idle session costs nothing.
+ * Only differences reach the cache, and only for sessions this service
+ * listed: other local sessions in the cache are left alone. Sessions outlive
+ * the daemon; nothing here ever kills the server.
  */
-import { Clock, Context, Effect, Either, Layer, Schedule, Schema, type Scope } from "effect"
+import { Clock, Context, Effect, Either, ExecutionStrategy, Exit, Layer, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { stat } from "node:fs/promises"
 import { basename, isAbsolute } from "node:path"
@@ -16,8 +20,9 @@ import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Session } from "../domain/Model.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { surviving } from "../runtime/Survive.js"
+import { type ControlClient, openControlClient } from "./ControlClient.js"
+import { type Notification, quote } from "./ControlMode.js"
 import {
-  captureArgs,
   commandBytes,
   createArgs,
   discardArgs,
@@ -25,16 +30,17 @@ import {
   lastOutputOf,
   Limits,
   listArgs,
+  listFormat,
   makeTmux,
   namesArgs,
-  outputMayHaveChanged,
   parseListing,
+  parseSessionLine,
   sendArgs,
-  splitCaptures,
+  statusOf,
   storedInput,
   tailLines,
   TmuxError,
-  type TmuxSession,
+  TmuxSession,
   toSession,
   uniqueName
 } from "./Tmux.js"
@@ -68,8 +74,23 @@ export interface LocalSessionsService {
   ) => Effect.Effect<Session, TmuxError | SessionNotFound | InvalidSessionInput>
   readonly output: (sessionId: string, lines?: number) => Effect.Effect<string, TmuxError | SessionNotFound>
   readonly end: (sessionId: string) => Effect.Effect<void, TmuxError | SessionNotFound>
-  /** tmux processes started since the layer was built, for benchmarks and the idle-cost test. */
+  /** tmux processes started since the layer was built (control clients included), for benchmarks and the idle-cost test. */
   readonly tmuxCalls: Effect.Effect<number>
+  /**
+   * The control client following a session, with `listener` given every
+   * notification of it (its panes' output first of all) until the scope
+   * closes. Fails when the session is not followed (unknown, or gone).
+   */
+  readonly control: (
+    sessionId: string,
+    listener: (notification: Notification) => void
+  ) => Effect.Effect<FollowedSession, SessionNotFound, Scope.Scope>
+}
+
+export interface FollowedSession {
+  /** tmux's id of the session (`$3`). */
+  readonly tmuxId: string
+  readonly client: ControlClient
 }
 
 const InputLimits = {
@@ -82,7 +103,14 @@ const InputLimits = {
 const defaultOutputLines = 100
 const maxOutputLines = 10_000
 
-const pollInterval = "500 millis"
+/** While a pane keeps writing, its session's lastOutput is captured again at most this often. */
+const REFRESH_SPACING = "200 millis"
+/** How often statuses are looked at, to turn `running` into `idle` (no tmux call). */
+const IDLE_CHECK = "1 second"
+/** A session whose control client ended but which tmux still lists is followed again no sooner than this. */
+const REFOLLOW_AFTER_MILLIS = 1_000
+/** The last pane output lines kept in lastOutput are captured with this many lines of history. */
+const CAPTURE_LINES = Limits.outputLines
 
 // ---------------------------------------------------------------------------
 // What may reach tmux
@@ -157,101 +185,236 @@ const outputLines = (lines: number | undefined) =>
 // ---------------------------------------------------------------------------
 // The service
 
-/** What the last tick knew of a session. */
-interface Known {
-  readonly row: TmuxSession
-  readonly session: Session
-  /** Clock time just before its pane was last captured (0: never). */
-  readonly capturedAt: number
+/** A session this service follows. */
+interface Followed {
+  row: TmuxSession
+  session: Session
+  /** When its panes last wrote, in milliseconds. */
+  lastOutputAt: number
+  readonly client: ControlClient
+  readonly scope: Scope.CloseableScope
+  readonly openedAt: number
+  ended: boolean
+  readonly listeners: Set<(notification: Notification) => void>
 }
 
 const sameSession = Schema.equivalence(Session)
+const sameRow = Schema.equivalence(TmuxSession)
+
+/** `list-sessions` of one session, through its control client. */
+const rowCommand = (tmuxId: string) =>
+  `list-sessions -F ${quote(listFormat)} -f ${quote(`#{==:#{session_id},${tmuxId}}`)}`
+
+const captureCommand = (tmuxId: string, lines: number) => `capture-pane -p -t ${quote(tmuxId)} -S ${-lines}`
 
 export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, DaemonConfig | SessionCache | Scope.Scope> =
   Effect.gen(function*() {
     const config = yield* DaemonConfig
     const cache = yield* SessionCache
     const tmux = yield* makeTmux(config.tmuxSocket)
-    // Ticks and changes take turns: a tick never undoes a change made while it
-    // listed, and two creates never pick the same tmux name.
+    const clock = yield* Effect.clock
+    const layerScope = yield* Effect.scope
+    // Listings and changes take turns: a listing never undoes a change made
+    // while it ran, and two creates never pick the same tmux name.
     const lock = yield* Effect.makeSemaphore(1)
     const shell = process.env["SHELL"] || "/bin/sh"
-    const known = new Map<string, Known>()
+    const followed = new Map<string, Followed>()
+    let controlClients = 0
+
+    // What notifications ask for, done by one fiber: sync callbacks only mark it.
+    let relistWanted = false
+    const dirty = new Set<string>()
+    let wake: (() => void) | undefined
+    const signal = () => {
+      const resume = wake
+      wake = undefined
+      resume?.()
+    }
+    const woken = Effect.async<void>((resume) => {
+      if (relistWanted || dirty.size > 0) return resume(Effect.void)
+      wake = () => resume(Effect.void)
+    })
 
     const listSessions = Effect.map(tmux.list(listArgs), parseListing)
 
-    const findSession = (sessionId: string) =>
+    const findRow = (sessionId: string) =>
       Effect.flatMap(listSessions, (rows) => {
         const row = rows.find((candidate) => candidate.sessionId === sessionId)
         return row === undefined ? Effect.fail(new SessionNotFound({ sessionId })) : Effect.succeed(row)
       })
 
-    /** The last `lines` lines of each pane, by tmux id. */
-    const capture = (tmuxIds: ReadonlyArray<string>, lines: number) =>
-      Effect.gen(function*() {
-        if (tmuxIds.length === 0) return new Map<string, string>()
-        const marker = `tf-capture-${randomBytes(8).toString("hex")}`
-        const outputs = yield* Effect.forEach(captureArgs(tmuxIds, lines, marker), tmux.run)
-        const captures = yield* Either.mapLeft(
-          splitCaptures(outputs.join(""), marker, tmuxIds.length),
-          (message) => new TmuxError({ message: `capture-pane: ${message}` })
-        )
-        return new Map(tmuxIds.map((tmuxId, i) => [tmuxId, captures[i]!]))
-      })
-
     /** Records a session's new state, publishing it if it changed. */
-    const remember = (entry: Known) => {
-      const previous = known.get(entry.session.sessionId)
-      known.set(entry.session.sessionId, entry)
-      return previous !== undefined && sameSession(previous.session, entry.session)
-        ? Effect.void
-        : cache.upsertSession(entry.session)
+    const remember = (entry: Followed, session: Session) => {
+      const previous = entry.session
+      entry.session = session
+      return sameSession(previous, session) ? Effect.void : cache.upsertSession(session)
     }
 
-    const sync = Effect.gen(function*() {
-      const rows = yield* listSessions
-      const now = yield* Clock.currentTimeMillis
-      const changed = rows.filter((row) => {
-        const previous = known.get(row.sessionId)
-        return outputMayHaveChanged(previous?.row.activity, previous?.capturedAt ?? 0, row.activity)
-      })
-      const captured = yield* capture(changed.map((row) => row.tmuxId), Limits.outputLines)
-      const listed = new Set(rows.map((row) => row.sessionId))
-      for (const sessionId of known.keys()) {
-        if (!listed.has(sessionId)) {
-          known.delete(sessionId)
-          yield* cache.removeSession({ sessionId, computer: config.computer })
-        }
+    const notified = (sessionId: string) => (notification: Notification) => {
+      const entry = followed.get(sessionId)
+      if (entry === undefined) return
+      switch (notification._tag) {
+        case "Output":
+          entry.lastOutputAt = clock.unsafeCurrentTimeMillis()
+          dirty.add(sessionId)
+          break
+        case "Pause":
+          // This daemon fell behind: the pane goes on, its listeners resync.
+          entry.client.request(`refresh-client -A ${quote(`${notification.pane}:continue`)}`, () => {})
+          dirty.add(sessionId)
+          break
+        case "SessionRenamed":
+        case "SubscriptionChanged":
+          dirty.add(sessionId)
+          break
+        case "SessionsChanged":
+        case "WindowsChanged":
+        case "Exit":
+          relistWanted = true
+          break
       }
-      for (const row of rows) {
-        const previous = known.get(row.sessionId)
-        const output = captured.get(row.tmuxId)
-        const lastOutput = output === undefined ? previous?.session.lastOutput ?? "" : lastOutputOf(output)
-        yield* remember({
+      for (const listener of entry.listeners) listener(notification)
+      signal()
+    }
+
+    /** Starts following a listed session: its own control client, in a scope of its own. */
+    const follow = (row: TmuxSession, lastOutput: string) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+        const notify = notified(row.sessionId)
+        const client = yield* Scope.extend(openControlClient(config.tmuxSocket, row.tmuxId, notify), scope)
+        controlClients++
+        const now = clock.unsafeCurrentTimeMillis()
+        const lastOutputAt = row.activity * 1000
+        const entry: Followed = {
           row,
-          session: toSession(row, config.computer, lastOutput, now),
-          capturedAt: output === undefined ? previous?.capturedAt ?? 0 : now
-        })
+          session: toSession(row, config.computer, lastOutput, now, lastOutputAt),
+          lastOutputAt,
+          client,
+          scope,
+          openedAt: now,
+          ended: false,
+          listeners: new Set()
+        }
+        followed.set(row.sessionId, entry)
+        // A client that ends means the session is gone (or its client was detached): the listing tells which.
+        yield* Effect.forkIn(
+          Effect.flatMap(client.ended, () =>
+            Effect.sync(() => {
+              entry.ended = true
+              relistWanted = true
+              signal()
+            })),
+          scope
+        )
+        // Dead panes show in a format, not a notification: tmux checks it for this client at most once a second.
+        client.request(`refresh-client -B ${quote("dead::#{pane_dead}")}`, () => {})
+        yield* cache.upsertSession(entry.session)
+        dirty.add(row.sessionId)
+        signal()
+        return entry
+      })
+
+    const unfollow = (sessionId: string) =>
+      Effect.suspend(() => {
+        const entry = followed.get(sessionId)
+        if (entry === undefined) return Effect.void
+        followed.delete(sessionId)
+        return Effect.zipRight(
+          Scope.close(entry.scope, Exit.void),
+          cache.removeSession({ sessionId, computer: config.computer })
+        )
+      })
+
+    /** Brings the followed sessions in line with tmux's listing (a process: only on start and when tmux says sessions changed). */
+    const relist = Effect.gen(function*() {
+      relistWanted = false
+      const rows = yield* listSessions
+      const listed = new Set(rows.map((row) => row.sessionId))
+      for (const sessionId of [...followed.keys()]) {
+        if (!listed.has(sessionId)) yield* unfollow(sessionId)
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const row of rows) {
+        const entry = followed.get(row.sessionId)
+        if (entry === undefined) {
+          yield* follow(row, "")
+          continue
+        }
+        if (entry.ended && now - entry.openedAt >= REFOLLOW_AFTER_MILLIS) {
+          // Its client was detached or killed while the session lives on: a new one.
+          yield* Scope.close(entry.scope, Exit.void)
+          followed.delete(row.sessionId)
+          const again = yield* follow(row, entry.session.lastOutput)
+          again.lastOutputAt = entry.lastOutputAt
+          continue
+        }
+        if (entry.ended) relistWanted = true
+        if (!sameRow(entry.row, row)) {
+          entry.row = row
+          dirty.add(row.sessionId)
+        }
       }
     })
 
-    /** Reports a failing poll once, not every tick. */
-    let lastFailure = ""
-    const tick = lock.withPermits(1)(sync).pipe(
-      Effect.matchEffect({
-        onSuccess: () => Effect.sync(() => (lastFailure = "")),
-        onFailure: (error) =>
-          error.message === lastFailure
-            ? Effect.void
-            : Effect.zipRight(
-              Effect.sync(() => (lastFailure = error.message)),
-              Effect.logWarning(`tmux poll failed: ${error.message}`)
-            )
+    /** Captures a session's tail and re-reads its row, through its control client. */
+    const refresh = (entry: Followed) =>
+      Effect.gen(function*() {
+        const [rowLines, captured] = yield* Effect.all([
+          entry.client.run(rowCommand(entry.row.tmuxId)),
+          entry.client.run(captureCommand(entry.row.tmuxId, CAPTURE_LINES))
+        ])
+        const row = rowLines.length === 0 ? undefined : parseSessionLine(rowLines[0]!)
+        if (row !== undefined && Either.isRight(row)) entry.row = row.right
+        const now = clock.unsafeCurrentTimeMillis()
+        yield* remember(entry, toSession(entry.row, config.computer, lastOutputOf(captured.join("\n")), now, entry.lastOutputAt))
       })
-    )
-    // Sessions that survived a restart are in the cache before the daemon serves.
-    yield* tick
-    yield* Effect.forkScoped(Effect.schedule(surviving("polling tmux", tick), Schedule.spaced(pollInterval)))
+
+    /** Reports a failing step once, not every time. */
+    let lastFailure = ""
+    const reported = <R>(what: string, effect: Effect.Effect<void, TmuxError, R>) =>
+      effect.pipe(
+        Effect.matchEffect({
+          onSuccess: () => Effect.sync(() => (lastFailure = "")),
+          onFailure: (error) =>
+            error.message === lastFailure
+              ? Effect.void
+              : Effect.zipRight(
+                Effect.sync(() => (lastFailure = error.message)),
+                Effect.logWarning(`${what} failed: ${error.message}`)
+              )
+        })
+      )
+
+    const work = Effect.gen(function*() {
+      yield* woken
+      if (relistWanted) yield* reported("listing tmux sessions", lock.withPermits(1)(relist))
+      const batch = [...dirty].flatMap((sessionId) => {
+        dirty.delete(sessionId)
+        const entry = followed.get(sessionId)
+        return entry === undefined ? [] : [entry]
+      })
+      // A session whose client ended is found again, or removed, by the next listing.
+      yield* Effect.forEach(batch, (entry) => Effect.ignore(refresh(entry)), { concurrency: 16, discard: true })
+      // Output arriving meanwhile waits for the next round: a flooding pane costs a capture per round, no more.
+      yield* Effect.sleep(REFRESH_SPACING)
+    })
+
+    const idleCheck = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      return Effect.forEach(followed.values(), (entry) => {
+        const status = statusOf(entry.row.dead, entry.lastOutputAt, now)
+        return status === entry.session.status ? Effect.void : remember(entry, { ...entry.session, status })
+      }, { discard: true })
+    })
+
+    // Sessions that survived a restart are in the cache, with their tails, before the daemon serves.
+    relistWanted = true
+    yield* reported("listing tmux sessions", lock.withPermits(1)(relist))
+    yield* Effect.forEach([...followed.values()], (entry) => Effect.ignore(refresh(entry)), { concurrency: 16, discard: true })
+    dirty.clear()
+    yield* Effect.forkScoped(Effect.forever(surviving("following tmux", work)))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(IDLE_CHECK), surviving("idle check", idleCheck))))
 
     const create = (request: CreateSessionRequest) =>
       Effect.gen(function*() {
@@ -274,9 +437,8 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
           const created = tmux.run(args).pipe(Effect.tapError(() => Effect.ignore(tmux.run(discardArgs(sessionId)))))
           const [row] = parseListing(yield* created)
           if (row === undefined) return yield* new TmuxError({ message: "new-session: the new session is not listed" })
-          const session = toSession(row, config.computer, "", yield* Clock.currentTimeMillis)
-          yield* remember({ row, session, capturedAt: 0 })
-          return session
+          const entry = followed.get(row.sessionId) ?? (yield* follow(row, ""))
+          return entry.session
         }))
       })
 
@@ -284,41 +446,57 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
       Effect.gen(function*() {
         yield* checkInput(text)
         return yield* lock.withPermits(1)(Effect.gen(function*() {
-          const found = yield* findSession(sessionId)
+          const found = followed.get(sessionId)?.row ?? (yield* findRow(sessionId))
           const lastInput = storedInput(text)
           for (const args of sendArgs(found.tmuxId, text, lastInput)) yield* tmux.run(args)
-          const row = { ...found, lastInput }
-          const previous = known.get(sessionId)
-          const session = toSession(row, config.computer, previous?.session.lastOutput ?? "", yield* Clock.currentTimeMillis)
-          yield* remember({ row, session, capturedAt: previous?.capturedAt ?? 0 })
-          return session
+          const entry = followed.get(sessionId)
+          if (entry === undefined) {
+            return toSession({ ...found, lastInput }, config.computer, "", yield* Clock.currentTimeMillis)
+          }
+          entry.row = { ...entry.row, lastInput }
+          yield* remember(entry, { ...entry.session, lastInput })
+          return entry.session
         }))
       })
 
     const output = (sessionId: string, lines?: number) =>
       Effect.gen(function*() {
         const count = outputLines(lines)
-        const { tmuxId } = yield* findSession(sessionId)
-        const captured = yield* capture([tmuxId], count)
-        return tailLines(captured.get(tmuxId) ?? "", count)
+        const entry = followed.get(sessionId)
+        if (entry === undefined) {
+          const { tmuxId } = yield* findRow(sessionId)
+          return tailLines(yield* tmux.run(["capture-pane", "-p", "-t", tmuxId, "-S", String(-count)]), count)
+        }
+        return tailLines((yield* entry.client.run(captureCommand(entry.row.tmuxId, count))).join("\n"), count)
       })
 
     const end = (sessionId: string) =>
       lock.withPermits(1)(Effect.gen(function*() {
-        const { tmuxId } = yield* findSession(sessionId)
+        const { tmuxId } = followed.get(sessionId)?.row ?? (yield* findRow(sessionId))
         yield* tmux.run(killArgs(tmuxId))
-        known.delete(sessionId)
-        yield* cache.removeSession({ sessionId, computer: config.computer })
+        yield* unfollow(sessionId)
       }))
 
+    const control = (sessionId: string, listener: (notification: Notification) => void) =>
+      Effect.suspend(() => {
+        const entry = followed.get(sessionId)
+        if (entry === undefined) return Effect.fail(new SessionNotFound({ sessionId }))
+        entry.listeners.add(listener)
+        return Effect.as(
+          Effect.addFinalizer(() => Effect.sync(() => entry.listeners.delete(listener))),
+          { tmuxId: entry.row.tmuxId, client: entry.client }
+        )
+      })
+
     return {
-      list: Effect.map(lock.withPermits(1)(sync), () =>
-        [...known.values()].map((entry) => entry.session).sort((a, b) => a.createdAt - b.createdAt)),
+      list: Effect.map(lock.withPermits(1)(relist), () =>
+        [...followed.values()].map((entry) => entry.session).sort((a, b) => a.createdAt - b.createdAt)),
       create,
       sendInput,
       output,
       end,
-      tmuxCalls: tmux.calls
+      control,
+      tmuxCalls: Effect.map(tmux.calls, (calls) => calls + controlClients)
     } satisfies LocalSessionsService
   })
 

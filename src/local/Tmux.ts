@@ -257,31 +257,6 @@ export const sendArgs = (tmuxId: string, text: string, lastInput: string): Reado
     ["set-option", "-t", tmuxId, "--", optionNames.lastInput, encodeOptionText(lastInput)]
   ])
 
-/**
- * Captures of several panes in one go: each is followed by a marker line
- * the panes cannot predict, to split the output again.
- */
-export const captureArgs = (
-  tmuxIds: ReadonlyArray<string>,
-  lines: number,
-  marker: string
-): ReadonlyArray<ReadonlyArray<string>> =>
-  packCommands(tmuxIds.flatMap((tmuxId) => [
-    ["capture-pane", "-p", "-t", tmuxId, "-S", String(-lines)],
-    ["display-message", "-p", marker]
-  ]))
-
-export const splitCaptures = (
-  stdout: string,
-  marker: string,
-  count: number
-): Either.Either<ReadonlyArray<string>, string> => {
-  const parts = stdout.split(`${marker}\n`)
-  return parts.length === count + 1 && parts[count] === ""
-    ? Either.right(parts.slice(0, count))
-    : Either.left(`expected ${count} captures, got ${parts.length - 1}`)
-}
-
 // ---------------------------------------------------------------------------
 // From tmux to a Session
 
@@ -304,26 +279,22 @@ export const lastOutputOf = (capture: string): string =>
 export const statusOf = (dead: boolean, lastActivity: number, now: number): SessionStatus =>
   dead ? "exited" : now - lastActivity >= Limits.idleMillis ? "idle" : "running"
 
-/**
- * Whether a pane may show output not captured yet. tmux's activity time has
- * whole seconds, so output later in the same second leaves it unchanged: a
- * capture taken before that second ended may have missed some.
- */
-export const outputMayHaveChanged = (
-  previousActivity: number | undefined,
-  capturedAt: number,
-  activity: number
-): boolean => previousActivity !== activity || capturedAt < (activity + 1) * 1000
-
-export const toSession = (row: TmuxSession, computer: string, lastOutput: string, now: number): Session => ({
+/** `lastActivity`: when the pane last wrote, in milliseconds (control mode knows it exactly; tmux's listing in seconds). */
+export const toSession = (
+  row: TmuxSession,
+  computer: string,
+  lastOutput: string,
+  now: number,
+  lastActivity: number = row.activity * 1000
+): Session => ({
   sessionId: row.sessionId,
   computer,
   title: row.name === row.tmuxName ? row.title : row.name,
   projectPath: row.projectPath,
   command: row.command,
-  status: statusOf(row.dead, row.activity * 1000, now),
+  status: statusOf(row.dead, lastActivity, now),
   createdAt: row.createdAt,
-  lastActivity: row.activity * 1000,
+  lastActivity,
   lastInput: row.lastInput,
   lastOutput
 })
@@ -345,11 +316,17 @@ export const isNoServer = (message: string): boolean =>
   /no server running|no sessions|server exited unexpectedly|error connecting to .*\((No such file or directory|Connection refused)\)/
     .test(message)
 
+/**
+ * The environment tmux runs in. The server tmux starts hands its environment
+ * to every session: the daemon's own settings (its token, a Redis URL with a
+ * password) stay out.
+ */
+export const tmuxEnv = (): Record<string, string | undefined> =>
+  Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TERMFLEET_")))
+
 export const makeTmux = (socket: string): Effect.Effect<Tmux> =>
   Effect.map(Ref.make(0), (calls) => {
-    // The server tmux starts hands its environment to every session: the
-    // daemon's own settings (its token, a Redis URL with a password) stay out.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TERMFLEET_")))
+    const env = tmuxEnv()
     const run = (args: ReadonlyArray<string>) =>
       Effect.zipRight(
         Ref.update(calls, (n) => n + 1),

@@ -4,7 +4,7 @@
  * cache changes they expect (subscribed before acting), never sleep.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Schedule, TestClock } from "effect"
+import { Context, Effect, Layer, Option, Queue, Schedule, TestClock } from "effect"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -12,6 +12,7 @@ import { join } from "node:path"
 import type { Session } from "../../src/domain/Model.js"
 import { type CreateSessionRequest, LocalSessions } from "../../src/local/LocalSessions.js"
 import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
+import { createArgs } from "../../src/local/Tmux.js"
 import { awaitChange, localSessionsLayer, privateTmux, tmuxCli } from "../support/TmuxServer.js"
 
 const start = (socket: string) =>
@@ -176,27 +177,51 @@ describe("LocalSessions on a private tmux server", () => {
       expect((yield* sessions.list).map(same)).toEqual([same(before)])
     }))
 
-  it.scoped("an idle tick costs one tmux call, with 1 session as with 10", () =>
+  it.scoped("following costs one control client per session and no tmux process while idle; idle status comes by itself", () =>
     Effect.gen(function*() {
-      // On the TestClock the poll loop never fires by itself, so each `list`
-      // is exactly one tick; a clock a minute ahead makes every pane long idle.
-      yield* TestClock.setTime(Date.now() + 60_000)
+      // Sessions made before the service starts (as after a daemon restart),
+      // so no tmux notification is still on its way when counting starts.
       const socket = yield* privateTmux
-      const { sessions } = yield* start(socket)
-      const callsOver = (ticks: number) =>
-        Effect.gen(function*() {
-          yield* sessions.list // captures the panes of sessions seen for the first time
-          const before = yield* sessions.tmuxCalls
-          for (let i = 0; i < ticks; i++) yield* sessions.list
-          return (yield* sessions.tmuxCalls) - before
-        })
-      yield* sessions.create({ title: "s1", command: "cat" })
-      const withOne = yield* callsOver(5)
-      for (let n = 2; n <= 10; n++) yield* sessions.create({ title: `s${n}`, command: "cat" })
-      const withTen = yield* callsOver(5)
-      expect((yield* sessions.list).length).toBe(10)
-      expect(withOne).toBe(5)
-      expect(withTen).toBe(withOne)
+      const now = Date.now()
+      for (let n = 1; n <= 10; n++) {
+        yield* tmuxCli(socket, ...createArgs({
+          sessionId: `00000000000${n - 1}`.slice(-12),
+          createdAt: now,
+          title: `s${n}`,
+          tmuxName: `s${n}`,
+          projectPath: null,
+          command: "cat",
+          lastInput: null
+        }))
+      }
+      yield* TestClock.setTime(now)
+      const { cache, sessions } = yield* start(socket)
+      const listed = yield* cache.sessions("test")
+      expect(listed).toHaveLength(10)
+      // One listing, then one control client per session.
+      expect(yield* sessions.tmuxCalls).toBe(11)
+      const changes = yield* cache.subscribe
+      yield* TestClock.adjust("1 minute")
+      expect(yield* sessions.tmuxCalls).toBe(11)
+      const idle = new Set<string>()
+      while (idle.size < 10) {
+        const change = yield* Queue.take(changes)
+        if (change._tag === "SessionUpdated" && change.session.status === "idle") idle.add(change.session.sessionId)
+      }
+      expect((yield* cache.sessions("test")).map((s) => s.status)).toEqual(Array(10).fill("idle"))
+    }))
+
+  it.scopedLive("a pane flooding output does not hold up another session's output", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const flood = yield* sessions.create({ title: "flood", command: "yes flooding-the-pane" })
+      const quiet = yield* sessions.create({ title: "quiet", command: "cat" })
+      const changes = yield* cache.subscribe
+      yield* awaitChange(changes, "flood output", updateOf(flood.sessionId, (s) => s.lastOutput.includes("flooding-the-pane")))
+      yield* sessions.sendInput(quiet.sessionId, "still-heard")
+      yield* awaitChange(changes, "the quiet session's echo", updateOf(quiet.sessionId, (s) => s.lastOutput.includes("still-heard")))
+      yield* awaitChange(changes, "flood still followed", updateOf(flood.sessionId, (s) => s.status === "running"))
     }))
 
   it.scopedLive("hostile titles and folders are taken literally and harmless; tmux names stay unique", () =>

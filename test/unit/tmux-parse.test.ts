@@ -8,7 +8,6 @@ import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { checkCreate, checkInput, defaultTitle, SessionNotFound } from "../../src/local/LocalSessions.js"
 import {
-  captureArgs,
   chunkText,
   commandBytes,
   createArgs,
@@ -18,13 +17,11 @@ import {
   listFormat,
   literal,
   OptionText,
-  outputMayHaveChanged,
   packCommands,
   parseListing,
   parseSessionLine,
   sendArgs,
   type SessionMeta,
-  splitCaptures,
   statusOf,
   storedInput,
   tailLines,
@@ -206,15 +203,6 @@ describe("arguments", () => {
     expect(all.slice(-12)).toEqual(["send-keys", "-t", "$2", "Enter", ";", "set-option", "-t", "$2", "--", "@tf_last_input", expect.any(String), ";"])
   })
 
-  it("captures of several panes come apart at the markers", () => {
-    const [args] = captureArgs(["$1", "$2"], 20, "M")
-    expect(args).toEqual([
-      "capture-pane", "-p", "-t", "$1", "-S", "-20", ";", "display-message", "-p", "M", ";",
-      "capture-pane", "-p", "-t", "$2", "-S", "-20", ";", "display-message", "-p", "M"
-    ])
-    expect(splitCaptures("one\n\nM\ntwo\nM\n", "M", 2)).toEqual(Either.right(["one\n\n", "two\n"]))
-    expect(Either.isLeft(splitCaptures("one\nM\n", "M", 2))).toBe(true)
-  })
 })
 
 describe("from tmux to a Session", () => {
@@ -235,13 +223,6 @@ describe("from tmux to a Session", () => {
     expect(statusOf(true, 1000, 1000)).toBe("exited")
     expect(statusOf(false, 1000, 5999)).toBe("running")
     expect(statusOf(false, 1000, 6000)).toBe("idle")
-  })
-
-  it("a pane is captured again until a capture was taken after its activity second ended", () => {
-    expect(outputMayHaveChanged(undefined, 0, 100)).toBe(true)
-    expect(outputMayHaveChanged(99, 200_000, 100)).toBe(true)
-    expect(outputMayHaveChanged(100, 100_500, 100)).toBe(true)
-    expect(outputMayHaveChanged(100, 101_000, 100)).toBe(false)
   })
 
   it("toSession: a tmux name changed since creation is a rename, and becomes the title", () => {

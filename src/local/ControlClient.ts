@@ -1,0 +1,139 @@
+/**
+ * One long-lived tmux control-mode client (`tmux -C attach-session`), attached
+ * to one session: tmux tells it of every byte the session's panes write and of
+ * changes to sessions, and it runs commands without a process each.
+ *
+ * It attaches with `ignore-size` (it never sizes a window) and
+ * `pause-after`: when its reader falls behind by that long, tmux pauses the
+ * pane for this client alone (`%pause`), drops what it held for it and goes
+ * on reading the pane, so neither the program in the pane nor tmux ever waits
+ * for this daemon. Whoever handles `%pause` continues the pane and resyncs.
+ *
+ * Notifications are handed to `onNotification` synchronously, in the order
+ * tmux wrote them, with command replies in between at their place: a reply
+ * handed to `request`'s callback is exactly between the output tmux had read
+ * before the command ran and the output after it.
+ */
+import { Deferred, Effect, type Scope } from "effect"
+import { spawn } from "node:child_process"
+import { ControlReader, type Notification } from "./ControlMode.js"
+import { TmuxError, tmuxEnv } from "./Tmux.js"
+
+export interface Reply {
+  readonly lines: ReadonlyArray<string>
+  readonly failed: boolean
+}
+
+export interface ControlClient {
+  /** Runs one command line; answers its output lines. */
+  readonly run: (command: string) => Effect.Effect<ReadonlyArray<string>, TmuxError>
+  /** Sends one command line; `onReply` gets its answer in stream order (or a failed reply if the client ends first). */
+  readonly request: (command: string, onReply: (reply: Reply) => void) => void
+  /** Why the client ended: the session is gone, tmux exited, or the client was closed. */
+  readonly ended: Effect.Effect<string>
+}
+
+/** Seconds a pane's output may wait for this daemon before tmux pauses it for this client. */
+export const PAUSE_AFTER_SECONDS = 2
+/** Commands waiting for their answer; more is a bug or a tmux that stopped answering. */
+const MAX_PENDING = 4096
+/** No line tmux writes in control mode comes near this. */
+const MAX_LINE_BYTES = 4 * 1024 * 1024
+
+const NEWLINE = 0x0a
+
+export const openControlClient = (
+  socket: string,
+  target: string,
+  onNotification: (notification: Notification) => void
+): Effect.Effect<ControlClient, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ended = yield* Deferred.make<string>()
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn("tmux", ["-u", "-L", socket, "-C", "attach-session", "-t", target, "-f", `ignore-size,pause-after=${PAUSE_AFTER_SECONDS}`], {
+          env: tmuxEnv(),
+          stdio: ["pipe", "pipe", "pipe"]
+        })
+      ),
+      // Closing its input detaches a control client; a kill makes sure.
+      (child) =>
+        Effect.sync(() => {
+          child.stdin.end()
+          child.kill()
+        })
+    )
+    const pending: Array<(reply: Reply) => void> = []
+    const reader = new ControlReader()
+    let body: Array<string> | undefined
+    let stderr = ""
+    let done = false
+
+    const finish = (reason: string) => {
+      if (done) return
+      done = true
+      for (const onReply of pending.splice(0)) onReply({ lines: [reason], failed: true })
+      Deferred.unsafeDone(ended, Effect.succeed(reason))
+    }
+
+    const handle = (line: Buffer) => {
+      const read = reader.read(line)
+      switch (read._tag) {
+        case "Begin":
+          body = read.mine ? [] : undefined
+          return
+        case "Body":
+          body?.push(read.line)
+          return
+        case "End":
+          if (read.mine) pending.shift()?.({ lines: body ?? [], failed: read.failed })
+          body = undefined
+          return
+        case "Exit":
+          onNotification(read)
+          return finish(read.reason || "detached")
+        default:
+          return onNotification(read)
+      }
+    }
+
+    let partial: Buffer | undefined
+    child.stdout.on("data", (chunk: Buffer) => {
+      let data = partial === undefined ? chunk : Buffer.concat([partial, chunk])
+      let start = 0
+      let newline = data.indexOf(NEWLINE)
+      while (newline !== -1) {
+        handle(data.subarray(start, newline))
+        start = newline + 1
+        newline = data.indexOf(NEWLINE, start)
+      }
+      partial = start === data.length ? undefined : data.subarray(start)
+      if (partial !== undefined && partial.length > MAX_LINE_BYTES) {
+        partial = undefined
+        child.kill()
+        finish("a line from tmux was too long")
+      }
+    })
+    child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString("utf8")).slice(-1024)))
+    child.on("error", (error) => finish(`tmux: ${error.message}`))
+    child.on("close", () => finish(stderr.trim() || "tmux control client exited"))
+    child.stdin.on("error", () => {})
+
+    const request = (command: string, onReply: (reply: Reply) => void) => {
+      if (done || command.includes("\n") || pending.length >= MAX_PENDING) {
+        return onReply({ lines: [done ? "tmux control client ended" : "command refused"], failed: true })
+      }
+      pending.push(onReply)
+      child.stdin.write(`${command}\n`)
+    }
+
+    return {
+      request,
+      run: (command) =>
+        Effect.async<ReadonlyArray<string>, TmuxError>((resume) =>
+          request(command, ({ failed, lines }) =>
+            resume(failed ? Effect.fail(new TmuxError({ message: `${command.split(" ")[0]}: ${lines.join(" ")}` })) : Effect.succeed(lines)))
+        ),
+      ended: Deferred.await(ended)
+    } satisfies ControlClient
+  })
