@@ -21,6 +21,8 @@ import { Seal } from "./fleet/Seal.js"
 import { SessionCache } from "./cache/SessionCache.js"
 import { SessionControl } from "./server/SessionControl.js"
 import { Stats } from "./runtime/Stats.js"
+import { Terminals } from "./terminal/Terminals.js"
+import { TerminalViewing } from "./terminal/TerminalViewing.js"
 import { WebSocketHub } from "./server/WebSocketHub.js"
 
 export type ServerLayer = Layer.Layer<
@@ -53,6 +55,8 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
     Layer.provideMerge(HttpServing),
     Layer.provideMerge(SessionControl.layer),
     Layer.provideMerge(Layer.mergeAll(WebSocketHub.layer, fleet)),
+    Layer.provideMerge(TerminalViewing.layer),
+    Layer.provideMerge(Terminals.layer),
     Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer)),
     Layer.provideMerge(Layer.mergeAll(SessionCache.layer, Stats.layer)),
     Layer.provideMerge(DaemonConfig.layer(settings)),

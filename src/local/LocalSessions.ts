@@ -213,7 +213,9 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
     const cache = yield* SessionCache
     const tmux = yield* makeTmux(config.tmuxSocket)
     const clock = yield* Effect.clock
-    const layerScope = yield* Effect.scope
+    // Each followed session's client lives in a scope of its own under this one, which is made first so it
+    // closes last: after the loops that could start new clients have stopped.
+    const sessionsScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     // Listings and changes take turns: a listing never undoes a change made
     // while it ran, and two creates never pick the same tmux name.
     const lock = yield* Effect.makeSemaphore(1)
@@ -277,10 +279,14 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
       signal()
     }
 
+    /** Set as the layer starts closing: a client ending then is no reason to start another. */
+    let closing = false
+
     /** Starts following a listed session: its own control client, in a scope of its own. */
     const follow = (row: TmuxSession, lastOutput: string) =>
       Effect.gen(function*() {
-        const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+        if (closing) return yield* new TmuxError({ message: "the daemon is stopping" })
+        const scope = yield* Scope.fork(sessionsScope, ExecutionStrategy.sequential)
         const notify = notified(row.sessionId)
         const client = yield* Scope.extend(openControlClient(config.tmuxSocket, row.tmuxId, notify), scope)
         controlClients++
@@ -394,8 +400,9 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
         const entry = followed.get(sessionId)
         return entry === undefined ? [] : [entry]
       })
-      // A session whose client ended is found again, or removed, by the next listing.
-      yield* Effect.forEach(batch, (entry) => Effect.ignore(refresh(entry)), { concurrency: 16, discard: true })
+      // A session whose client ended is found again, or removed, by the next listing. Under the lock, so a
+      // row read before an input was typed never replaces the row the input left (lastInput going back).
+      yield* lock.withPermits(1)(Effect.forEach(batch, (entry) => Effect.ignore(refresh(entry)), { concurrency: 16, discard: true }))
       // Output arriving meanwhile waits for the next round: a flooding pane costs a capture per round, no more.
       yield* Effect.sleep(REFRESH_SPACING)
     })
@@ -415,6 +422,8 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
     dirty.clear()
     yield* Effect.forkScoped(Effect.forever(surviving("following tmux", work)))
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(IDLE_CHECK), surviving("idle check", idleCheck))))
+    // Added after the loops, so run before they are stopped.
+    yield* Effect.addFinalizer(() => Effect.sync(() => (closing = true)))
 
     const create = (request: CreateSessionRequest) =>
       Effect.gen(function*() {

@@ -24,6 +24,7 @@ import { Projects } from "../local/Projects.js"
 import { type CacheChange, normalizeTopics, SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
+import { type ClientTerminals, TerminalViewing } from "../terminal/TerminalViewing.js"
 
 /** The topic a cache change belongs to, and the event clients of that topic get. */
 const eventOfChange = (change: CacheChange): readonly [Topic, ServerEvent] => {
@@ -61,6 +62,10 @@ interface Client {
   raw: { readonly bufferedAmount: number } | undefined
   /** Queues a frame; a full outbox closes the client instead. */
   readonly send: (frame: string) => Effect.Effect<void>
+  /** The same, from plain code (terminal output is sent from the tmux reader). */
+  readonly sendNow: (frame: string) => void
+  /** Its live terminals. */
+  terminals: ClientTerminals | undefined
   readonly close: (code: number, reason: string) => Effect.Effect<void>
 }
 
@@ -85,6 +90,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const cache = yield* SessionCache
       const stats = yield* Stats
       const projects = yield* Projects
+      const viewing = yield* TerminalViewing
       const clients = new Set<Client>()
       const connected = yield* SubscriptionRef.make(0)
       const counted = Effect.suspend(() => SubscriptionRef.set(connected, clients.size))
@@ -142,10 +148,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           case "keys":
           case "resize":
           case "detach":
-            return client.send(encodeServerEvent({
-              event: "terminal_closed",
-              data: { sessionId: message.sessionId, reason: "unavailable", message: "live terminals are not served yet" }
-            }))
+            return client.terminals?.handle(message) ?? Effect.void
         }
       }
 
@@ -208,8 +211,14 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             topics: new Set(),
             raw: undefined,
             send: (frame) => Effect.flatMap(Queue.offer(outbox, frame), (queued) => (queued ? Effect.void : tooSlow)),
+            sendNow: (frame) => {
+              if (!Queue.unsafeOffer(outbox, frame)) Effect.runFork(tooSlow)
+            },
+            terminals: undefined,
             close
           }
+          // Detached when the connection's scope closes.
+          client.terminals = yield* viewing.open(client.sendNow)
           const goingAway = close(CloseCode.goingAway, "daemon shutting down")
           clients.add(client)
           closers.add(goingAway)

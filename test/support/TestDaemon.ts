@@ -16,6 +16,7 @@ import { Stats, type StatsService } from "../../src/runtime/Stats.js"
 import { WebSocketHub, type WebSocketHubService } from "../../src/server/WebSocketHub.js"
 import { tempDir } from "./TempDir.js"
 import { privateTmux } from "./TmuxServer.js"
+import { Terminals, type TerminalsService } from "../../src/terminal/Terminals.js"
 
 export const TestServer: ServerLayer = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })
 
@@ -31,6 +32,7 @@ export interface TestDaemon {
   readonly cache: SessionCacheService
   readonly hub: WebSocketHubService
   readonly stats: StatsService
+  readonly terminals: TerminalsService
   readonly httpUrl: (path: string) => string
   /** Carries the token, as a client must. */
   readonly wsUrl: string
@@ -67,6 +69,7 @@ export const startDaemon = (
       cache: Context.get(context, SessionCache),
       hub: Context.get(context, WebSocketHub),
       stats: Context.get(context, Stats),
+      terminals: Context.get(context, Terminals),
       httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
       wsUrl: `ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(settings.token)}`,
       authHeaders: { authorization: `Bearer ${settings.token}` }

@@ -1,0 +1,208 @@
+/**
+ * The live terminal state of one watched pane, kept in step with its output:
+ * a headless xterm.js terminal fed every byte the pane writes, numbered by
+ * position (`<epoch>-<offset>`), and the latest bytes held in a bounded
+ * buffer so a viewer can be given a snapshot at a known position and then
+ * exactly the bytes after it, or resume from the position it last saw.
+ *
+ * Plain synchronous code: it is fed from the control client's reader, once per
+ * line of output; viewers are sent what is new once per turn of the event
+ * loop, coalesced.
+ */
+import { SerializeAddon } from "@xterm/addon-serialize"
+import xtermHeadless from "@xterm/headless"
+import { formatPosition, type Position, parsePosition } from "../domain/TerminalProtocol.js"
+
+export interface ViewerSink {
+  readonly snapshot: (position: Position, cols: number, rows: number, data: string) => void
+  /** The bytes after the viewer's last position, up to `position`. */
+  readonly output: (position: Position, data: Buffer) => void
+  readonly resized: (cols: number, rows: number) => void
+}
+
+export const TerminalLimits = {
+  /** Output bytes held for viewers that resume or wait for their snapshot. */
+  heldBytes: 4 * 1024 * 1024,
+  /** Output the headless terminal may have left to parse; past it the state is rebuilt from tmux instead. */
+  unparsedBytes: 2 * 1024 * 1024,
+  /** Lines of history kept in the headless terminal and in snapshots. */
+  scrollback: 1000
+} as const
+
+interface Viewer {
+  readonly sink: ViewerSink
+  /** Offset of the last byte this viewer was sent; `undefined` while its snapshot is being taken. */
+  cursor: number | undefined
+}
+
+interface Chunk {
+  readonly start: number
+  readonly data: Buffer
+}
+
+export class PaneTerminal {
+  private readonly term: InstanceType<typeof xtermHeadless.Terminal>
+  private readonly serializer = new SerializeAddon()
+  private offset = 0
+  private readonly held: Array<Chunk> = []
+  private heldBytes = 0
+  private unparsed = 0
+  private readonly viewers = new Set<Viewer>()
+  private flushing = false
+  private disposed = false
+  /** Parsing fell too far behind: nothing more is taken, the owner builds a new state. */
+  private overflowed = false
+
+  constructor(
+    readonly epoch: number,
+    private cols: number,
+    private rows: number,
+    replay: string,
+    /** The state can no longer be kept exactly (parsing fell too far behind): rebuild it. */
+    private readonly onOverflow: () => void
+  ) {
+    this.term = new xtermHeadless.Terminal({ cols, rows, scrollback: TerminalLimits.scrollback, allowProposedApi: true })
+    this.term.loadAddon(this.serializer)
+    this.term.write(replay)
+  }
+
+  get size(): { readonly cols: number; readonly rows: number } {
+    return { cols: this.cols, rows: this.rows }
+  }
+
+  get position(): Position {
+    return formatPosition(this.epoch, this.offset)
+  }
+
+  /** Output bytes held for viewers, and those the terminal has not parsed yet (mostly the same buffers). */
+  get usage(): { readonly held: number; readonly unparsed: number } {
+    return { held: this.heldBytes, unparsed: this.unparsed }
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size
+  }
+
+  /** The pane wrote `data` (a buffer of its own: it is kept). */
+  feed(data: Buffer): void {
+    if (this.disposed || this.overflowed || data.length === 0) return
+    this.held.push({ start: this.offset, data })
+    this.offset += data.length
+    this.heldBytes += data.length
+    while (this.heldBytes > TerminalLimits.heldBytes && this.held.length > 1) this.heldBytes -= this.held.shift()!.data.length
+    this.unparsed += data.length
+    this.term.write(data, () => (this.unparsed -= data.length))
+    if (this.unparsed > TerminalLimits.unparsedBytes) {
+      this.overflowed = true
+      return this.onOverflow()
+    }
+    this.scheduleFlush()
+  }
+
+  /** The pane's size changed: taken in order with the output, so bytes before it are parsed at the old size. */
+  resize(cols: number, rows: number): void {
+    if (this.disposed || (cols === this.cols && rows === this.rows)) return
+    this.cols = cols
+    this.rows = rows
+    this.term.write("", () => this.term.resize(cols, rows))
+    for (const viewer of this.viewers) viewer.sink.resized(cols, rows)
+  }
+
+  /**
+   * Adds a viewer. With `from` a position of this epoch whose following bytes
+   * are all still held, it is sent exactly those; otherwise a snapshot, then
+   * every byte after it.
+   */
+  addViewer(sink: ViewerSink, from?: Position): () => void {
+    const viewer: Viewer = { sink, cursor: undefined }
+    this.viewers.add(viewer)
+    const resumable = from === undefined ? undefined : this.resumeOffset(from)
+    if (resumable === undefined) {
+      this.snapshotFor(viewer)
+    } else {
+      viewer.cursor = resumable
+      this.scheduleFlush()
+    }
+    return () => void this.viewers.delete(viewer)
+  }
+
+  /** Gives every viewer a fresh snapshot (after the state was rebuilt elsewhere, viewers move here). */
+  adoptViewers(sinks: Iterable<ViewerSink>): Array<() => void> {
+    return [...sinks].map((sink) => this.addViewer(sink))
+  }
+
+  get sinks(): ReadonlyArray<ViewerSink> {
+    return [...this.viewers].map((viewer) => viewer.sink)
+  }
+
+  dispose(): void {
+    this.disposed = true
+    this.viewers.clear()
+    this.held.length = 0
+    this.heldBytes = 0
+    this.term.dispose()
+  }
+
+  private resumeOffset(from: Position): number | undefined {
+    const [epoch, offset] = parsePosition(from)
+    const oldest = this.held[0]?.start ?? this.offset
+    return epoch === this.epoch && offset >= oldest && offset <= this.offset ? offset : undefined
+  }
+
+  /** The screen once everything written so far is parsed, and that position. */
+  private snapshotFor(viewer: Viewer): void {
+    const at = this.offset
+    this.term.write("", () => {
+      if (this.disposed || !this.viewers.has(viewer)) return
+      const oldest = this.held[0]?.start ?? this.offset
+      // The bytes after the snapshot must still be held; if a flood pushed them out, another one.
+      if (at < oldest) return this.snapshotFor(viewer)
+      viewer.sink.snapshot(formatPosition(this.epoch, at), this.cols, this.rows, this.serializer.serialize())
+      viewer.cursor = at
+      this.scheduleFlush()
+    })
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return
+    this.flushing = true
+    setImmediate(() => {
+      this.flushing = false
+      this.flush()
+    })
+  }
+
+  /** Sends each viewer the bytes after its cursor; viewers at the same cursor share one buffer. */
+  private flush(): void {
+    if (this.disposed) return
+    const byCursor = new Map<number, Buffer | null>()
+    for (const viewer of this.viewers) {
+      const cursor = viewer.cursor
+      if (cursor === undefined || cursor === this.offset) continue
+      let data = byCursor.get(cursor)
+      if (data === undefined) {
+        data = this.bytesAfter(cursor)
+        byCursor.set(cursor, data)
+      }
+      if (data === null) {
+        // Fell behind what is held: a snapshot instead.
+        viewer.cursor = undefined
+        this.snapshotFor(viewer)
+        continue
+      }
+      viewer.cursor = this.offset
+      viewer.sink.output(this.position, data)
+    }
+  }
+
+  /** The held bytes after `cursor`, or null when some were already let go. Viewers are mostly near the end: searched from there. */
+  private bytesAfter(cursor: number): Buffer | null {
+    let first = this.held.length - 1
+    while (first > 0 && this.held[first]!.start > cursor) first--
+    const chunk = this.held[first]
+    if (chunk === undefined || chunk.start > cursor) return null
+    const parts = this.held.slice(first).map((held) => held.data)
+    parts[0] = parts[0]!.subarray(cursor - chunk.start)
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+  }
+}

@@ -1,0 +1,137 @@
+/** A watched pane's terminal state: snapshots at a position, the bytes after it, resuming, bounds; and the replay built from tmux. */
+import { Either } from "effect"
+import xtermHeadless from "@xterm/headless"
+import { describe, expect, it } from "vitest"
+import { parsePaneInfo, replayOf } from "../../src/terminal/PaneScreen.js"
+import { PaneTerminal, TerminalLimits, type ViewerSink } from "../../src/terminal/PaneTerminal.js"
+
+interface Recorded {
+  readonly sink: ViewerSink
+  readonly frames: Array<{ kind: string; position?: string; data?: string }>
+}
+
+const recorder = (): Recorded => {
+  const frames: Recorded["frames"] = []
+  return {
+    frames,
+    sink: {
+      snapshot: (position, _cols, _rows, data) => frames.push({ kind: "snapshot", position, data }),
+      output: (position, data) => frames.push({ kind: "output", position, data: data.toString("latin1") }),
+      resized: (cols, rows) => frames.push({ kind: `resized ${cols}x${rows}` })
+    }
+  }
+}
+
+/** Lets the terminal parse what it was fed and send what is pending. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+
+const screenOf = async (replay: string, cols = 20, rows = 5) => {
+  const term = new xtermHeadless.Terminal({ cols, rows, allowProposedApi: true })
+  await new Promise<void>((resolve) => term.write(replay, resolve))
+  const buffer = term.buffer.active
+  return Array.from({ length: rows }, (_, i) => buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? "")
+}
+
+describe("PaneTerminal", () => {
+  it("a viewer gets a snapshot at the current position, then every byte after it, in order", async () => {
+    const pane = new PaneTerminal(100, 20, 5, "", () => {})
+    pane.feed(Buffer.from("one\r\n"))
+    const viewer = recorder()
+    pane.addViewer(viewer.sink)
+    pane.feed(Buffer.from("two\r\n"))
+    await settle()
+    pane.feed(Buffer.from("thr"))
+    pane.feed(Buffer.from("ee\r\n"))
+    await settle()
+    expect(viewer.frames[0]).toMatchObject({ kind: "snapshot", position: "100-5" })
+    expect(viewer.frames[0]!.data).toContain("one")
+    expect(viewer.frames[0]!.data).not.toContain("two")
+    const outputs = viewer.frames.slice(1)
+    expect(outputs.every((f) => f.kind === "output")).toBe(true)
+    expect(outputs.map((f) => f.data).join("")).toBe("two\r\nthree\r\n")
+    expect(outputs.at(-1)?.position).toBe("100-17")
+    expect(await screenOf(viewer.frames[0]!.data! + "two\r\nthree\r\n")).toEqual(["one", "two", "three", "", ""])
+  })
+
+  it("a viewer resuming from a held position of the same epoch gets exactly the bytes after it; others a snapshot", async () => {
+    const pane = new PaneTerminal(7, 20, 5, "", () => {})
+    pane.feed(Buffer.from("abc"))
+    pane.feed(Buffer.from("def"))
+    const resumed = recorder()
+    pane.addViewer(resumed.sink, "7-2")
+    const otherEpoch = recorder()
+    pane.addViewer(otherEpoch.sink, "6-2")
+    const ahead = recorder()
+    pane.addViewer(ahead.sink, "7-99")
+    await settle()
+    expect(resumed.frames).toEqual([{ kind: "output", position: "7-6", data: "cdef" }])
+    expect(otherEpoch.frames.map((f) => f.kind)).toEqual(["snapshot"])
+    expect(ahead.frames.map((f) => f.kind)).toEqual(["snapshot"])
+  })
+
+  it("holds a bounded amount of output: a position older than what is held gets a snapshot", async () => {
+    const pane = new PaneTerminal(1, 20, 5, "", () => {})
+    const chunk = Buffer.alloc(64 * 1024, 0x41)
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 8; i++) pane.feed(chunk)
+      expect(pane.usage.held).toBeLessThanOrEqual(TerminalLimits.heldBytes)
+      while (pane.usage.unparsed > 0) await settle()
+    }
+    const late = recorder()
+    pane.addViewer(late.sink, "1-0")
+    await settle()
+    expect(late.frames[0]?.kind).toBe("snapshot")
+    pane.dispose()
+  })
+
+  it("asks once to be rebuilt when parsing falls too far behind, and takes nothing more", () => {
+    let overflowed = 0
+    const pane = new PaneTerminal(1, 20, 5, "", () => overflowed++)
+    pane.feed(Buffer.alloc(TerminalLimits.unparsedBytes + 1, 0x41))
+    pane.feed(Buffer.alloc(1024, 0x41))
+    expect(overflowed).toBe(1)
+    expect(pane.usage).toEqual({ held: TerminalLimits.unparsedBytes + 1, unparsed: TerminalLimits.unparsedBytes + 1 })
+    pane.dispose()
+  })
+
+  it("a resize is told to viewers and taken in order with the output", async () => {
+    const pane = new PaneTerminal(1, 20, 5, "", () => {})
+    const viewer = recorder()
+    pane.addViewer(viewer.sink)
+    pane.resize(30, 6)
+    await settle()
+    expect(viewer.frames.map((f) => f.kind)).toEqual(["resized 30x6", "snapshot"])
+    expect(pane.size).toEqual({ cols: 30, rows: 6 })
+  })
+})
+
+describe("PaneScreen", () => {
+  const info = (fields: Partial<Record<string, string>> = {}) =>
+    Either.getOrThrow(parsePaneInfo(Object.values({
+      pane: "%3", window: "@1", cols: "20", rows: "5", cursorX: "4", cursorY: "2", alternate: "0", cursorVisible: "1",
+      applicationCursor: "0", applicationKeypad: "0", insert: "0", wrap: "1", scrollTop: "0", scrollBottom: "4",
+      ...fields
+    }).join("\t")))
+
+  it("parsePaneInfo decodes tmux's answer, or says what is wrong", () => {
+    expect(info()).toMatchObject({ pane: "%3", window: "@1", cols: 20, rows: 5, cursorX: 4, alternate: false, wrap: true })
+    expect(Either.isLeft(parsePaneInfo("%3\t@1"))).toBe(true)
+    expect(Either.isLeft(parsePaneInfo(["%3", "@1", "x", ...Array(11).fill("0")].join("\t")))).toBe(true)
+  })
+
+  it("replayOf rebuilds the screen, the cursor and the modes; the alternate screen over the normal one", async () => {
+    const plain = replayOf(info(), ["\u001b[31mred\u001b[39m", "two", "", "", ""], undefined)
+    expect(await screenOf(`${plain}X`)).toEqual(["red", "two", "    X", "", ""])
+    const full = replayOf(
+      info({ alternate: "1", applicationCursor: "1", cursorVisible: "0", cursorX: "0", cursorY: "0" }),
+      ["normal", "", "", "", ""],
+      ["vim", "~", "~", "", ""]
+    )
+    expect(await screenOf(full)).toEqual(["vim", "~", "~", "", ""])
+    expect(full).toContain("\u001b[?1049h")
+    expect(full).toContain("\u001b[?1h")
+    expect(full).toContain("\u001b[?25l")
+    // Leaving the full-screen program shows the normal screen again.
+    expect(await screenOf(`${full}\u001b[?1049l`)).toEqual(["normal", "", "", "", ""])
+  })
+})
