@@ -23,7 +23,15 @@ const recorder = (): Recorded => {
 }
 
 /** Lets the terminal parse what it was fed and send what is pending. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+const settle = () => new Promise((resolve) => setTimeout(resolve, 5))
+
+/** Waits, turn by turn, until the terminal has done what `done` looks for (a loaded machine parses slowly). */
+const until = async (what: string, done: () => boolean) => {
+  for (let turns = 0; !done(); turns++) {
+    if (turns > 2000) throw new Error(`never: ${what}`)
+    await settle()
+  }
+}
 
 const screenOf = async (replay: string, cols = 20, rows = 5) => {
   const term = new xtermHeadless.Terminal({ cols, rows, allowProposedApi: true })
@@ -39,10 +47,10 @@ describe("PaneTerminal", () => {
     const viewer = recorder()
     pane.addViewer(viewer.sink)
     pane.feed(Buffer.from("two\r\n"))
-    await settle()
+    await until("the snapshot", () => viewer.frames.length > 0)
     pane.feed(Buffer.from("thr"))
     pane.feed(Buffer.from("ee\r\n"))
-    await settle()
+    await until("all output", () => viewer.frames.at(-1)?.position === "100-17")
     expect(viewer.frames[0]).toMatchObject({ kind: "snapshot", position: "100-5" })
     expect(viewer.frames[0]!.data).toContain("one")
     expect(viewer.frames[0]!.data).not.toContain("two")
@@ -63,6 +71,7 @@ describe("PaneTerminal", () => {
     pane.addViewer(otherEpoch.sink, "6-2")
     const ahead = recorder()
     pane.addViewer(ahead.sink, "7-99")
+    await until("every viewer served", () => [resumed, otherEpoch, ahead].every((v) => v.frames.length > 0))
     await settle()
     expect(resumed.frames).toEqual([{ kind: "output", position: "7-6", data: "cdef" }])
     expect(otherEpoch.frames.map((f) => f.kind)).toEqual(["snapshot"])
@@ -79,7 +88,7 @@ describe("PaneTerminal", () => {
     }
     const late = recorder()
     pane.addViewer(late.sink, "1-0")
-    await settle()
+    await until("the late viewer served", () => late.frames.length > 0)
     expect(late.frames[0]?.kind).toBe("snapshot")
     pane.dispose()
   })
@@ -99,7 +108,7 @@ describe("PaneTerminal", () => {
     const viewer = recorder()
     pane.addViewer(viewer.sink)
     pane.resize(30, 6)
-    await settle()
+    await until("the snapshot", () => viewer.frames.length > 1)
     expect(viewer.frames.map((f) => f.kind)).toEqual(["resized 30x6", "snapshot"])
     expect(pane.size).toEqual({ cols: 30, rows: 6 })
   })
