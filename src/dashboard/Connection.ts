@@ -2,7 +2,7 @@
  * The live connection to the daemon's `/ws`, reconnecting with capped
  * exponential backoff; the header shows its state.
  */
-import type { ServerEvent } from "../domain/Protocol.js"
+import type { ClientMessage, ServerEvent } from "../domain/Protocol.js"
 import { byTestId, setText } from "./Dom.js"
 
 const BACKOFF_FIRST_MS = 250
@@ -12,7 +12,7 @@ const CONNECT_TIMEOUT_MS = 3000
 
 export interface ConnectionHandlers {
   /** Called on each (re)connection; `send` writes to this socket. */
-  readonly opened: (send: (message: unknown) => void) => void
+  readonly opened: (send: (message: ClientMessage) => void) => void
   readonly event: (event: ServerEvent) => void
   readonly closed: () => void
 }

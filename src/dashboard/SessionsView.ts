@@ -30,6 +30,8 @@ interface SessionCard {
   readonly command: HTMLElement
   readonly activity: HTMLElement
   readonly output: HTMLElement
+  /** Tells the card's handlers the session's latest state. */
+  readonly update: (session: Session) => void
 }
 
 const byCreation = (a: Session, b: Session) => a.createdAt - b.createdAt || (a.sessionId < b.sessionId ? -1 : 1)
@@ -65,10 +67,14 @@ const newGroup = (path: string | null): ProjectGroup => {
   return { root, heading, list }
 }
 
-const newCard = (session: Session): SessionCard => {
+/** Opens a session as a live terminal. */
+export type OpenTerminal = (session: Session) => void
+
+const newCard = (session: Session, openTerminal: OpenTerminal): SessionCard => {
   const path = `/sessions/${encodeURIComponent(session.sessionId)}`
   const status = el("span", { "data-testid": "session-status" })
-  const title = el("span", { class: "session-title", "data-testid": "session-title" })
+  const title = el("span", { class: "session-title", "data-testid": "session-title", title: "open as a terminal" })
+  const open = el("button", { type: "button", class: "open", "data-testid": "session-open" }, "Terminal")
   const command = el("span", { "data-testid": "session-command" })
   const activity = el("span", { "data-testid": "session-activity" })
   const output = el("pre", { "data-testid": "session-output" })
@@ -90,6 +96,10 @@ const newCard = (session: Session): SessionCard => {
       send.disabled = false
     })
   })
+  // The card's session as it was last rendered: its title may have changed since the card was made.
+  let current = session
+  title.addEventListener("click", () => openTerminal(current))
+  open.addEventListener("click", () => openTerminal(current))
   end.addEventListener("click", () => {
     end.disabled = true
     void reportErrors(api("DELETE", path)).finally(() => {
@@ -99,15 +109,16 @@ const newCard = (session: Session): SessionCard => {
   const root = el(
     "article",
     { class: "session", "data-testid": "session", "data-session-id": session.sessionId, "data-computer": session.computer },
-    el("div", { class: "session-head" }, status, title),
+    el("div", { class: "session-head" }, status, title, open),
     el("div", { class: "meta" }, command, activity),
     output,
     form
   )
-  return { root, status, title, command, activity, output }
+  return { root, status, title, command, activity, output, update: (latest) => void (current = latest) }
 }
 
 const updateCard = (card: SessionCard, session: Session, now: number) => {
+  card.update(session)
   badge(card.status, session.status)
   setText(card.title, session.title === "" ? session.sessionId : session.title)
   setText(card.command, session.command)
@@ -120,7 +131,7 @@ const updateCard = (card: SessionCard, session: Session, now: number) => {
 }
 
 /** Keeps the Sessions view's elements between renders; `render` brings them up to date with the state. */
-export const sessionsView = () => {
+export const sessionsView = (openTerminal: OpenTerminal) => {
   const sections = new Map<string, ComputerSection>()
   const groups = new Map<string, ProjectGroup>()
   const cards = new Map<string, SessionCard>()
@@ -156,7 +167,7 @@ export const sessionsView = () => {
           group.list,
           mine.filter((s) => s.projectPath === path).map((s) => {
             const cardKey = keyOf(s.computer, s.sessionId)
-            const card = cached(cards, cardKey, () => newCard(s))
+            const card = cached(cards, cardKey, () => newCard(s, openTerminal))
             usedCards.add(cardKey)
             updateCard(card, s, now)
             return card.root

@@ -1,21 +1,50 @@
 /**
  * The dashboard page's script (bundled by `npm run build` into
  * dist/dashboard/): keeps the fleet's state from the `/ws` frames and renders
- * it at most once per animation frame.
+ * it at most once per animation frame; sessions opened as terminals are
+ * handed their own frames (`Terminals.ts`, loaded on first use).
  */
 import "./style.css"
+import type { Session } from "../domain/Model.js"
+import type { ServerEvent } from "../domain/Protocol.js"
+import type { TerminalEvent } from "../domain/TerminalProtocol.js"
 import { selfName } from "./Api.js"
 import { connect } from "./Connection.js"
+import { byTestId } from "./Dom.js"
 import { showError, wireErrorBanner } from "./ErrorBanner.js"
 import { newSessionForm } from "./NewSessionForm.js"
 import { preparationView } from "./PreparationView.js"
 import { renderLoop } from "./RenderLoop.js"
 import { sessionsView } from "./SessionsView.js"
 import { applyEvent, emptyState } from "./State.js"
-import { wireTabs } from "./Tabs.js"
+import type { Send, Terminals } from "./Terminals.js"
+import { views } from "./Views.js"
+
+const isTerminalEvent = (event: ServerEvent): event is TerminalEvent =>
+  event.event === "terminal_snapshot" || event.event === "terminal_output" ||
+  event.event === "terminal_resized" || event.event === "terminal_closed"
+
+let send: Send | undefined
+let terminals: Promise<Terminals> | undefined
+const view = views(() => void terminals?.then((t) => t.hide()))
+const loadTerminals = () =>
+  terminals ??= import("./Terminals.js").then(({ terminals: make }) => {
+    const made = make({
+      tabs: byTestId("terminal-tabs"),
+      panes: byTestId("terminals-view"),
+      show: (on) => view.show(on ? "terminals" : "sessions")
+    })
+    if (send !== undefined) made.connected(send)
+    return made
+  })
+const openTerminal = (session: Session) =>
+  void loadTerminals().then(
+    (t) => t.open(session.sessionId, session.computer, session.title === "" ? session.sessionId : session.title),
+    (error: Error) => showError(`the terminal could not be loaded: ${error.message}`)
+  )
 
 const state = emptyState()
-const sessions = sessionsView()
+const sessions = sessionsView(openTerminal)
 const preparation = preparationView()
 const loop = renderLoop(() => {
   const now = Date.now()
@@ -25,25 +54,30 @@ const loop = renderLoop(() => {
 })
 const form = newSessionForm(loop.schedule)
 
-wireTabs()
 wireErrorBanner()
 connect({
-  opened: (send) => {
+  opened: (sender) => {
+    send = sender
     state.connected = true
-    send({ type: "subscribe", topic: "sessions" })
-    send({ type: "subscribe", topic: "preparation" })
+    sender({ type: "subscribe", topic: "sessions" })
+    sender({ type: "subscribe", topic: "preparation" })
+    void terminals?.then((t) => t.connected(sender))
     selfName().then((name) => {
       state.self = name
       loop.schedule()
     }, (error: Error) => showError(error.message))
   },
   event: (event) => {
+    // In order: every terminal event waits on the same loaded module.
+    if (isTerminalEvent(event)) return void terminals?.then((t) => t.event(event))
     const applied = applyEvent(state, event, Date.now())
     if (applied._tag === "error") showError(applied.message)
     else if (applied._tag === "changed") loop.schedule()
   },
   closed: () => {
+    send = undefined
     state.connected = false
+    void terminals?.then((t) => t.disconnected())
     loop.schedule()
   }
 })

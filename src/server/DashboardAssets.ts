@@ -18,6 +18,8 @@ const contentSecurityPolicy = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
+  // xterm.js sizes and colours its terminals with <style> elements it writes; scripts stay 'self' only.
+  "style-src-elem 'self' 'unsafe-inline'",
   "img-src 'self'",
   "connect-src 'self' ws: wss:",
   "base-uri 'none'",

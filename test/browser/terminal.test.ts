@@ -1,0 +1,84 @@
+/**
+ * A session opened from the dashboard as a live terminal (xterm.js), in
+ * Debian's chromium: what the page's terminal shows is what tmux shows, and
+ * what is typed in the page arrives in the pane, control keys included.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import type { Page } from "playwright-core"
+import { launchBrowser, openPage } from "../support/Browser.js"
+import { pollUntil } from "../support/Poll.js"
+import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { tmuxCli } from "../support/TmuxServer.js"
+
+/** The xterm screen as text: one line per row, trailing blanks and blank rows at the end dropped. */
+const screenOf = (page: Page, sessionId: string) =>
+  Effect.promise(() =>
+    page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"] .xterm-rows > div`).allTextContents()
+  ).pipe(Effect.map((rows) => trimScreen(rows.map((row) => row.replaceAll("\u00a0", " ")))))
+
+const trimScreen = (lines: ReadonlyArray<string>) => {
+  const trimmed = lines.map((line) => line.trimEnd())
+  while (trimmed.length > 0 && trimmed.at(-1) === "") trimmed.pop()
+  return trimmed.join("\n")
+}
+
+describe("dashboard terminals", () => {
+  it.scopedLive("a session opened as a terminal shows what tmux shows, and takes typed keys, Enter and Ctrl-C", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("solo", Option.none())
+      const created = yield* Effect.promise(() =>
+        fetch(daemon.httpUrl("/sessions"), {
+          method: "POST",
+          headers: { ...daemon.authHeaders, "content-type": "application/json" },
+          body: JSON.stringify({ title: "term", command: "sh" })
+        }).then((response) => response.json() as Promise<{ sessionId: string }>)
+      )
+      const { sessionId } = created
+      const pane = yield* pollUntil(
+        tmuxCli(daemon.settings.tmuxSocket, "list-panes", "-a", "-F", "#{pane_id} #{@tf_id}"),
+        (listing) => listing.includes(` ${sessionId}`),
+        "the session's tmux pane"
+      ).pipe(Effect.map((listing) => listing.split("\n").find((line) => line.endsWith(` ${sessionId}`))?.split(" ")[0] ?? ""))
+      const capture = tmuxCli(daemon.settings.tmuxSocket, "capture-pane", "-p", "-t", pane).pipe(Effect.map((text) => trimScreen(text.split("\n"))))
+
+      const browser = yield* launchBrowser
+      const { page, errors } = yield* openPage(browser, daemon.httpUrl(`/?token=${TEST_TOKEN}`))
+      yield* Effect.promise(() => page.locator(`[data-testid="session"][data-session-id="${sessionId}"] [data-testid="session-open"]`).click())
+      const terminal = page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"]`)
+      yield* Effect.promise(() => terminal.and(page.locator('[data-state="live"]')).waitFor())
+      expect(yield* Effect.promise(() => page.getByTestId("sessions-view").isHidden())).toBe(true)
+      expect(yield* Effect.promise(() => page.locator(`[data-testid="terminal-tab"][data-session-id="${sessionId}"]`).textContent())).toContain("term")
+
+      const type = (text: string) => Effect.promise(() => page.keyboard.type(text))
+      const press = (key: string) => Effect.promise(() => page.keyboard.press(key))
+      const screenShows = (text: string, what: string) => pollUntil(screenOf(page, sessionId), (screen) => screen.includes(text), what)
+      yield* Effect.promise(() => terminal.click())
+
+      // Typed into cat: the tty echoes the line and cat prints it again.
+      yield* type("cat")
+      yield* press("Enter")
+      yield* type("hello-term")
+      yield* press("Enter")
+      yield* pollUntil(screenOf(page, sessionId), (screen) => screen.split("hello-term").length === 3, "the line echoed and printed by cat")
+      // Ctrl-C ends cat, then sleep; only then does the shell run the echo.
+      yield* press("Control+C")
+      yield* type("sleep 100")
+      yield* press("Enter")
+      yield* press("Control+C")
+      yield* type("echo done-$((6*7))")
+      yield* press("Enter")
+      yield* screenShows("\ndone-42", "the echo after Ctrl-C ended sleep")
+
+      // The page's screen is tmux's screen.
+      const tmuxScreen = yield* pollUntil(capture, (text) => text.includes("\ndone-42"), "tmux's screen")
+      const pageScreen = yield* pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxScreen, "the page's screen equal to tmux's")
+      expect(pageScreen).toBe(tmuxScreen)
+
+      // Closing the tab detaches and goes back to the sessions.
+      yield* Effect.promise(() => page.locator(`[data-testid="terminal-tab"][data-session-id="${sessionId}"] [data-testid="terminal-close"]`).click())
+      yield* Effect.promise(() => terminal.waitFor({ state: "detached" }))
+      expect(yield* Effect.promise(() => page.getByTestId("sessions-view").isVisible())).toBe(true)
+      expect(errors).toEqual([])
+    }))
+})
