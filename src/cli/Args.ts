@@ -1,4 +1,4 @@
-/** Flags and arguments of the client commands (`ls`, `new`, `send`, `end`, `output`, `watch`). */
+/** Flags and arguments of the client commands (`ls`, `new`, `send`, `end`, `output`, `watch`, `attach`). */
 import { Either, Schema } from "effect"
 import { parseArgs } from "node:util"
 import { resolve } from "node:path"
@@ -8,7 +8,7 @@ import type { CreateSessionBody } from "../domain/PeerRequest.js"
 
 export const DEFAULT_URL = "http://127.0.0.1:7420"
 
-export const clientCommands = ["ls", "new", "send", "end", "output", "watch"] as const
+export const clientCommands = ["ls", "new", "send", "end", "output", "watch", "attach"] as const
 export type ClientCommand = typeof clientCommands[number]
 
 export const isClientCommand = (command: string | undefined): command is ClientCommand =>
@@ -21,6 +21,7 @@ export type ClientArgs =
   | { readonly _tag: "end"; readonly url: string; readonly json: boolean; readonly sessionId: string }
   | { readonly _tag: "output"; readonly url: string; readonly json: boolean; readonly sessionId: string; readonly lines?: number }
   | { readonly _tag: "watch"; readonly url: string }
+  | { readonly _tag: "attach"; readonly url: string; readonly sessionId: string }
 
 const urlHelp = `  --url URL        the daemon to talk to, TERMFLEET_URL (${DEFAULT_URL})
   its token is TERMFLEET_TOKEN, else the one the daemon keeps in its state folder (TERMFLEET_STATE_DIR)`
@@ -62,6 +63,11 @@ ${urlHelp}`,
   watch: `usage: termfleet watch [--url URL]
 
   a live view of every session of every computer, redrawn on each change; Ctrl-C quits
+${urlHelp}`,
+  attach: `usage: termfleet attach [--url URL] SESSION
+
+  the session in this terminal, full screen, of whichever computer it runs on: every key goes to it
+  (Ctrl-C too); Ctrl-] detaches. A lost connection is resumed where it was.
 ${urlHelp}`
 }
 
@@ -83,7 +89,8 @@ const accepted: Record<ClientCommand, ReadonlyArray<Flag>> = {
   send: ["json"],
   end: ["json"],
   output: ["json", "lines"],
-  watch: []
+  watch: [],
+  attach: []
 }
 
 const Url = Schema.String.pipe(Schema.filter((raw) => {
@@ -159,6 +166,10 @@ export const parseClientArgs = (
       case "watch":
         yield* positional(0)
         return { _tag: "watch", url }
+      case "attach": {
+        const [id = ""] = yield* positional(1)
+        return { _tag: "attach", url, sessionId: yield* check("session id", SessionId, id) }
+      }
     }
   })
 }

@@ -1,5 +1,5 @@
 /**
- * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`): they
+ * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`, `attach`): they
  * talk to a daemon's REST API through a client typed by `FleetApi`, and
  * `watch` to its WebSocket. `--json` prints what the daemon answered.
  *
@@ -12,6 +12,7 @@ import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseCl
 import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
 import { ClientOutput, printError, printLine } from "./Output.js"
 import { ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
+import { attach } from "./Attach.js"
 import { watch } from "./Watch.js"
 
 const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
@@ -22,6 +23,7 @@ export const clientUsage = `  ls        list every session of every computer
   end       end a session
   output    print the last lines of a session's terminal
   watch     a live view of every session, redrawn on each change
+  attach    a session in this terminal, full screen (Ctrl-] detaches)
 
 The other commands talk to the daemon at --url or TERMFLEET_URL (${DEFAULT_URL}), with the token in
 TERMFLEET_TOKEN, else the one the daemon keeps in its state folder (TERMFLEET_STATE_DIR).
@@ -78,6 +80,8 @@ const run = (args: ClientArgs, daemon: Daemon): Effect.Effect<void, ClientFailur
       )
     case "watch":
       return watch(daemon)
+    case "attach":
+      return attach(daemon, args.sessionId)
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * `termfleet attach` as a user runs it: the built binary in a real terminal
+ * (a pane of a private tmux server of the test), attached to a session of a
+ * daemon; what is typed in the terminal reaches the session, its output shows
+ * full screen, Ctrl-] detaches with exit 0 and the terminal is back as it was.
+ * Needs `npm run build` first (`make test` does it).
+ */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { MAIN, requireBuild } from "../support/DaemonProcess.js"
+import { pollUntil } from "../support/Poll.js"
+import { tempDir } from "../support/TempDir.js"
+import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
+
+beforeAll(requireBuild)
+
+describe("termfleet attach", () => {
+  it.scopedLive("types into the session, shows its output full screen, and detaches on Ctrl-] with exit 0", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("solo", Option.none())
+      const url = daemon.httpUrl("").replace(/\/$/, "")
+      const { sessionId } = yield* Effect.promise(() =>
+        fetch(daemon.httpUrl("/sessions"), {
+          method: "POST",
+          headers: { ...daemon.authHeaders, "content-type": "application/json" },
+          body: JSON.stringify({ title: "attached", command: "sh" })
+        }).then((response) => response.json() as Promise<{ sessionId: string }>)
+      )
+      const socket = yield* privateTmux
+      const exitFile = join(yield* tempDir("tf-attach"), "exit-code")
+      // The user's terminal: sh runs attach, then writes down how it exited; its arguments are never spliced into the script.
+      yield* tmuxCli(
+        socket,
+        "new-session", "-d", "-s", "user", "-x", "100", "-y", "30", "-e", `TERMFLEET_TOKEN=${TEST_TOKEN}`,
+        "sh", "-c", `echo before-attach; "$0" "$1" attach --url "$2" "$3"; echo $? > "$4"; echo after-attach; sleep 100`,
+        process.execPath, MAIN, url, sessionId, exitFile
+      )
+      const screen = tmuxCli(socket, "capture-pane", "-p", "-t", "user")
+      // Full screen: the session's own (empty) screen replaces what the terminal showed.
+      yield* pollUntil(screen, (text) => !text.includes("before-attach"), "the session's screen")
+      yield* tmuxCli(socket, "send-keys", "-t", "user", "-l", "echo typed-through-$((6*7))")
+      yield* tmuxCli(socket, "send-keys", "-t", "user", "Enter")
+      yield* pollUntil(screen, (text) => text.includes("typed-through-42"), "the session's output in the terminal")
+      // The session took the size of the terminal it is shown in.
+      const size = yield* tmuxCli(daemon.settings.tmuxSocket, "display-message", "-p", "-t", "=attached:", "#{pane_width}x#{pane_height}")
+      expect(size.trim()).toBe("100x30")
+
+      yield* tmuxCli(socket, "send-keys", "-t", "user", "C-]")
+      const exitCode = Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
+      expect(yield* pollUntil(exitCode, (code) => code !== "", "attach to exit")).toBe("0")
+      // The terminal is back: the main screen with what was on it before.
+      const after = yield* pollUntil(screen, (text) => text.includes("after-attach"), "the terminal restored")
+      expect(after).toContain("before-attach")
+    }))
+})
