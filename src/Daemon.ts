@@ -6,7 +6,7 @@
 import type { Etag, FileSystem, HttpPlatform, HttpServer, Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { DaemonConfig, type DaemonSettings } from "./config/DaemonConfig.js"
 import { EventStream } from "./fleet/EventStream.js"
@@ -76,6 +76,17 @@ const notServingYet = <S extends Server>(server: S): S =>
     response.writeHead(503, { "content-type": "application/json", "retry-after": "1", connection: "close" })
     response.end(JSON.stringify({ _tag: "NotReady", message: "termfleet is starting or stopping; try again in a moment" }))
   })
+
+/**
+ * Runs a daemon built from `layer` until it is interrupted, or until a newer
+ * run of its computer takes it over (`ComputerTaken`).
+ */
+export const launchDaemon = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+  Effect.scoped(Effect.flatMap(Layer.build(layer), (context) =>
+    Option.match(Context.getOption(context as Context.Context<unknown>, Heartbeat), {
+      onNone: () => Effect.never,
+      onSome: (heartbeat) => heartbeat.takenOver
+    })))
 
 /** What `termfleet daemon` runs: ioredis when a URL is given, and the configured host and port. */
 export const productionIo = (settings: DaemonSettings): DaemonIo => ({

@@ -7,7 +7,7 @@ import { Effect, Either, Layer, Option } from "effect"
 import { daemonUsage, parseDaemonArgs } from "./config/DaemonArgs.js"
 import { isClientCommand } from "./cli/Args.js"
 import { clientUsage, runClientMain } from "./cli/Client.js"
-import { daemonLayer, productionIo } from "./Daemon.js"
+import { daemonLayer, launchDaemon, productionIo } from "./Daemon.js"
 import type { DaemonSettings } from "./config/DaemonConfig.js"
 import { resolveSecrets } from "./config/StateDir.js"
 
@@ -31,6 +31,12 @@ const announce = (settings: DaemonSettings) =>
     console.log(`dashboard: http://${settings.host}:${port}/?token=${encodeURIComponent(settings.token)}`)
   })
 
+const refuse = (error: { readonly message: string }) =>
+  Effect.sync(() => {
+    console.error(`termfleet daemon: ${error.message}`)
+    process.exitCode = 2
+  })
+
 const runDaemon = (argv: ReadonlyArray<string>) => {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(daemonUsage)
@@ -45,17 +51,14 @@ const runDaemon = (argv: ReadonlyArray<string>) => {
       resolveSecrets(given, { token }).pipe(
         Effect.provide(NodeFileSystem.layer),
         Effect.flatMap((settings) =>
-          Layer.launch(
+          launchDaemon(
             Layer.effectDiscard(announce(settings)).pipe(
               Layer.provideMerge(daemonLayer(settings, productionIo(settings)))
             )
           )
         ),
-        Effect.catchTag("StateError", (e) =>
-          Effect.sync(() => {
-            console.error(`termfleet daemon: ${e.message}`)
-            process.exitCode = 2
-          })),
+        // A bad state folder, or the computer's name taken by another daemon: exit 2 with the reason.
+        Effect.catchTags({ StateError: refuse, ComputerTaken: refuse }),
         NodeRuntime.runMain
       )
   })

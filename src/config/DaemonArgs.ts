@@ -14,7 +14,8 @@ const flags = {
   projects: { type: "string", env: "TERMFLEET_PROJECTS" },
   token: { type: "string", env: "TERMFLEET_TOKEN" },
   "fleet-secret": { type: "string", env: "TERMFLEET_FLEET_SECRET" },
-  "state-dir": { type: "string", env: "TERMFLEET_STATE_DIR" }
+  "state-dir": { type: "string", env: "TERMFLEET_STATE_DIR" },
+  "take-over": { type: "boolean", env: "TERMFLEET_TAKE_OVER" }
 } as const
 
 type Flag = keyof typeof flags
@@ -30,7 +31,8 @@ export const daemonUsage = `usage: termfleet daemon [options]
   --projects DIRS      folders holding projects, ':'-separated  TERMFLEET_PROJECTS
   --token TOKEN        token clients must present      TERMFLEET_TOKEN       (generated into the state folder)
   --fleet-secret S     secret shared by the fleet      TERMFLEET_FLEET_SECRET (read from <state>/fleet-secret)
-  --state-dir DIR      token and secret live here      TERMFLEET_STATE_DIR   ($XDG_STATE_HOME/termfleet)`
+  --state-dir DIR      token and secret live here      TERMFLEET_STATE_DIR   ($XDG_STATE_HOME/termfleet)
+  --take-over          replace a daemon already running as this computer (else: refuse to start)  TERMFLEET_TAKE_OVER=1`
 
 const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535, { message: () => "a port is 0-65535" }))
 const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
@@ -52,18 +54,21 @@ export const parseDaemonArgs = (
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>>
 ): Either.Either<DaemonArgs, string> => {
-  let parsed: { values: Partial<Record<Flag, string>> }
+  let parsed: { values: Partial<Record<Flag, string | boolean>> }
   try {
     parsed = parseArgs({
       args: [...argv],
       options: Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, { type: v.type }])),
       strict: true,
       allowPositionals: false
-    }) as { values: Partial<Record<Flag, string>> }
+    }) as { values: Partial<Record<Flag, string | boolean>> }
   } catch (error) {
     return Either.left(error instanceof Error ? error.message : String(error))
   }
-  const value = (flag: Flag) => Option.fromNullable(parsed.values[flag] ?? env[flags[flag].env] ?? undefined)
+  const value = (flag: Flag) => {
+    const given = parsed.values[flag]
+    return Option.fromNullable(typeof given === "string" ? given : env[flags[flag].env] ?? undefined)
+  }
   const check = <A>(flag: Flag, schema: Schema.Schema<A, string>) =>
     Option.match(value(flag), {
       onNone: () => Either.right(Option.none<A>()),
@@ -91,7 +96,8 @@ export const parseDaemonArgs = (
       tmuxSocket: Option.getOrElse(tmuxSocket, () => base.tmuxSocket),
       projects: Option.match(value("projects"), { onNone: () => [], onSome: (dirs) => dirs.split(":").filter(Boolean) }),
       fleetSecret,
-      stateDir: Option.getOrElse(value("state-dir"), () => base.stateDir)
+      stateDir: Option.getOrElse(value("state-dir"), () => base.stateDir),
+      takeOver: parsed.values["take-over"] === true || value("take-over").pipe(Option.exists((v) => v === "1" || v === "true"))
     })
     return { settings, token }
   })

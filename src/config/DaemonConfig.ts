@@ -44,6 +44,8 @@ export interface DaemonSettings {
   readonly fleetSecret: Option.Option<string>
   /** Where the token and the fleet secret are kept. */
   readonly stateDir: string
+  /** Replace a live daemon already running as `computer` (it stops) instead of refusing to start. */
+  readonly takeOver: boolean
   /** How often presence is written (its key expires after 60 s). */
   readonly heartbeatMillis: number
   /** How often peers are looked up; bounds how long a vanished peer stays on dashboards past its expiry. */
@@ -81,6 +83,7 @@ export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): Daemon
   token: randomBytes(24).toString("base64url"),
   fleetSecret: Option.none(),
   stateDir: defaultStateDir(),
+  takeOver: false,
   heartbeatMillis: 20_000,
   discoveryMillis: 5_000,
   limits: defaultLimits,

@@ -5,7 +5,7 @@
  * When its interest changes it also writes the heartbeat into every live
  * peer's event stream, so peers learn of it at once, not 20 s later.
  */
-import { Array as Arr, Context, Effect, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Context, Deferred, Effect, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
 import { fleetServices } from "./Fleet.js"
 import { Computer, Ttl } from "../domain/Model.js"
 import { EventStream } from "./EventStream.js"
@@ -16,11 +16,19 @@ import { reconnectSchedule } from "./StreamConsumer.js"
 const decodeComputer = Schema.decodeUnknownOption(Schema.parseJson(Computer))
 const decodeFields = Schema.decodeUnknownOption(Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })))
 
+/** Another daemon runs as this computer: refused at start, or this run was taken over (`--take-over`). */
+export class ComputerTaken extends Schema.TaggedError<ComputerTaken>()("ComputerTaken", {
+  computer: Schema.String,
+  message: Schema.String
+}) {}
+
 export interface HeartbeatService {
   /** Writes presence and reads peers now; tells peers too if Redis was not reachable before. */
   readonly beat: Effect.Effect<void, RedisError>
   /** Writes `event` into the stream of every live peer. */
   readonly broadcast: (event: PeerEvent) => Effect.Effect<void>
+  /** Fails once a newer run of this computer writes its presence: this one must stop. */
+  readonly takenOver: Effect.Effect<never, ComputerTaken>
 }
 
 export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, HeartbeatService>() {
@@ -35,7 +43,49 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const broadcast = (event: PeerEvent) =>
         Effect.flatMap(peers, (live) => events.push(live.map((peer) => peer.name), event))
 
+      // One name, one daemon. Its presence says which run wrote it (the epoch it is sealed with).
+      const presenceOf = (name: string, value: string) =>
+        Option.flatMap(Option.flatMap(decodeFields(value), (fields) => Option.getRight(seal.verify(keys.computer(name), fields))), (opened) =>
+          Option.map(
+            Option.filter(decodeComputer(opened.body), (computer) => computer.name === name),
+            (computer) => ({ computer, epoch: opened.epoch })
+          ))
+      const since = (computer: Computer) => new Date(computer.startedAt).toISOString()
+
+      // At start: a live presence of this name written by another run (not this state folder's
+      // previous run, which may have crashed a moment ago) is another daemon. Unless told to take
+      // it over, this one refuses to start rather than run as its silent twin.
+      const claim = Effect.gen(function*() {
+        const holder = Option.flatMap(yield* redis.get(keys.computer(self)), (value) => presenceOf(self, value))
+        if (Option.isNone(holder) || Option.contains(seal.previousEpoch, holder.value.epoch)) return
+        const { computer } = holder.value
+        if (!config.takeOver) {
+          return yield* new ComputerTaken({
+            computer: self,
+            message: `computer '${self}' is already run by another daemon (started ${since(computer)}, version ${computer.version}); ` +
+              `stop it, give this one another --computer, or start this one with --take-over to replace it`
+          })
+        }
+        yield* Effect.logWarning(`taking computer '${self}' over from the daemon started ${since(computer)}; it stops within seconds`)
+      })
+      yield* claim.pipe(Effect.catchTag("RedisError", () => Effect.void))
+
+      // Later: a newer run wrote this name's presence (it took over): this one stops, without
+      // a goodbye or deleting the presence, which are the new run's now.
+      const replaced = yield* Deferred.make<never, ComputerTaken>()
+      const noticeTakeOver = (value: string) =>
+        Option.match(Option.filter(presenceOf(self, value), (holder) => holder.epoch > seal.epoch), {
+          onNone: () => Effect.void,
+          onSome: ({ computer }) =>
+            Deferred.fail(replaced, new ComputerTaken({
+              computer: self,
+              message: `computer '${self}' was taken over by the daemon started ${since(computer)} (--take-over); this one stops`
+            }))
+        })
+      const stillOurs = Effect.map(Deferred.isDone(replaced), (done) => !done)
+
       const writePresence = Effect.gen(function*() {
+        if (!(yield* stillOurs)) return
         const computer = yield* cache.me
         const sealed = yield* seal.seal(keys.computer(self), JSON.stringify(computer))
         yield* redis.set(keys.computer(self), JSON.stringify(sealed), Ttl.computerMillis)
@@ -53,15 +103,16 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
             yield* redis.zrem(keys.computers, name)
             continue
           }
-          const computer = Option.flatMap(
-            Option.flatMap(decodeFields(value.value), (fields) => Option.getRight(seal.verify(keys.computer(name), fields))),
-            ({ body }) => decodeComputer(body)
-          )
-          if (Option.isNone(computer) || computer.value.name !== name) {
+          if (name === self) {
+            yield* noticeTakeOver(value.value)
+            continue
+          }
+          const presence = presenceOf(name, value.value)
+          if (Option.isNone(presence)) {
             yield* stats.add("decodeFailures")
             continue
           }
-          yield* cache.upsertComputer(computer.value)
+          yield* cache.upsertComputer(presence.value.computer)
         }
       })
 
@@ -104,16 +155,17 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       // up the exit: the goodbye gets one second.
       yield* Effect.addFinalizer(() =>
         Fiber.interruptAll([presence, discovery, recovery, interest]).pipe(
-          Effect.zipRight(
-            Effect.all([
+          Effect.zipRight(stillOurs),
+          Effect.flatMap((ours) =>
+            ours ? Effect.all([
               broadcast({ _tag: "goodbye", computer: self }),
               redis.del(keys.computer(self)),
               redis.zrem(keys.computers, self)
-            ]).pipe(Effect.interruptible, Effect.timeout("1 second"), Effect.ignore)
+            ]).pipe(Effect.interruptible, Effect.timeout("1 second"), Effect.ignore) : Effect.void
           )
         )
       )
-      return { beat, broadcast }
+      return { beat, broadcast, takenOver: Deferred.await(replaced) }
     })
   )
 }

@@ -130,8 +130,15 @@ export interface SealService {
     where: string,
     fields: Readonly<Record<string, string>>
   ) => Effect.Effect<Either.Either<Opened & { readonly gap: boolean }, string>>
-  /** Verifies without the replay check, for values read again on purpose (presence keys). */
-  readonly verify: (where: string, fields: Readonly<Record<string, string>>) => Either.Either<Opened, string>
+  /** Verifies without the replay check, for values read again on purpose (presence keys); `epoch` is the writer's run. */
+  readonly verify: (
+    where: string,
+    fields: Readonly<Record<string, string>>
+  ) => Either.Either<Opened & { readonly epoch: number }, string>
+  /** This run's epoch, which every entry it seals carries; above every earlier run's of this computer. */
+  readonly epoch: number
+  /** The epoch of the run before this one with the same state folder, if it left one. */
+  readonly previousEpoch: Option.Option<number>
 }
 
 /**
@@ -217,7 +224,9 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
               return Either.right({ from, body, gap: accepted === "gap" })
             })
           ),
-        verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from }) => ({ from, body }))
+        verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from, seq }) => ({ from, body, epoch: seq[0] })),
+        epoch,
+        previousEpoch: lastEpoch
       }
     })
   )

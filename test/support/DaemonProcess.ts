@@ -209,7 +209,22 @@ export interface FleetDaemonOptions {
   readonly prefix: string
   readonly fleetSecret?: string
   readonly token?: string
+  /** More flags, after the usual ones. */
+  readonly extraArgs?: ReadonlyArray<string>
 }
+
+/** The flags of a fleet daemon on `redisUrl` with its own tmux server and state folder. */
+export const fleetDaemonArgs = (options: FleetDaemonOptions, own: { readonly tmuxSocket: string; readonly stateDir: string }) => [
+  "--computer", options.computer,
+  "--redis", options.redisUrl,
+  "--prefix", options.prefix,
+  "--port", "0",
+  "--token", options.token ?? TEST_TOKEN,
+  "--fleet-secret", options.fleetSecret ?? TEST_FLEET_SECRET,
+  "--tmux-socket", own.tmuxSocket,
+  "--state-dir", own.stateDir,
+  ...(options.extraArgs ?? [])
+]
 
 export interface FleetDaemon extends DaemonProcess {
   readonly computer: string
@@ -220,16 +235,7 @@ export const spawnFleetDaemon = (options: FleetDaemonOptions): Effect.Effect<Fle
   Effect.gen(function*() {
     const tmuxSocket = yield* privateTmux
     const stateDir = yield* tempDir(`tf-${options.computer}`)
-    const daemon = yield* startDaemonProcess([
-      "--computer", options.computer,
-      "--redis", options.redisUrl,
-      "--prefix", options.prefix,
-      "--port", "0",
-      "--token", options.token ?? TEST_TOKEN,
-      "--fleet-secret", options.fleetSecret ?? TEST_FLEET_SECRET,
-      "--tmux-socket", tmuxSocket,
-      "--state-dir", stateDir
-    ], { tmuxSocket })
+    const daemon = yield* startDaemonProcess(fleetDaemonArgs(options, { tmuxSocket, stateDir }), { tmuxSocket })
     return { ...daemon, computer: options.computer }
   })
 
