@@ -35,6 +35,7 @@ export interface SessionCacheService {
   readonly session: (ref: SessionRef) => Effect.Effect<Option.Option<Session>>
   /** Records a peer's heartbeat; this computer's own entry is derived, not stored. */
   readonly upsertComputer: (computer: Computer) => Effect.Effect<void>
+  /** `name` said goodbye: removed, and that run of it is never taken back (a presence read late would revive it). */
   readonly removeComputer: (name: string) => Effect.Effect<void>
   readonly computers: Effect.Effect<ReadonlyArray<Computer>>
   readonly computer: (name: string) => Effect.Effect<Option.Option<Computer>>
@@ -135,6 +136,15 @@ export const makeSessionCache = (
         for (const session of sessions) yield* upsertSession(session)
       })
 
+    // The run (`startedAt`) each computer said goodbye from; one entry per computer name.
+    const departed = new Map<string, number>()
+    const farewell = (name: string) =>
+      Effect.suspend(() => {
+        const entry = computersByName.get(name)
+        if (entry !== undefined) departed.set(name, entry.value.startedAt)
+        return removeComputer(name)
+      })
+
     const removeComputer = (name: string) =>
       Effect.gen(function*() {
         if (name === self || !computersByName.delete(name)) return
@@ -189,7 +199,7 @@ export const makeSessionCache = (
         Effect.map(Clock.currentTimeMillis, (now) =>
           Option.filter(Option.fromNullable(sessionsByKey.get(sessionKey(ref))), (s) => isLive(s.computer, now))),
       upsertComputer: (computer) =>
-        computer.name === self ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        computer.name === self || departed.get(computer.name) === computer.startedAt ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const entry = computersByName.get(computer.name)
           const previous = entry?.value
           // Its age counts from when this heartbeat was first seen, not from
@@ -201,7 +211,7 @@ export const makeSessionCache = (
             ? Effect.void
             : publish(CacheChange.ComputerUpdated({ computer }))
         }),
-      removeComputer,
+      removeComputer: farewell,
       me: Effect.flatMap(Clock.currentTimeMillis, selfComputer),
       computers: Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.map(selfComputer(now), (me) => [

@@ -15,9 +15,25 @@ describe("SessionCache", () => {
       expect(yield* cache.sessions()).toEqual([])
 
       yield* TestClock.adjust("62 seconds")
-      // pi comes back much later: the late session is not brought back with it.
-      yield* cache.upsertComputer({ ...peerComputer("pi"), lastSeen: 2 })
+      // pi comes back much later (a new run): the late session is not brought back with it.
+      const again = { ...peerComputer("pi"), startedAt: 2, lastSeen: 2 }
+      yield* cache.upsertComputer(again)
+      expect((yield* cache.computers).map((c) => c.name)).toEqual(["alpha", "pi"])
       expect(yield* cache.sessions("pi")).toEqual([])
+    }))
+
+  it.scoped("a run that said goodbye is not taken back by a presence of it read later; a new run is", () =>
+    Effect.gen(function*() {
+      const cache = yield* makeSessionCache("alpha", "0.1.0")
+      const pi = peerComputer("pi")
+      yield* cache.upsertComputer(pi)
+      yield* cache.removeComputer("pi")
+      // Its presence, read by a lookup that raced its goodbye.
+      yield* cache.upsertComputer({ ...pi, lastSeen: pi.lastSeen + 1 })
+      expect((yield* cache.computers).map((c) => c.name)).toEqual(["alpha"])
+
+      yield* cache.upsertComputer({ ...pi, startedAt: pi.startedAt + 1, lastSeen: pi.lastSeen + 2 })
+      expect((yield* cache.computers).map((c) => c.name)).toEqual(["alpha", "pi"])
     }))
 
   it.scoped("a session that arrives just before its computer is known is kept", () =>
