@@ -24,7 +24,7 @@ const trimScreen = (lines: ReadonlyArray<string>) => {
 }
 
 describe("dashboard terminals", () => {
-  it.scopedLive("a session opened as a terminal shows what tmux shows, and takes typed keys, Enter and Ctrl-C", () =>
+  it.scopedLive("a session opened as a terminal shows what tmux shows, takes typed keys, Enter and Ctrl-C, and catches up by itself after a lost connection", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("solo", Option.none())
       const created = yield* Effect.promise(() =>
@@ -74,6 +74,21 @@ describe("dashboard terminals", () => {
       const tmuxScreen = yield* pollUntil(capture, (text) => text.includes("\ndone-42"), "tmux's screen")
       const pageScreen = yield* pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxScreen, "the page's screen equal to tmux's")
       expect(pageScreen).toBe(tmuxScreen)
+
+      // The connection drops and stays down while the pane writes more; once the
+      // page is back it attaches again from where it was and shows what it missed.
+      yield* Effect.promise(() => page.context().setOffline(true))
+      yield* daemon.hub.closeAll
+      yield* Effect.promise(() => terminal.and(page.locator('[data-state="attaching"]')).waitFor())
+      yield* tmuxCli(daemon.settings.tmuxSocket, "send-keys", "-t", pane, "-l", "echo missed-$((2*3))")
+      yield* tmuxCli(daemon.settings.tmuxSocket, "send-keys", "-t", pane, "Enter")
+      const tmuxLater = yield* pollUntil(capture, (text) => text.includes("\nmissed-6"), "tmux's screen with the output typed meanwhile")
+      expect(yield* screenOf(page, sessionId)).not.toContain("missed-6")
+      yield* Effect.promise(() => page.context().setOffline(false))
+      yield* pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxLater, "the page's screen caught up with tmux's")
+      yield* type("echo back-$((3*3))")
+      yield* press("Enter")
+      yield* screenShows("\nback-9", "typing after the reconnection")
 
       // Closing the tab detaches and goes back to the sessions.
       yield* Effect.promise(() => page.locator(`[data-testid="terminal-tab"][data-session-id="${sessionId}"] [data-testid="terminal-close"]`).click())
