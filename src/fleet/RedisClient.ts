@@ -91,9 +91,25 @@ export const fieldsFromFlat = (flat: ReadonlyArray<string>): Record<string, stri
   return fields
 }
 
+/**
+ * A Redis that stops answering (stalled, or a connection silently dead) must
+ * not hold anything for ever: each command fails after this long, so callers
+ * retry, `/health` says unreachable and requests keep their deadline.
+ */
+const COMMAND_TIMEOUT_MILLIS = 2_000
+/** A blocking read gets this long past its own block time before its connection is taken as dead and replaced. */
+const READ_GRACE_MILLIS = 2_000
+
 const connect = (url: string) =>
   Effect.acquireRelease(
-    Effect.sync(() => new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableAutoPipelining: true })),
+    Effect.sync(() =>
+      new Redis(url, {
+        lazyConnect: false,
+        maxRetriesPerRequest: 2,
+        enableAutoPipelining: true,
+        commandTimeout: COMMAND_TIMEOUT_MILLIS
+      })
+    ),
     (redis) => Effect.sync(() => redis.disconnect())
   )
 
@@ -143,17 +159,31 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
       xadd: (key, fields, maxLen, ttlMillis) =>
         Effect.map(xaddBatch([ttlMillis === undefined ? { key, fields, maxLen } : { key, fields, maxLen, ttlMillis }]), (ids) => ids[0]!),
       reader: Effect.gen(function*() {
-        const blocking = yield* Effect.acquireRelease(
-          Effect.sync(() => redis.duplicate()),
-          (conn) => Effect.sync(() => conn.disconnect())
-        )
-        blocking.on("error", () => {})
+        // Its reads block on purpose: no command timeout, but a read unanswered
+        // READ_GRACE past its block time replaces the connection, so a read is
+        // not queued behind one that will never return.
+        const open = () => {
+          const conn = redis.duplicate({ commandTimeout: undefined })
+          conn.on("error", () => {})
+          return conn
+        }
+        let blocking = open()
+        yield* Effect.addFinalizer(() => Effect.sync(() => blocking.disconnect()))
+        const replace = Effect.sync(() => {
+          blocking.disconnect()
+          blocking = open()
+        })
         return {
           xread: (key, afterId, { blockMillis, count }) =>
             run("XREAD", () =>
               blockMillis === undefined
                 ? blocking.xread("COUNT", count, "STREAMS", key, afterId)
                 : blocking.xread("COUNT", count, "BLOCK", blockMillis, "STREAMS", key, afterId)).pipe(
+              Effect.timeoutFail({
+                duration: (blockMillis ?? 0) + READ_GRACE_MILLIS,
+                onTimeout: () => new RedisError({ command: "XREAD", message: "Redis did not answer; connection replaced" })
+              }),
+              Effect.tapError((e) => (e.message.endsWith("connection replaced") ? replace : Effect.void)),
               Effect.flatMap((reply) =>
                 Effect.mapError(decodeXRead(reply), (e) => new RedisError({ command: "XREAD", message: e.message }))
               ),

@@ -129,7 +129,12 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
             onRight: Effect.succeed
           })
         }))).pipe(
-          Effect.catchTag("RedisError", (e) => Effect.fail(unavailable(computer, `Redis: ${e.message}`)))
+          Effect.catchTag("RedisError", (e) => Effect.fail(unavailable(computer, `Redis: ${e.message}`))),
+          // Whatever Redis does, the caller has its answer by the deadline.
+          Effect.timeoutFail({
+            duration: REQUEST_TIMEOUT_MILLIS,
+            onTimeout: () => unavailable(computer, `${computer} did not answer within ${REQUEST_TIMEOUT_MILLIS / 1000} s`)
+          })
         )
 
       return { call }

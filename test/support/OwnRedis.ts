@@ -13,6 +13,8 @@ export interface OwnRedis {
   readonly kill: Effect.Effect<void>
   /** Starts a fresh, empty redis-server on the same port. */
   readonly start: Effect.Effect<void>
+  /** Sends a signal to the running server: SIGSTOP stalls it (connections stay open, nothing is answered), SIGCONT resumes it. */
+  readonly signal: (signal: "SIGSTOP" | "SIGCONT") => Effect.Effect<void>
 }
 
 export const ownRedis = (port?: number): Effect.Effect<OwnRedis, never, Scope.Scope> =>
@@ -30,6 +32,7 @@ export const ownRedis = (port?: number): Effect.Effect<OwnRedis, never, Scope.Sc
       url: server.url,
       port: server.port,
       kill,
+      signal: (signal) => Effect.sync(() => void server.child.kill(signal)),
       start: Effect.promise(async () => {
         server = await startRedisServer(server.port)
         running = true
