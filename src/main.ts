@@ -7,6 +7,10 @@ import { Effect, Either, Layer, Option } from "effect"
 import { daemonUsage, parseDaemonArgs } from "./config/DaemonArgs.js"
 import { isClientCommand } from "./cli/Args.js"
 import { clientUsage, runClientMain } from "./cli/Client.js"
+import { ClientOutput } from "./cli/Output.js"
+import { readStdin, runHook } from "./agent/HookCommand.js"
+import { runHooksInstall } from "./agent/HooksInstall.js"
+import { resolve } from "node:path"
 import { daemonLayer, launchDaemon, productionIo } from "./Daemon.js"
 import type { DaemonSettings } from "./config/DaemonConfig.js"
 import { resolveSecrets } from "./config/StateDir.js"
@@ -15,6 +19,8 @@ const usage = `usage: termfleet <command>
 
 commands:
   daemon    run the daemon of this computer (see 'termfleet daemon --help')
+  hooks     connect Claude Code and Codex to termfleet ('termfleet hooks install')
+  hook      what those hooks run
 ${clientUsage}
 
 'termfleet <command> --help' tells more about each.`
@@ -74,6 +80,24 @@ switch (command) {
   case "--help":
   case "-h":
     console.log(usage)
+    break
+  case "hooks":
+    runHooksInstall(rest, process.env, [process.execPath, resolve(process.argv[1]!)]).pipe(
+      Effect.map(({ code, err, out }) => {
+        for (const line of out) console.log(line)
+        for (const line of err) console.error(line)
+        process.exitCode = code
+      }),
+      Effect.provide(NodeFileSystem.layer),
+      NodeRuntime.runMain
+    )
+    break
+  case "hook":
+    runHook(rest, process.env, readStdin).pipe(
+      Effect.map((code) => void (process.exitCode = code)),
+      Effect.provide(ClientOutput.live),
+      NodeRuntime.runMain
+    )
     break
   default:
     if (isClientCommand(command)) {

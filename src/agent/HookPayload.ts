@@ -81,15 +81,14 @@ export type HookEvent =
 /** Hook bodies are small; a larger one is not from an agent. */
 export const MAX_HOOK_BYTES = 64 * 1024
 
-const decodeClaude = Schema.decodeUnknownEither(Schema.parseJson(ClaudeHook))
-const decodeCodex = Schema.decodeUnknownEither(Schema.parseJson(CodexNotify))
+const decodeClaude = Schema.decodeUnknownEither(ClaudeHook)
+const decodeCodex = Schema.decodeUnknownEither(CodexNotify)
 
-/** Decodes a hook's JSON text, or says what is wrong with it (one line). */
-export const decodeHook = (agent: HookAgent, text: string): Either.Either<HookEvent, string> => {
-  if (Buffer.byteLength(text) > MAX_HOOK_BYTES) return Either.left(`a hook payload is at most ${MAX_HOOK_BYTES} bytes`)
+/** Decodes a hook's JSON value, or says what is wrong with it (one line). */
+export const decodeHook = (agent: HookAgent, json: unknown): Either.Either<HookEvent, string> => {
   const problem = (error: ParseResult.ParseError) =>
     `not a ${agent} hook payload: ${error.message.split("\n").filter((line) => line.trim() !== "").at(-1)?.trim() ?? ""}`
   return agent === "claude"
-    ? Either.mapBoth(decodeClaude(text), { onLeft: problem, onRight: (event) => ({ agent, event }) })
-    : Either.mapBoth(decodeCodex(text), { onLeft: problem, onRight: (event) => ({ agent, event }) })
+    ? Either.mapBoth(decodeClaude(json), { onLeft: problem, onRight: (event) => ({ agent, event }) })
+    : Either.mapBoth(decodeCodex(json), { onLeft: problem, onRight: (event) => ({ agent, event }) })
 }

@@ -7,9 +7,9 @@
  * Nothing stale is ever served: reads filter, and a sweeper removes expired
  * peers (publishing `ComputerRemoved`) so pushed views drop them too.
  */
-import { Clock, Context, Data, Effect, Layer, Option, PubSub, Queue, Schedule, Scope, SubscriptionRef } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, PubSub, Queue, Schedule, Schema, Scope, SubscriptionRef } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
-import { type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "../domain/Model.js"
+import { AgentStatus, type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "../domain/Model.js"
 
 export type CacheChange = Data.TaggedEnum<{
   SessionUpdated: { readonly session: Session }
@@ -57,10 +57,13 @@ interface Stamped<A> {
   readonly at: number
 }
 
+const sameAgent = Schema.equivalence(AgentStatus)
+
 const sameSession = (a: Session, b: Session) =>
   a.title === b.title && a.status === b.status && a.lastActivity === b.lastActivity &&
   a.lastOutput === b.lastOutput && a.lastInput === b.lastInput && a.projectPath === b.projectPath &&
-  a.command === b.command && a.createdAt === b.createdAt
+  a.command === b.command && a.createdAt === b.createdAt &&
+  (a.agent === b.agent || (a.agent !== undefined && b.agent !== undefined && sameAgent(a.agent, b.agent)))
 
 const sameComputer = (a: Computer, b: Computer) =>
   a.lastSeen === b.lastSeen && a.startedAt === b.startedAt && a.version === b.version &&

@@ -18,7 +18,9 @@ export const Health = Schema.Struct({
   eventsIn: Schema.Number,
   eventsOut: Schema.Number,
   decodeFailures: Schema.Number,
-  droppedClients: Schema.Number
+  droppedClients: Schema.Number,
+  hooksIn: Schema.Number,
+  hooksRefused: Schema.Number
 })
 export type Health = typeof Health.Type
 
@@ -36,6 +38,10 @@ export type ControlError = NotFound | InvalidInput | PeerTimeout | TerminalFaile
 export const SessionPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)) })
 export const InputBody = Schema.Struct({ text: Schema.String })
 export const Output = Schema.Struct({ sessionId: Schema.String, computer: Schema.String, output: Schema.String })
+/** A hook call: the agent's own JSON as the body, the session it runs in as a header. */
+export const HookPath = Schema.Struct({ agent: Schema.String })
+export const HookHeaders = Schema.Struct({ "x-termfleet-session": Schema.optional(Schema.String) })
+
 export const OutputParams = Schema.Struct({
   lines: Schema.optional(Schema.compose(Schema.NumberFromString, OutputLines))
 })
@@ -81,5 +87,17 @@ export class FleetApi extends HttpApi.make("termfleet")
       .addError(InvalidInput)
       .addError(PeerTimeout)
       .addError(TerminalFailed)
+  )
+  .add(
+    HttpApiGroup.make("hooks")
+      .add(
+        HttpApiEndpoint.post("hook", "/hooks/:agent")
+          .setPath(HookPath)
+          .setHeaders(HookHeaders)
+          .setPayload(Schema.Unknown)
+          .addSuccess(Schema.Void, { status: 204 })
+      )
+      .addError(NotFound)
+      .addError(InvalidInput)
   )
 {}

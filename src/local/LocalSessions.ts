@@ -16,6 +16,7 @@ import { Clock, Context, Effect, Either, ExecutionStrategy, Exit, Layer, Schema,
 import { randomBytes } from "node:crypto"
 import { stat } from "node:fs/promises"
 import { basename, isAbsolute } from "node:path"
+import { AgentState, type PaneFacts } from "../agent/AgentState.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Session } from "../domain/Model.js"
 import { SessionCache } from "../cache/SessionCache.js"
@@ -207,10 +208,17 @@ const rowCommand = (tmuxId: string) =>
 
 const captureCommand = (tmuxId: string, lines: number) => `capture-pane -p -t ${quote(tmuxId)} -S ${-lines}`
 
-export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, DaemonConfig | SessionCache | Scope.Scope> =
+const paneOf = (row: TmuxSession): PaneFacts => ({ process: row.paneCommand, title: row.paneTitle, dead: row.dead })
+
+export const makeLocalSessions: Effect.Effect<
+  LocalSessionsService,
+  never,
+  AgentState | DaemonConfig | SessionCache | Scope.Scope
+> =
   Effect.gen(function*() {
     const config = yield* DaemonConfig
     const cache = yield* SessionCache
+    const agents = yield* AgentState
     const tmux = yield* makeTmux(config.tmuxSocket)
     const clock = yield* Effect.clock
     // Each followed session's client lives in a scope of its own under this one, which is made first so it
@@ -245,12 +253,16 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
         return row === undefined ? Effect.fail(new SessionNotFound({ sessionId })) : Effect.succeed(row)
       })
 
-    /** Records a session's new state, publishing it if it changed. */
-    const remember = (entry: Followed, session: Session) => {
-      const previous = entry.session
-      entry.session = session
-      return sameSession(previous, session) ? Effect.void : cache.upsertSession(session)
-    }
+    /**
+     * Records a session's new state with its agent's, publishing it if it changed (always, with `force`).
+     * While no hook is applied, so an older agent state never replaces a newer one.
+     */
+    const remember = (entry: Followed, session: Session, force = false) =>
+      agents.exclusive(Effect.flatMap(agents.observe(session, paneOf(entry.row)), (observed) => {
+        const previous = entry.session
+        entry.session = observed
+        return !force && sameSession(previous, observed) ? Effect.void : cache.upsertSession(observed)
+      }))
 
     const notified = (sessionId: string) => (notification: Notification) => {
       const entry = followed.get(sessionId)
@@ -315,7 +327,7 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
         )
         // Dead panes show in a format, not a notification: tmux checks it for this client at most once a second.
         client.request(`refresh-client -B ${quote("dead::#{pane_dead}")}`, () => {})
-        yield* cache.upsertSession(entry.session)
+        yield* remember(entry, entry.session, true)
         dirty.add(row.sessionId)
         signal()
         return entry
@@ -326,10 +338,11 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
         const entry = followed.get(sessionId)
         if (entry === undefined) return Effect.void
         followed.delete(sessionId)
-        return Effect.zipRight(
+        return Effect.all([
           Scope.close(entry.scope, Exit.void),
+          agents.forget(sessionId),
           cache.removeSession({ sessionId, computer: config.computer })
-        )
+        ], { discard: true })
       })
 
     /** Brings the followed sessions in line with tmux's listing (a process: only on start and when tmux says sessions changed). */
@@ -438,7 +451,7 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
             createdAt: yield* Clock.currentTimeMillis,
             tmuxName: uniqueName(input.title, taken),
             lastInput: null
-          })
+          }, agents.sessionEnv(sessionId))
           if (commandBytes(args) > Limits.commandBytes) {
             return yield* new InvalidSessionInput({ message: "the command and project folder are too long for tmux" })
           }
@@ -510,7 +523,7 @@ export const makeLocalSessions: Effect.Effect<LocalSessionsService, never, Daemo
   })
 
 export class LocalSessions extends Context.Tag("termfleet/LocalSessions")<LocalSessions, LocalSessionsService>() {
-  static readonly layer: Layer.Layer<LocalSessions, never, DaemonConfig | SessionCache> = Layer.scoped(
+  static readonly layer: Layer.Layer<LocalSessions, never, AgentState | DaemonConfig | SessionCache> = Layer.scoped(
     LocalSessions,
     makeLocalSessions
   )

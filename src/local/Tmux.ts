@@ -107,6 +107,9 @@ export const TmuxSession = Schema.Struct({
   /** When the current window last had output, in whole seconds (tmux's resolution). */
   activity: Count,
   dead: Flag,
+  /** The program in the pane's foreground and the title it set: how agents are recognised. */
+  paneCommand: Schema.String,
+  paneTitle: Schema.String,
   name: Schema.String
 })
 export type TmuxSession = typeof TmuxSession.Type
@@ -116,6 +119,9 @@ const columns: ReadonlyArray<readonly [keyof TmuxSession, string]> = [
   ...Object.entries(optionNames).map(([key, option]) => [key as keyof SessionMeta, `#{${option}}`] as const),
   ["activity", "#{window_activity}"],
   ["dead", "#{pane_dead}"],
+  // Programs set these: a tab in them would shift the columns after.
+  ["paneCommand", "#{s/\t/ /:pane_current_command}"],
+  ["paneTitle", "#{s/\t/ /:pane_title}"],
   // Last, because it is the one column anyone can set (rename-session).
   ["name", "#{session_name}"]
 ]
@@ -179,11 +185,12 @@ const temporaryTarget = (sessionId: string) => `=tf-${sessionId}:`
  * final rename; `remain-on-exit` is on before the command can exit, so its end
  * shows as `pane_dead`. Prints the new session's listing line.
  */
-export const createArgs = (meta: SessionMeta): ReadonlyArray<string> => {
+export const createArgs = (meta: SessionMeta, env: ReadonlyArray<readonly [string, string]> = []): ReadonlyArray<string> => {
   const target = temporaryTarget(meta.sessionId)
   const encoded = encodeMeta(meta)
   return [
     "new-session", "-d", "-s", `tf-${meta.sessionId}`,
+    ...env.flatMap(([name, value]) => ["-e", literal(`${name}=${value}`)]),
     ...(meta.projectPath === null ? [] : ["-c", unexpanded(meta.projectPath)]),
     "--", literal(meta.command),
     ...(Object.keys(optionNames) as Array<keyof SessionMeta>).flatMap((key) => [

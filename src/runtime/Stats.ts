@@ -9,18 +9,21 @@ export interface Counters {
   eventsOut: number
   decodeFailures: number
   droppedClients: number
+  /** Hook calls taken, and refused (bad token, malformed body, unknown session). */
+  hooksIn: number
+  hooksRefused: number
 }
 
 export interface StatsService {
   readonly snapshot: Effect.Effect<Readonly<Counters>>
-  readonly add: (counter: "eventsIn" | "eventsOut" | "decodeFailures" | "droppedClients", n?: number) => Effect.Effect<void>
+  readonly add: (counter: Exclude<keyof Counters, "redis">, n?: number) => Effect.Effect<void>
   /** Sets the Redis state; answers whether it changed, so callers log transitions once. */
   readonly setRedis: (state: RedisState) => Effect.Effect<boolean>
 }
 
 export class Stats extends Context.Tag("termfleet/Stats")<Stats, StatsService>() {
   static readonly layer = Layer.sync(Stats, () => {
-    const counters: Counters = { redis: "local-only", eventsIn: 0, eventsOut: 0, decodeFailures: 0, droppedClients: 0 }
+    const counters: Counters = { redis: "local-only", eventsIn: 0, eventsOut: 0, decodeFailures: 0, droppedClients: 0, hooksIn: 0, hooksRefused: 0 }
     return {
       snapshot: Effect.sync(() => ({ ...counters })),
       add: (counter, n = 1) => Effect.sync(() => void (counters[counter] += n)),

@@ -13,6 +13,7 @@ import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResp
 import { Clock, Effect, Option } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Stats } from "../runtime/Stats.js"
 import { originAllowed } from "./Origin.js"
 import { fullBucket, take } from "./RateLimit.js"
 
@@ -34,6 +35,13 @@ const hasBody = (method: string) => method === "POST" || method === "PUT" || met
 export const HttpGuard = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const { limits, token } = yield* DaemonConfig
+    const stats = yield* Stats
+    /** Every hook call, taken or refused (token, body, session), is counted for /health. */
+    const countHooks = <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.url.startsWith("/hooks/")
+          ? Effect.tap(effect, (response) => stats.add(response.status < 300 ? "hooksIn" : "hooksRefused"))
+          : effect)
     const rate = { perSecond: limits.writesPerSecond, burst: limits.writeBurst }
     let bucket = fullBucket(rate, yield* Clock.currentTimeMillis)
     const admitWrite = Effect.map(Clock.currentTimeMillis, (now) => {
@@ -91,7 +99,7 @@ export const HttpGuard = HttpLayerRouter.middleware(
         }
       }
       return yield* app
-    })
+    }).pipe(countHooks)
   }),
   { global: true }
 )

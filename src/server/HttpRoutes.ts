@@ -5,6 +5,7 @@
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
+import { HookHandlers } from "../agent/HookIntake.js"
 import { DashboardRoute } from "./DashboardAssets.js"
 import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
@@ -70,7 +71,7 @@ const WebSocketRoute = HttpLayerRouter.use((router) =>
   }))
 
 export const HttpRoutes = Layer.mergeAll(
-  HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide([FleetHandlers, ControlHandlers])),
+  HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide([FleetHandlers, ControlHandlers, HookHandlers])),
   WebSocketRoute,
   DashboardRoute
 ).pipe(Layer.provide(HttpGuard))

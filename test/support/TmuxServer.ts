@@ -8,6 +8,7 @@ import { execFile } from "node:child_process"
 import { rm } from "node:fs/promises"
 import { join } from "node:path"
 import { DaemonConfig, defaultSettings } from "../../src/config/DaemonConfig.js"
+import { AgentState } from "../../src/agent/AgentState.js"
 import { LocalSessions } from "../../src/local/LocalSessions.js"
 import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 
@@ -38,6 +39,8 @@ export const privateTmux: Effect.Effect<string, never, Scope.Scope> = Effect.acq
 
 export const localSessionsLayer = (tmuxSocket: string) =>
   LocalSessions.layer.pipe(
+    // No daemon serves here: hooks run in these sessions reach nothing.
+    Layer.provideMerge(AgentState.layerAt("http://127.0.0.1:9")),
     Layer.provideMerge(SessionCache.layer),
     Layer.provideMerge(DaemonConfig.layer(defaultSettings({ computer: "test", tmuxSocket })))
   )

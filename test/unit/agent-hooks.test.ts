@@ -1,15 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Option } from "effect"
 import { agentOfCommand, agentOfProcess, detectAgent } from "../../src/agent/Detect.js"
-import { decodeHook, type HookEvent, MAX_HOOK_BYTES } from "../../src/agent/HookPayload.js"
+import { decodeHook, type HookEvent } from "../../src/agent/HookPayload.js"
 import { hookPayload } from "../support/Screens.js"
 
 const decoded = (agent: "claude" | "codex", text: string): HookEvent => {
-  const result = decodeHook(agent, text)
+  const result = decodeHook(agent, JSON.parse(text))
   if (Either.isLeft(result)) throw new Error(result.left)
   return result.right
 }
-const problem = (agent: "claude" | "codex", text: string) => Option.getOrNull(Either.getLeft(decodeHook(agent, text)))
+const problem = (agent: "claude" | "codex", text: string) => Option.getOrNull(Either.getLeft(decodeHook(agent, JSON.parse(text))))
 
 describe("hook payloads", () => {
   it.each([
@@ -39,8 +39,7 @@ describe("hook payloads", () => {
     expect(decoded("claude", JSON.stringify(newer)).event).toMatchObject({ hook_event_name: "Stop" })
   })
 
-  it("refuses what is not JSON, misses a documented field, has a wrong type or is an event not installed", () => {
-    expect(problem("claude", "{not json")).toMatch(/^not a (claude|codex) hook payload: /)
+  it("refuses a payload that misses a documented field, has a wrong type or is an event not installed", () => {
     const { prompt: _, ...withoutPrompt } = JSON.parse(hookPayload("claude-UserPromptSubmit"))
     expect(problem("claude", JSON.stringify(withoutPrompt))).toMatch(/^not a (claude|codex) hook payload: /)
     expect(problem("claude", JSON.stringify({ ...JSON.parse(hookPayload("claude-Stop")), stop_hook_active: "no" }))).toMatch(/^not a (claude|codex) hook payload: /)
@@ -48,11 +47,6 @@ describe("hook payloads", () => {
     expect(problem("codex", JSON.stringify({ type: "approval-requested" }))).toMatch(/^not a (claude|codex) hook payload: /)
     // One agent's payload is not the other's.
     expect(problem("codex", hookPayload("claude-Stop"))).toMatch(/^not a (claude|codex) hook payload: /)
-  })
-
-  it("refuses a payload over the size bound before decoding it", () => {
-    const huge = JSON.stringify({ ...JSON.parse(hookPayload("claude-UserPromptSubmit")), prompt: "x".repeat(MAX_HOOK_BYTES) })
-    expect(problem("claude", huge)).toBe(`a hook payload is at most ${MAX_HOOK_BYTES} bytes`)
   })
 })
 

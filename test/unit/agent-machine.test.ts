@@ -7,7 +7,7 @@ import { hookPayload, recordedScreen } from "../support/Screens.js"
 
 const hook = (name: string, patch: Record<string, unknown> = {}): HookEvent => {
   const agent = name.startsWith("codex") ? "codex" : "claude"
-  return Either.getOrThrow(decodeHook(agent, JSON.stringify({ ...JSON.parse(hookPayload(name)), ...patch })))
+  return Either.getOrThrow(decodeHook(agent, { ...JSON.parse(hookPayload(name)), ...patch }))
 }
 const screen = (name: string) => readScreen(name.startsWith("codex") ? "codex" : "claude", recordedScreen(name))
 

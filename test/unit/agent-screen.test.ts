@@ -40,8 +40,9 @@ describe("screen patterns against recorded screens", () => {
       expect(read("claude", "claude-working")).toEqual({ state: "working", reason: null, summary: "Pondering…", choices: [] })
     })
 
-    it("at its prompt after a turn is done", () => {
+    it("at its prompt, after a turn or at start, is done", () => {
       expect(read("claude", "claude-done")).toMatchObject({ state: "done", reason: null, choices: [] })
+      expect(read("claude", "claude-welcome")).toMatchObject({ state: "done" })
     })
 
     it("an API error above the prompt is waiting on an error", () => {
@@ -63,6 +64,7 @@ describe("screen patterns against recorded screens", () => {
     it("working, done and an error", () => {
       expect(read("codex", "codex-working")).toMatchObject({ state: "working", summary: "Working" })
       expect(read("codex", "codex-done")).toMatchObject({ state: "done" })
+      expect(read("codex", "codex-welcome")).toMatchObject({ state: "done" })
       expect(read("codex", "codex-error")).toMatchObject({ state: "waiting", reason: "error" })
     })
   })
