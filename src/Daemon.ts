@@ -9,6 +9,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Effect, Layer, Option } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AgentState } from "./agent/AgentState.js"
+import { Notifier } from "./agent/Notifier.js"
 import { DaemonConfig, type DaemonSettings } from "./config/DaemonConfig.js"
 import { EventStream } from "./fleet/EventStream.js"
 import { Heartbeat } from "./fleet/Heartbeat.js"
@@ -58,7 +59,7 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
     Layer.provideMerge(Layer.mergeAll(WebSocketHub.layer, fleet)),
     Layer.provideMerge(TerminalViewing.layer),
     Layer.provideMerge(Terminals.layer),
-    Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer)),
+    Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer, Notifier)),
     Layer.provideMerge(AgentState.layer),
     Layer.provideMerge(Layer.mergeAll(SessionCache.layer, Stats.layer)),
     Layer.provideMerge(DaemonConfig.layer(settings)),

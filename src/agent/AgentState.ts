@@ -60,7 +60,7 @@ interface Entry {
 }
 
 /** The URL this daemon is reached at from this computer. */
-const localUrl = (address: HttpServer.Address): string => {
+export const localUrl = (address: HttpServer.Address): string => {
   if (address._tag !== "TcpAddress") return "http://127.0.0.1:7420"
   const host = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname
   return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`

@@ -15,7 +15,8 @@ const flags = {
   token: { type: "string", env: "TERMFLEET_TOKEN" },
   "fleet-secret": { type: "string", env: "TERMFLEET_FLEET_SECRET" },
   "state-dir": { type: "string", env: "TERMFLEET_STATE_DIR" },
-  "take-over": { type: "boolean", env: "TERMFLEET_TAKE_OVER" }
+  "take-over": { type: "boolean", env: "TERMFLEET_TAKE_OVER" },
+  "notify-url": { type: "string", env: "TERMFLEET_NOTIFY_URL" }
 } as const
 
 type Flag = keyof typeof flags
@@ -32,6 +33,7 @@ export const daemonUsage = `usage: termfleet daemon [options]
   --token TOKEN        token clients must present      TERMFLEET_TOKEN       (generated into the state folder)
   --fleet-secret S     secret shared by the fleet      TERMFLEET_FLEET_SECRET (read from <state>/fleet-secret)
   --state-dir DIR      token and secret live here      TERMFLEET_STATE_DIR   ($XDG_STATE_HOME/termfleet)
+  --notify-url URL     POST agent events here          TERMFLEET_NOTIFY_URL  (none)
   --take-over          replace a daemon already running as this computer (else: refuse to start)  TERMFLEET_TAKE_OVER=1`
 
 const Port = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 65535, { message: () => "a port is 0-65535" }))
@@ -39,6 +41,9 @@ const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
   message: () => "a prefix is 1-64 letters, digits, ':', '.', '_' or '-'"
 }))
 const Secret = Schema.String.pipe(Schema.minLength(16, { message: () => "use at least 16 characters" }))
+const NotifyUrl = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, {
+  message: () => "a notify URL starts with http:// or https://"
+}))
 const RedisUrl = Schema.String.pipe(Schema.pattern(/^rediss?:\/\//, {
   message: () => "a Redis URL starts with redis:// or rediss://"
 }))
@@ -87,6 +92,7 @@ export const parseDaemonArgs = (
     const tmuxSocket = yield* check("tmux-socket", Prefix)
     const token = yield* check("token", Secret)
     const fleetSecret = yield* check("fleet-secret", Secret)
+    const notifyUrl = yield* check("notify-url", NotifyUrl)
     const settings = defaultSettings({
       computer: Option.getOrElse(computer, () => base.computer),
       redisUrl,
@@ -96,6 +102,7 @@ export const parseDaemonArgs = (
       tmuxSocket: Option.getOrElse(tmuxSocket, () => base.tmuxSocket),
       projects: Option.match(value("projects"), { onNone: () => [], onSome: (dirs) => dirs.split(":").filter(Boolean) }),
       fleetSecret,
+      notifyUrl,
       stateDir: Option.getOrElse(value("state-dir"), () => base.stateDir),
       takeOver: parsed.values["take-over"] === true || value("take-over").pipe(Option.exists((v) => v === "1" || v === "true"))
     })

@@ -25,6 +25,10 @@ export interface Limits {
   /** Writes (create, input, end) accepted per second, with bursts up to `writeBurst`; more get 429. */
   readonly writesPerSecond: number
   readonly writeBurst: number
+  /** `--notify-url`: each try's timeout, the retries after a failed one, the first backoff (doubling). */
+  readonly notifyTimeoutMillis: number
+  readonly notifyRetries: number
+  readonly notifyBackoffMillis: number
 }
 
 export interface DaemonSettings {
@@ -50,6 +54,8 @@ export interface DaemonSettings {
   readonly heartbeatMillis: number
   /** How often peers are looked up; bounds how long a vanished peer stays on dashboards past its expiry. */
   readonly discoveryMillis: number
+  /** Where to POST an event when an agent session of this computer starts waiting or finishes. */
+  readonly notifyUrl: Option.Option<string>
   readonly limits: Limits
 }
 
@@ -62,7 +68,10 @@ export const defaultLimits: Limits = {
   readBatch: 512,
   maxBodyBytes: 256 * 1024,
   writesPerSecond: 20,
-  writeBurst: 60
+  writeBurst: 60,
+  notifyTimeoutMillis: 5000,
+  notifyRetries: 3,
+  notifyBackoffMillis: 500
 }
 
 export const VERSION = "0.1.0"
@@ -86,6 +95,7 @@ export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): Daemon
   takeOver: false,
   heartbeatMillis: 20_000,
   discoveryMillis: 5_000,
+  notifyUrl: Option.none(),
   limits: defaultLimits,
   ...overrides
 })

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { termfleetWith } from "../support/Agents.js"
-import { MAIN } from "../support/Cli.js"
+import { MAIN } from "../support/DaemonProcess.js"
 import { tempDir } from "../support/TempDir.js"
 
 const userSettings = {

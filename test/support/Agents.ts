@@ -9,19 +9,26 @@ import { execFile } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { MAIN, type Ran, requireBuild } from "./Cli.js"
+import { cleanEnv, type Finished, MAIN, requireBuild } from "./DaemonProcess.js"
 import { tempDir } from "./TempDir.js"
 
 export const STAND_INS = fileURLToPath(new URL("../agents/", import.meta.url))
 
-/** `node dist/main.js <args>` with exactly `env` (no TERMFLEET_* of the test's own) and `input` on stdin. */
-export const termfleetWith = (env: Readonly<Record<string, string>>, args: ReadonlyArray<string>, input = ""): Effect.Effect<Ran> =>
+/**
+ * `node dist/main.js <args>` with `env` over the test's environment (without
+ * its TERMFLEET_* settings, nor the tmux pane it may run in), `input` on stdin.
+ */
+export const termfleetWith = (
+  env: Readonly<Record<string, string>>,
+  args: ReadonlyArray<string>,
+  input = ""
+): Effect.Effect<Finished> =>
   Effect.async((resume) => {
     requireBuild()
-    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TERMFLEET_") && name !== "TMUX" && name !== "TMUX_PANE"))
-    const child = execFile(process.execPath, [MAIN, ...args], { env: { ...base, ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
-      resume(Effect.succeed({ code, stdout, stderr }))
+    const { TMUX: _, TMUX_PANE: __, ...base } = cleanEnv(env)
+    const child = execFile(process.execPath, [MAIN, ...args], { env: base, timeout: 15_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+      resume(Effect.succeed({ code, signal: error?.signal ?? null, stdout, stderr }))
     })
     child.stdin?.end(input)
   })

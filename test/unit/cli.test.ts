@@ -22,6 +22,12 @@ describe("parseDaemonArgs", () => {
     expect(settings.projects).toEqual(["/a", "/b"])
   })
 
+  it("takes --notify-url, or TERMFLEET_NOTIFY_URL", () => {
+    expect(Either.getOrThrow(parseDaemonArgs([], {})).settings.notifyUrl).toEqual(Option.none())
+    const fromEnv = parseDaemonArgs([], { TERMFLEET_NOTIFY_URL: "https://ntfy.sh/my-agents" })
+    expect(Either.getOrThrow(fromEnv).settings.notifyUrl).toEqual(Option.some("https://ntfy.sh/my-agents"))
+  })
+
   it.each([
     [["--port", "99999"], "--port"],
     [["--port", "http"], "--port"],
@@ -31,7 +37,8 @@ describe("parseDaemonArgs", () => {
     [["--prefix", "a b"], "--prefix"],
     [["--bogus"], "bogus"],
     [["--token", "short"], "--token"],
-    [["--fleet-secret", "short"], "--fleet-secret"]
+    [["--fleet-secret", "short"], "--fleet-secret"],
+    [["--notify-url", "ftp://example.com"], "--notify-url"]
   ])("refuses %j with a message naming the flag", (argv, flag) => {
     const result = parseDaemonArgs(argv, {})
     expect(Either.isLeft(result) && result.left).toContain(flag)

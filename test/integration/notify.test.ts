@@ -1,0 +1,112 @@
+/**
+ * `--notify-url`: the owning daemon POSTs an event when an agent session
+ * starts waiting or finishes; a peer showing the same session sends nothing.
+ * A webhook that fails or never answers is retried, then given up, and holds
+ * up nothing: the session's changes reach clients at once meanwhile.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { defaultLimits } from "../../src/config/DaemonConfig.js"
+import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { hookPayload } from "../support/Screens.js"
+import { pollUntil } from "../support/Poll.js"
+import { uniquePrefix, useRedis } from "../support/RedisServer.js"
+import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
+import { webhook } from "../support/Webhook.js"
+import { subscribedClient } from "../support/WsClient.js"
+
+const redisUrl = useRedis()
+
+const fast = { ...defaultLimits, notifyTimeoutMillis: 300, notifyRetries: 2, notifyBackoffMillis: 50 }
+
+const daemon = (computer: string, prefix: string, notifyUrl: string, limits = fast) =>
+  Effect.flatMap(makeIoRedisClient(redisUrl()), (redis) =>
+    startDaemon(computer, Option.some(redis), { prefix, notifyUrl: Option.some(notifyUrl), limits }))
+
+const api = (daemon: TestDaemon, method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const response = await fetch(daemon.httpUrl(path), {
+      method,
+      headers: { ...daemon.authHeaders, "content-type": "application/json", ...headers },
+      ...(body === undefined ? {} : { body })
+    })
+    const text = await response.text()
+    return { status: response.status, body: text === "" ? null : JSON.parse(text) }
+  })
+
+const hook = (daemon: TestDaemon, sessionId: string, name: string) =>
+  Effect.flatMap(api(daemon, "POST", "/hooks/claude", hookPayload(name), { "x-termfleet-session": sessionId }), (answer) =>
+    answer.status === 204 ? Effect.void : Effect.die(`hook ${name}: ${answer.status}`))
+
+describe("notify-url", () => {
+  it.scopedLive("the owner posts when an agent starts waiting and when it finishes; the peer showing it posts nothing", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("notify")
+      const toAlpha = yield* webhook(() => 204)
+      const toBeta = yield* webhook(() => 204)
+      const alpha = yield* daemon("alpha", prefix, toAlpha.url)
+      const beta = yield* daemon("beta", prefix, toBeta.url)
+      const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
+      const id: string = (yield* api(alpha, "POST", "/sessions", JSON.stringify({ title: "agent", command: "sh" }))).body.sessionId
+
+      yield* hook(alpha, id, "claude-UserPromptSubmit")
+      yield* hook(alpha, id, "claude-PreToolUse")
+      yield* hook(alpha, id, "claude-PermissionRequest")
+      yield* hook(alpha, id, "claude-Notification-permission")
+      yield* hook(alpha, id, "claude-PostToolUse")
+      yield* hook(alpha, id, "claude-Stop")
+      // Beta has seen every step, so it had every chance to send.
+      yield* onBeta.nextEvent("session_updated", (s) => s.sessionId === id && s.agent?.state === "done")
+
+      const events = yield* pollUntil(Effect.sync(toAlpha.received), (r) => r.length >= 2, "two notifications", 10_000)
+      expect(events.map((r) => r.body)).toEqual([
+        expect.objectContaining({
+          session: id,
+          title: "agent",
+          computer: "alpha",
+          agent: "claude",
+          state: "waiting",
+          reason: "permission",
+          summary: "Bash: rm -rf build",
+          link: `${alpha.httpUrl("")}/#session=alpha/${id}`,
+          text: "alpha/agent is waiting (permission): Bash: rm -rf build"
+        }),
+        expect.objectContaining({ session: id, state: "done", reason: null, summary: "Removed the build folder." })
+      ])
+      expect(toBeta.received()).toEqual([])
+    }))
+
+  it.scopedLive("a webhook that never answers holds up nothing: later changes reach clients, later events are sent", () =>
+    Effect.gen(function*() {
+      const silent = yield* webhook(() => "never")
+      const alpha = yield* daemon("alpha", uniquePrefix("notify-silent"), silent.url, { ...fast, notifyTimeoutMillis: 60_000 })
+      const onAlpha = (yield* subscribedClient(alpha.wsUrl, "sessions")).client
+      const id: string = (yield* api(alpha, "POST", "/sessions", JSON.stringify({ command: "sh" }))).body.sessionId
+
+      yield* hook(alpha, id, "claude-UserPromptSubmit")
+      yield* hook(alpha, id, "claude-PermissionRequest")
+      yield* pollUntil(Effect.sync(silent.received), (r) => r.length === 1, "the waiting event, held unanswered", 10_000)
+      yield* hook(alpha, id, "claude-Stop")
+      yield* onAlpha.nextEvent("session_updated", (s) => s.sessionId === id && s.agent?.state === "done")
+      const held = yield* pollUntil(Effect.sync(silent.received), (r) => r.length === 2, "the done event beside it", 10_000)
+      expect(held.map((r) => r.body.state)).toEqual(["waiting", "done"])
+    }))
+
+  it.scopedLive("a try that times out or fails is retried with backoff, then the event is given up", () =>
+    Effect.gen(function*() {
+      // The very first try never answers (its timeout ends it); every other fails at once.
+      const broken = yield* webhook((attempt) => (attempt === 1 ? "never" : 500))
+      const alpha = yield* daemon("alpha", uniquePrefix("notify-broken"), broken.url, fast)
+      const id: string = (yield* api(alpha, "POST", "/sessions", JSON.stringify({ command: "sh" }))).body.sessionId
+      const tries = (state: string) => broken.received().filter((r) => r.body.state === state).length
+      const all = fast.notifyRetries + 1
+
+      yield* hook(alpha, id, "claude-UserPromptSubmit")
+      yield* hook(alpha, id, "claude-PermissionRequest")
+      yield* pollUntil(Effect.sync(() => tries("waiting")), (n) => n === all, "every try of the waiting event", 10_000)
+      // The next event, tried and given up in full, leaves time for any try too many of the first.
+      yield* hook(alpha, id, "claude-Stop")
+      yield* pollUntil(Effect.sync(() => tries("done")), (n) => n === all, "every try of the done event", 10_000)
+      expect(broken.received().map((r) => r.body.state)).toEqual([...Array(all).fill("waiting"), ...Array(all).fill("done")])
+    }))
+})
