@@ -9,6 +9,7 @@
  */
 import WebSocket from "ws"
 import { Redis } from "ioredis"
+import { io, type Socket as SioSocket } from "socket.io-client"
 import { hrNow, serveIpc, STAMP } from "./support.js"
 
 interface Run {
@@ -104,19 +105,49 @@ const open = (url: string, headers: Record<string, string>, subscribe: string | 
     ws.once("error", reject)
   })
 
+/** Open socket.io clients (the peer's): each joins the room of its topic, and is ready when the join is acked. */
+const sioSockets = new Set<SioSocket>()
+
+const openSio = (url: string, headers: Record<string, string>, subscribe: string | null) =>
+  new Promise<void>((resolve, reject) => {
+    const socket = io(url, { transports: ["websocket"], extraHeaders: headers, reconnection: false, forceNew: true })
+    socket.on("session_updated", (session: { lastOutput?: unknown }) => {
+      const at = hrNow()
+      if (typeof session?.lastOutput === "string") note(session.lastOutput, at)
+    })
+    socket.once("connect", () => {
+      sioSockets.add(socket)
+      if (subscribe === null) resolve()
+      else socket.emit("subscribe", subscribe, () => resolve())
+    })
+    socket.once("disconnect", (reason) => {
+      sioSockets.delete(socket)
+      if (reason !== "io client disconnect") closedCodes.push(0)
+    })
+    socket.once("connect_error", reject)
+  })
+
 serveIpc({
-  connect: async (m: { url: string; n: number; headers: Record<string, string>; subscribe: string | null; concurrency?: number }) => {
+  connect: async (m: {
+    url: string
+    n: number
+    headers: Record<string, string>
+    subscribe: string | null
+    concurrency?: number
+    /** `socket.io`: the peer's clients; otherwise plain WebSocket clients of termfleet or the bare ws server. */
+    kind?: "ws" | "socket.io"
+  }) => {
     const start = hrNow()
     const concurrency = m.concurrency ?? 25
     let next = 0
     const worker = async () => {
       while (next < m.n) {
         next++
-        await open(m.url, m.headers, m.subscribe)
+        await (m.kind === "socket.io" ? openSio : open)(m.url, m.headers, m.subscribe)
       }
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, m.n) }, worker))
-    return { connected: sockets.size, ms: hrNow() - start }
+    return { connected: sockets.size + sioSockets.size, ms: hrNow() - start }
   },
   spy: (m: { redisUrl: string; key: string }) => {
     void spy(m.redisUrl, m.key)
@@ -124,7 +155,7 @@ serveIpc({
   },
   count: (m: { run: string }) => {
     const entry = runs.get(m.run)
-    return { frames: entry?.frames ?? 0, distinct: entry?.seqs.size ?? 0, closed: closedCodes.length, open: sockets.size }
+    return { frames: entry?.frames ?? 0, distinct: entry?.seqs.size ?? 0, closed: closedCodes.length, open: sockets.size + sioSockets.size }
   },
   collect: (m: { run: string }) => {
     const entry = runs.get(m.run)
@@ -152,8 +183,11 @@ serveIpc({
         }, 1000)
       })
     ))
+    const sio = [...sioSockets]
+    for (const socket of sio) socket.disconnect()
+    sioSockets.clear()
     closedCodes = []
-    return { closed: all.length }
+    return { closed: all.length + sio.length }
   },
   memory: () => ({ rss: process.memoryUsage().rss })
 })

@@ -1,6 +1,6 @@
 /** A real `node dist/main.js daemon` child process, as a user starts it. */
 import { fileURLToPath } from "node:url"
-import { freePort, hrNow, sleep, spawn, stopChild, tempDir, track, trackTmuxSocket } from "./support.js"
+import { freePort, hrNow, profiling, sleep, spawn, stopChild, tempDir, track, trackTmuxSocket } from "./support.js"
 
 /** dist/bench-build/bench/daemonB.js → dist/main.js, the output of `npm run build`. */
 export const MAIN = fileURLToPath(new URL("../../main.js", import.meta.url))
@@ -22,9 +22,6 @@ export interface DaemonBOptions {
   readonly secret: string
   readonly tmuxSocket: string
 }
-
-/** With BENCH_CPU_PROF=<dir>, daemons started here write a V8 CPU profile there when they stop. */
-const profiling = process.env["BENCH_CPU_PROF"]
 
 export const startDaemonB = async (options: DaemonBOptions): Promise<DaemonB> => {
   const port = await freePort()

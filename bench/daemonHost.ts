@@ -6,15 +6,18 @@
  * of 20 computers, the `tmuxCalls` counter, and an RSS that is the daemon's
  * alone (not the benchmark driver's).
  *
- * argv[2]: the DaemonOptions as JSON. Commands (IPC): load, fanout, memory,
- * tmuxCalls, clients.
+ * argv[2]: the DaemonOptions as JSON. Commands (IPC): run (paced changes),
+ * upsert (one change), load, fanout, memory, counters, tmuxCalls, clients.
  */
 import { Effect } from "effect"
 import { join } from "node:path"
 import { writeHeapSnapshot } from "node:v8"
 import type { Computer } from "../src/domain/Model.js"
 import { type DaemonOptions, startInProcessDaemon } from "./inProcessDaemon.js"
-import { benchSession, serveIpc, sleep, stamp } from "./support.js"
+import { benchSession, pace, serveIpc, sleep, stamp } from "./support.js"
+
+/** Sessions the paced changes cycle through, as in every pipeline. */
+const SESSIONS = 50
 
 const options = JSON.parse(process.argv[2] ?? "{}") as DaemonOptions
 const daemon = await startInProcessDaemon(options)
@@ -22,6 +25,15 @@ const daemon = await startInProcessDaemon(options)
 let keepAlive: NodeJS.Timeout | undefined
 
 serveIpc({
+  /** Changes to this computer's sessions at `rate` for `durationMs`, each stamped just before it is made. */
+  run: async (m: { run: string; rate: number; durationMs: number }) => ({
+    ...await pace(m.rate, m.durationMs, (i) => daemon.upsert(benchSession(options.computer, i % SESSIONS, stamp(m.run, i))))
+  }),
+  upsert: (m: { run: string; i: number }) => {
+    daemon.upsert(benchSession(options.computer, m.i % SESSIONS, stamp(m.run, m.i)))
+    return {}
+  },
+  counters: () => daemon.counters(),
   /** `computers` computers (this one and made-up peers) with `perComputer` sessions each. */
   load: async (m: { computers: number; perComputer: number }) => {
     const now = Date.now()

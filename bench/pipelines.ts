@@ -1,8 +1,7 @@
 /**
- * Three pipelines driven the same way (paced sends of stamped sessions,
- * a receiver that reports which arrived and how late):
- * - termfleet: daemon A (in this process) → Redis → daemon B (a
- *   `node dist/main.js daemon` child) → a WebSocket client (a child);
+ * Pipelines driven the same way (paced sends of stamped sessions, a
+ * receiver that reports which arrived and how late); termfleet's and the
+ * peer's are in `compare.ts`, the raw hops here:
  * - redis: ioredis XADD → blocking XREAD, two connections, one redis-server;
  * - ws: a bare `ws` server process → a `ws` client process.
  */
@@ -116,44 +115,6 @@ export const startFleetPair = async (fleet: Fleet, scenario: string): Promise<Fl
   }
 }
 
-/**
- * With `spy`, a third process also reads B's stream (`XREAD` does not consume:
- * B still gets every entry), to split the latency at the Redis stream.
- */
-export const termfleetPipeline = async (fleet: Fleet, scenario: string, spy = false): Promise<Pipeline> => {
-  const pair = await startFleetPair(fleet, scenario)
-  const spyChild = spy ? (await startBenchChild("clients")).child : undefined
-  if (spyChild !== undefined) await ask(spyChild, { cmd: "spy", redisUrl: fleet.redisUrl, key: `${pair.prefix}events:beta` })
-  const client = await receiver(pair.b.wsUrl, pair.b.headers, "sessions")
-  const inject = (run: string, i: number) => pair.a.upsert(benchSession("alpha", i % SESSIONS, stamp(run, i)))
-  // The client's subscribe reaches alpha as beta's heartbeat; then alpha pushes. Wait until a change gets through.
-  const deadline = hrNow() + 15_000
-  for (let i = 0; (await client.count("probe")).distinct === 0; i++) {
-    if (hrNow() > deadline) throw new Error("no event from alpha reached beta's client within 15 s")
-    inject("probe", i)
-    await sleep(100)
-  }
-  await client.collect("probe")
-  return {
-    name: "termfleet",
-    run: (run, rate, durationMs) => pace(rate, durationMs, (i) => inject(run, i)),
-    count: client.count,
-    collect: client.collect,
-    hopCounters: async () => ({
-      pushed: Number((await pair.a.counters())["eventsOut"]),
-      applied: Number((await pair.b.health())["eventsIn"])
-    }),
-    ...(spyChild === undefined ? {} : {
-      collectStream: (run: string) => ask<Collected>(spyChild, { cmd: "collect", run: `stream:${run}` })
-    }),
-    stop: async () => {
-      await stopChild(client.child)
-      if (spyChild !== undefined) await stopChild(spyChild)
-      await pair.stop()
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------
 // redis: XADD → blocking XREAD
 
@@ -215,8 +176,9 @@ export const wsPeer = async (): Promise<{ child: ChildProcess; port: number }> =
   return { child, port }
 }
 
-export const wsPipeline = async (): Promise<Pipeline> => {
-  const server = await wsPeer()
+/** One client of a bare ws server: `server`'s, which it leaves running, or one of its own. */
+export const wsPipeline = async (given?: { child: ChildProcess; port: number }): Promise<Pipeline> => {
+  const server = given ?? await wsPeer()
   const client = await receiver(`ws://127.0.0.1:${server.port}/`, {}, null)
   return {
     name: "ws",
@@ -226,7 +188,7 @@ export const wsPipeline = async (): Promise<Pipeline> => {
     collect: client.collect,
     stop: async () => {
       await stopChild(client.child)
-      await stopChild(server.child)
+      if (given === undefined) await stopChild(server.child)
     }
   }
 }

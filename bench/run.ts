@@ -13,26 +13,17 @@ import { Redis } from "ioredis"
 import WebSocket from "ws"
 import { createArgs } from "../src/local/Tmux.js"
 import { startRedisServer } from "../test/support/RedisProcess.js"
+import { type Attempted, attempted, compare, OTHER_CORES_LIMIT } from "./compare.js"
 import type { DaemonOptions } from "./inProcessDaemon.js"
-import {
-  type Fleet,
-  measure,
-  type Pipeline,
-  redisPipeline,
-  type RunResult,
-  startFleetPair,
-  stepThroughput,
-  termfleetPipeline,
-  type Throughput,
-  wsPeer,
-  wsPipeline
-} from "./pipelines.js"
+import { type Fleet, startFleetPair, wsPeer } from "./pipelines.js"
 import { type Machine, type MemoryStage, renderReport, renderTable, type Results, type RunEnv } from "./report.js"
 import { measureStartup } from "./startup.js"
 import {
   ask,
   benchSession,
-  FANOUT,
+  coresBetween,
+  cpuOf,
+  cpuSnapshot,
   hrNow,
   killEverything,
   pace,
@@ -50,8 +41,8 @@ import {
 const started = hrNow()
 const log = (line: string) => console.log(`[${((hrNow() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`)
 
-/** The whole run must stay well under 6 minutes (the build comes on top). */
-const WATCHDOG_MS = 330_000
+/** A run that hangs is stopped (a normal one takes about 8 minutes; the build comes on top). */
+const WATCHDOG_MS = 1_200_000
 
 const REPORT = fileURLToPath(new URL("../../../BENCHMARKS.md", import.meta.url))
 const OPTIMISATIONS = fileURLToPath(new URL("../../../bench/optimisations.md", import.meta.url))
@@ -70,51 +61,10 @@ const commandStats = async (redis: Redis): Promise<{ xadd: number; total: number
 }
 
 // ---------------------------------------------------------------------------
-// Latency and throughput, for the three pipelines
-
-const LATENCY_RUNS = [
-  { rate: 100, durationMs: 5000 },
-  { rate: 1000, durationMs: 3000 }
-] as const
-
-const latencies = async (pipeline: Pipeline): Promise<Record<number, RunResult>> => {
-  // JIT and connection warm-up, not measured.
-  await measure(pipeline, "warmup", 500, 1000, 3000)
-  const out: Record<number, RunResult> = {}
-  for (const { rate, durationMs } of LATENCY_RUNS) {
-    const r = await measure(pipeline, `lat${rate}`, rate, durationMs, 5000)
-    log(
-      `    ${pipeline.name} @${rate}/s: p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, ` +
-        `max ${r.latency.max.toFixed(2)} ms, received ${r.received}/${r.sent}` +
-        (r.split === undefined ? "" : `; change → B's stream p50 ${r.split.toStream.p50.toFixed(2)} / p99 ${r.split.toStream.p99.toFixed(2)} ms, ` +
-          `B's stream → client p50 ${r.split.fromStream.p50.toFixed(2)} / p99 ${r.split.fromStream.p99.toFixed(2)} ms`)
-    )
-    out[rate] = r
-  }
-  return out
-}
-
-const throughput = async (make: () => Promise<Pipeline>): Promise<Throughput> => {
-  const pipeline = await make()
-  try {
-    await measure(pipeline, "warmup", 500, 1000, 3000)
-    return await stepThroughput(pipeline, log)
-  } finally {
-    await pipeline.stop()
-  }
-}
-
-const withPipeline = async <A>(make: () => Promise<Pipeline>, f: (p: Pipeline) => Promise<A>): Promise<A> => {
-  const pipeline = await make()
-  try {
-    return await f(pipeline)
-  } finally {
-    await pipeline.stop()
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Interest propagation, and traffic with no interested peer
+
+/** Subscribes on B this many times a round. */
+const INTEREST_REPS = 5
 
 const interest = async (fleet: Fleet) => {
   const pair = await startFleetPair(fleet, "interest")
@@ -125,7 +75,7 @@ const interest = async (fleet: Fleet) => {
   try {
     for (let i = 0; i < 10; i++) pair.a.upsert(benchSession("alpha", i, stamp("before", i)))
     await sleep(500)
-    for (let rep = 0; rep < 10; rep++) {
+    for (let rep = 0; rep < INTEREST_REPS; rep++) {
       // A change beta has not seen (nobody on beta is interested, so alpha does not push it).
       pair.a.upsert(benchSession("alpha", 0, stamp("interest", rep)))
       await sleep(300)
@@ -265,62 +215,17 @@ const initialLoads = async (url: string, headers: Record<string, string>, reques
   }
 }
 
-const FANOUT_CLIENTS = FANOUT.clients
-const CLIENT_PROCESSES = FANOUT.processes
-const FANOUT_CHANGES = FANOUT.changes
-const FANOUT_GAP_MS = FANOUT.gapMs
-
-/** 1,000 clients in two processes; one change at a time, stamped where it is made. */
-const fanout = async (
-  clientProcs: ReadonlyArray<ChildProcess>,
-  url: string,
-  headers: Record<string, string>,
-  subscribe: string | null,
-  trigger: () => Promise<unknown>,
-  run: string
-) => {
-  const connectStart = hrNow()
-  await Promise.all(clientProcs.map((child) =>
-    ask(child, { cmd: "connect", url, n: FANOUT_CLIENTS / CLIENT_PROCESSES, headers, subscribe, concurrency: 10 }, 120_000)
-  ))
-  const connectMs = hrNow() - connectStart
-  await sleep(1000)
-  await trigger()
-  const expected = FANOUT_CHANGES * FANOUT_CLIENTS / CLIENT_PROCESSES
-  const deadline = hrNow() + 10_000
-  while (hrNow() < deadline) {
-    const counts = await Promise.all(clientProcs.map((child) => ask<{ frames: number }>(child, { cmd: "count", run })))
-    if (counts.every((c) => c.frames >= expected)) break
-    await sleep(100)
-  }
-  const collected = await Promise.all(clientProcs.map((child) =>
-    ask<{ frames: number; latencies: Array<number>; closed: number; initialBytes: number }>(child, { cmd: "collect", run })
-  ))
-  const all = collected.flatMap((c) => c.latencies)
-  return {
-    connectMs,
-    delivered: collected.reduce((n, c) => n + c.frames, 0),
-    expected: FANOUT_CHANGES * FANOUT_CLIENTS,
-    closed: collected.reduce((n, c) => n + c.closed, 0),
-    initialBytes: collected.reduce((n, c) => n + c.initialBytes, 0),
-    latency: summarize(all)
-  }
-}
-
-const closeClients = (clientProcs: ReadonlyArray<ChildProcess>) =>
-  Promise.all(clientProcs.map((child) => ask(child, { cmd: "close" }, 60_000)))
-
 const MB = 1024 * 1024
 
-const manyClients = async (fleet: Fleet) => {
+/** Gamma: one daemon (no Redis) with 10,000 sessions of 20 computers; new clients' sessions_initial, and its memory. */
+const initialLoad = async (fleet: Fleet) => {
   const options: DaemonOptions = {
     computer: "gamma",
     prefix: `bench-${fleet.pid}-host:`,
     tmuxSocket: `tfbench-${fleet.pid}-gamma`,
     token: fleet.token,
     fleetSecret: fleet.secret,
-    stateDir: tempDir("gamma"),
-    maxClients: FANOUT_CLIENTS + 100
+    stateDir: tempDir("gamma")
   }
   trackTmuxSocket(options.tmuxSocket)
   // --expose-gc only so that, after each reading as is, a second one after a full GC shows what is retained.
@@ -333,23 +238,17 @@ const manyClients = async (fleet: Fleet) => {
     const collected = await reading(true)
     return { rss: asIs.rss, heapUsed: asIs.heapUsed, rssAfterGc: collected.rss, heapAfterGc: collected.heapUsed }
   }
-  const clientProcs = await Promise.all(Array.from({ length: CLIENT_PROCESSES }, () => startBenchChild("clients")))
-    .then((started) => started.map((s) => s.child))
   const peer = await wsPeer()
   try {
     await sleep(1000)
     const empty = await memory()
-    const loadStart = hrNow()
     await ask(host, { cmd: "load", computers: 20, perComputer: 500 })
-    log(`    10,000 sessions of 20 computers in gamma's cache (${((hrNow() - loadStart) / 1000).toFixed(1)} s)`)
     await sleep(500)
     const sessions = await memory()
-
-    const subscribe = JSON.stringify({ type: "subscribe", topic: "sessions" })
-    const initial = await initialLoads(url, headers, subscribe, 5)
+    const initial = await initialLoads(url, headers, JSON.stringify({ type: "subscribe", topic: "sessions" }), 5)
     log(
       `    sessions_initial (${(initial.bytes / MB).toFixed(1)} MB): first byte p50 ${initial.firstByte.p50.toFixed(1)} ms, ` +
-        `last byte p50 ${initial.lastByte.p50.toFixed(1)} ms`
+        `last byte p50 ${initial.lastByte.p50.toFixed(1)} ms; gamma's RSS ${(sessions.rss / MB).toFixed(0)} MB with the sessions`
     )
     await ask(peer.child, { cmd: "setInitial", sessions: 10_000, computers: 20 })
     const initialBase = await initialLoads(`ws://127.0.0.1:${peer.port}/`, {}, '{"type":"initial"}', 5)
@@ -357,42 +256,10 @@ const manyClients = async (fleet: Fleet) => {
       `    bare ws, same size frame: first byte p50 ${initialBase.firstByte.p50.toFixed(1)} ms, ` +
         `last byte p50 ${initialBase.lastByte.p50.toFixed(1)} ms`
     )
-
-    log(`    connecting ${FANOUT_CLIENTS} clients to gamma (each subscribes and gets its sessions_initial)...`)
-    const tf = await fanout(clientProcs, url, headers, "sessions", () =>
-      ask(host, { cmd: "fanout", run: "fanout", changes: FANOUT_CHANGES, gapMs: FANOUT_GAP_MS }, 60_000), "fanout")
-    const clientsSeen = Number((await ask(host, { cmd: "clients" }))["clients"])
-    const mem = await memory()
-    log(
-      `    fan-out to ${clientsSeen} clients (connected in ${(tf.connectMs / 1000).toFixed(1)} s): ` +
-        `p50 ${tf.latency.p50.toFixed(1)} ms, p99 ${tf.latency.p99.toFixed(1)} ms, max ${tf.latency.max.toFixed(1)} ms, ` +
-        `${tf.delivered}/${tf.expected} delivered; RSS ${(mem.rss / MB).toFixed(0)} MB ` +
-        `(heap ${(mem.heapUsed / MB).toFixed(0)} MB, ${(mem.heapAfterGc / MB).toFixed(0)} MB after a full GC)`
-    )
-    await closeClients(clientProcs)
-    await ask(host, { cmd: "stop" }, 30_000)
-    await stopChild(host)
-
-    const base = await fanout(clientProcs, `ws://127.0.0.1:${peer.port}/`, {}, null, () =>
-      ask(peer.child, { cmd: "fanout", run: "fanout-ws", changes: FANOUT_CHANGES, gapMs: FANOUT_GAP_MS }, 60_000), "fanout-ws")
-    log(
-      `    bare ws fan-out to ${FANOUT_CLIENTS} clients: p50 ${base.latency.p50.toFixed(1)} ms, ` +
-        `p99 ${base.latency.p99.toFixed(1)} ms, max ${base.latency.max.toFixed(1)} ms`
-    )
-    const memoryBase = Number((await ask(peer.child, { cmd: "memory" }))["rss"])
-    log(`    bare ws server with ${FANOUT_CLIENTS} clients and the sessions frame: RSS ${(memoryBase / MB).toFixed(0)} MB`)
-    await closeClients(clientProcs)
-    return {
-      initial,
-      initialBase,
-      fanout: { ...tf, clients: clientsSeen },
-      fanoutBase: base,
-      memory: { empty, sessions, clients: mem },
-      memoryBase
-    }
+    return { initial, initialBase, memory: { empty, sessions } }
   } finally {
     await stopChild(host)
-    await Promise.all([...clientProcs, peer.child].map((child) => stopChild(child)))
+    await stopChild(peer.child)
   }
 }
 
@@ -400,7 +267,7 @@ const manyClients = async (fleet: Fleet) => {
 // Idle cost
 
 const IDLE_SESSIONS = 100
-const IDLE_WINDOW_MS = 10_000
+const IDLE_WINDOW_MS = 5_000
 
 const tmux = (socket: string, args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
@@ -425,29 +292,12 @@ const createIdleSessions = async (socket: string) => {
   }
 }
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
-  } catch {
-    return 100
-  }
-})()
-
-/** utime+stime of a process and of its waited-for children, in seconds, from /proc/<pid>/stat. */
-const cpuOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number)
-  // Fields 14-17 of proc(5), counted from field 3 (state) here.
-  const [utime, stime, cutime, cstime] = [fields[11]!, fields[12]!, fields[13]!, fields[14]!]
-  return { own: (utime + stime) / CLK_TCK, children: (cutime + cstime) / CLK_TCK }
-}
-
 /**
  * After 3 s, over the idle window: CPU of a process (own, and its reaped
  * children), of the tmux server, and the change of its tmux call counter.
  */
 const idleWindow = async (child: ChildProcess, tmuxServerPid: number, calls: () => Promise<number>) => {
-  await sleep(3000)
+  await sleep(2000)
   const calls0 = await calls()
   const cpu0 = cpuOf(child.pid!)
   const server0 = cpuOf(tmuxServerPid)
@@ -528,11 +378,22 @@ const machine = (): Machine => {
   }
 }
 
+/** Every figure is measured in this many rounds (BENCH_ROUNDS; at least 3 for BENCHMARKS.md). */
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
+/** BENCH_ONLY=compare: only the side-by-side comparison (while developing). */
+const ONLY_COMPARE = process.env["BENCH_ONLY"] === "compare"
+
+const rounds = async <A>(what: string, body: () => Promise<A>): Promise<ReadonlyArray<Attempted<A>>> => {
+  const out: Array<Attempted<A>> = []
+  for (let index = 1; index <= ROUNDS; index++) out.push(await attempted(`${what}, round ${index}`, log, body))
+  return out
+}
+
 const main = async () => {
   const date = new Date()
   const loadBefore = loadavg()
   const before = cpuSnapshot()
-  log(`termfleet benchmark: redis-server, daemons and clients on 127.0.0.1 (this takes about 4-5 minutes)`)
+  log(`termfleet benchmark: redis-server, daemons and clients on 127.0.0.1, ${ROUNDS} rounds (this takes about 8 minutes)`)
   const redis = await startRedisServer()
   track(redis.child)
   const fleet: Fleet = {
@@ -548,74 +409,39 @@ const main = async () => {
   await createIdleSessions(idleSocket)
   log(`${IDLE_SESSIONS} idle tmux sessions (sleep 100000) on tmux -L ${idleSocket}`)
 
-  log("0/6 start-up and footprint: `termfleet ls`, daemon start, idle daemon (each beside its baseline)")
-  const startup = await measureStartup(log)
+  log("0/5 start-up and footprint: `termfleet ls`, daemon start, idle daemon (each beside its baseline)")
+  const startup = ONLY_COMPARE ? undefined : await measureStartup(log)
 
-  log("1/6 propagation latency at 100 and 1,000 events/s (after a 1 s warm-up at 500/s)")
-  const latency = {
-    redis: await withPipeline(() => redisPipeline(fleet), latencies),
-    ws: await withPipeline(wsPipeline, latencies),
-    termfleet: await withPipeline(() => termfleetPipeline(fleet, "latency", true), latencies)
-  }
-
-  log(`2/6 sustained throughput with zero loss: ${"doubling the rate every 2 s"} until a step fails, then once half-way`)
-  const tp = {
-    redis: await throughput(() => redisPipeline(fleet)),
-    ws: await throughput(wsPipeline),
-    termfleet: await throughput(() => termfleetPipeline(fleet, "throughput"))
-  }
-
-  log("3/6 interest propagation: a client subscribes on beta; when does alpha push?")
-  const interestResult = await interest(fleet)
-
-  log("4/6 traffic with no interested peer (INFO commandstats)")
-  const quiet = await noInterest(fleet)
-
-  log(`5/6 one daemon (gamma, its own process, maxClients raised to ${FANOUT_CLIENTS + 100}): initial load, fan-out, memory`)
-  const many = await manyClients(fleet)
-
-  log(`6/6 idle cost: ${IDLE_SESSIONS} idle local sessions, ${IDLE_WINDOW_MS / 1000} s window`)
-  const idleResult = await idle(fleet, idleSocket)
-
-  const results: Results = {
-    latency,
-    throughput: tp,
-    interest: interestResult,
-    quiet,
-    many,
-    idle: idleResult,
-    startup
+  log(`1/5 termfleet, socket.io + redis-streams-adapter, raw redis and ws: latency, CPU, throughput, fan-out, memory, start-up`)
+  const comparison = await compare(fleet, ROUNDS, idleSocket, log)
+  const others = startup === undefined ? undefined : {
+    startup,
+    interest: (log("2/5 interest propagation: a client subscribes on beta; when does alpha push?"),
+      await rounds("interest propagation", () => interest(fleet))),
+    quiet: (log("3/5 traffic with no interested peer (INFO commandstats)"),
+      await rounds("no interested peer", () => noInterest(fleet))),
+    initial: (log("4/5 one daemon (gamma, its own process, no Redis) with 10,000 sessions: initial load, memory"),
+      await rounds("initial load", () => initialLoad(fleet))),
+    idle: (log(`5/5 idle cost: ${IDLE_SESSIONS} idle local sessions, ${IDLE_WINDOW_MS / 1000} s window`),
+      await rounds("idle cost", () => idle(fleet, idleSocket)))
   }
   await redis.stop()
   const totalSeconds = (hrNow() - started) / 1000
-  const after = cpuSnapshot()
-  const elapsed = (after.at - before.at) / 1000
-  const benchCores = (after.bench - before.bench) / elapsed
+  const { bench, other } = coresBetween(before, cpuSnapshot())
   const env: RunEnv = {
     date,
     machine: machine(),
     totalSeconds,
     loadBefore,
     loadAfter: loadavg(),
-    benchCores,
-    otherCores: Math.max(0, (after.machine - before.machine) / elapsed - benchCores)
+    benchCores: bench,
+    otherCores: other,
+    otherCoresLimit: OTHER_CORES_LIMIT
   }
+  const results: Results = { comparison, ...(others === undefined ? {} : { others }) }
   console.log(`\n${renderTable(results)}\n`)
   writeFileSync(REPORT, renderReport(results, env, readFileSync(OPTIMISATIONS, "utf8")))
   log(`done in ${totalSeconds.toFixed(0)} s (without the build); wrote ${REPORT}`)
-}
-
-/**
- * CPU seconds: of the whole machine (busy time of all cores, /proc/stat), and of
- * this process with every child it has reaped (the daemons, clients and
- * redis-server of the run, each stopped and reaped before the second reading).
- */
-const cpuSnapshot = () => {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number)
-  // user nice system idle iowait irq softirq steal
-  const busy = fields.reduce((a, b, i) => (i === 3 || i === 4 || i > 7 ? a : a + b), 0)
-  const self = cpuOf(process.pid)
-  return { at: hrNow(), machine: busy / CLK_TCK, bench: self.own + self.children }
 }
 
 process.on("exit", killEverything)

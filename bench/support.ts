@@ -4,7 +4,7 @@
  * shape every pipeline sends (so each carries the same bytes).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleepMs } from "node:timers/promises"
@@ -96,6 +96,10 @@ export const track = <C extends ChildProcess>(child: C): C => {
   return child
 }
 
+/** The process ids of the run's children still running (daemons, clients, redis-server). */
+export const runningChildren = (): ReadonlyArray<number> =>
+  [...children].flatMap((child) => (child.pid === undefined || child.exitCode !== null ? [] : [child.pid]))
+
 export const trackTmuxSocket = (socket: string) => void tmuxSockets.add(socket)
 
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
@@ -133,11 +137,18 @@ export const killEverything = () => {
   tempDirs.clear()
 }
 
+/** With BENCH_CPU_PROF=<dir>, the daemons and the peer's servers write V8 CPU profiles there when they stop. */
+export const profiling = process.env["BENCH_CPU_PROF"]
+const PROFILED = new Set(["daemonHost", "sioPeer"])
+
 /** A compiled bench child (`bench/<name>.ts`) with an IPC channel. */
 export const forkBenchChild = (name: string, args: ReadonlyArray<string> = [], execArgv: ReadonlyArray<string> = []) =>
   track(fork(new URL(`./${name}.js`, import.meta.url), [...args], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [...execArgv]
+    execArgv: [
+      ...execArgv,
+      ...(profiling !== undefined && PROFILED.has(name) ? ["--cpu-prof", `--cpu-prof-dir=${profiling}`] : [])
+    ]
   }))
 
 /** Forks a bench child and waits for its `ready` message (which it answers), so no command is sent before it listens. */
@@ -157,6 +168,57 @@ export const startBenchChild = (name: string, args: ReadonlyArray<string> = [], 
   })
 
 export { spawn }
+
+// ---------------------------------------------------------------------------
+// CPU time, from /proc
+
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** utime+stime of a process and of its waited-for children, in seconds, from /proc/<pid>/stat (zero once it is gone). */
+export const cpuOf = (pid: number) => {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return { own: 0, children: 0 }
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number)
+  // Fields 14-17 of proc(5), counted from field 3 (state) here.
+  const [utime, stime, cutime, cstime] = [fields[11]!, fields[12]!, fields[13]!, fields[14]!]
+  return { own: (utime + stime) / CLK_TCK, children: (cutime + cstime) / CLK_TCK }
+}
+
+/**
+ * CPU seconds so far: of the whole machine (busy time of all cores, /proc/stat),
+ * and of the benchmark's own processes: this one, the children it has reaped,
+ * and the children still running with theirs (daemons reap their tmux clients).
+ */
+export const cpuSnapshot = () => {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal
+  const busy = fields.reduce((a, b, i) => (i === 3 || i === 4 || i > 7 ? a : a + b), 0)
+  let bench = 0
+  for (const pid of [process.pid, ...runningChildren()]) {
+    const cpu = cpuOf(pid)
+    bench += cpu.own + cpu.children
+  }
+  return { at: hrNow(), machine: busy / CLK_TCK, bench }
+}
+
+export type CpuSnapshot = ReturnType<typeof cpuSnapshot>
+
+/** Cores busy on average between two snapshots: with the benchmark's processes, and with every other process. */
+export const coresBetween = (before: CpuSnapshot, after: CpuSnapshot) => {
+  const seconds = (after.at - before.at) / 1000
+  const bench = (after.bench - before.bench) / seconds
+  return { bench, other: Math.max(0, (after.machine - before.machine) / seconds - bench) }
+}
 
 // ---------------------------------------------------------------------------
 // Request/response over IPC
@@ -204,6 +266,8 @@ export const serveIpc = (handlers: Record<string, (message: any) => Promise<Reco
   })
   // The parent went away (it failed, or was killed): do not linger.
   process.on("disconnect", () => process.exit(0))
+  // An orderly exit, so a CPU profile (BENCH_CPU_PROF) is written.
+  process.on("SIGTERM", () => process.exit(0))
 }
 
 // ---------------------------------------------------------------------------

@@ -29,6 +29,12 @@ export interface SessionCacheService {
   readonly self: string
   readonly upsertSession: (session: Session) => Effect.Effect<void>
   readonly removeSession: (ref: SessionRef) => Effect.Effect<void>
+  /**
+   * The same two as plain synchronous calls, for a hot path that applies a
+   * whole batch of changes inside one Effect (`EventStream`'s reader).
+   */
+  readonly unsafeUpsertSession: (session: Session) => void
+  readonly unsafeRemoveSession: (ref: SessionRef) => void
   /** Makes `sessions` the whole truth for `computer`: adds, updates and removes. */
   readonly replaceSessions: (computer: string, sessions: ReadonlyArray<Session>) => Effect.Effect<void>
   readonly sessions: (computer?: string) => Effect.Effect<ReadonlyArray<Session>>
@@ -85,11 +91,12 @@ export const makeSessionCache = (
     const todosByComputer = new Map<string, Stamped<ReadonlyArray<Todo>>>()
 
     let revision = 0
-    const publish = (change: CacheChange) =>
-      Effect.suspend(() => {
-        revision++
-        return PubSub.publish(changes, change)
-      })
+    // The PubSub is unbounded: offering never waits, so it is done synchronously.
+    const unsafePublish = (change: CacheChange) => {
+      revision++
+      changes.unsafeOffer(change)
+    }
+    const publish = (change: CacheChange) => Effect.sync(() => unsafePublish(change))
     /** This computer as peers see it: always live, interest as of now. */
     const selfComputer = (now: number) =>
       Effect.map(SubscriptionRef.get(interest), (interestedIn): Computer => ({
@@ -110,23 +117,23 @@ export const makeSessionCache = (
           now - entry.at <= Ttl.projectMillis && isLive(computer, now) ? entry.value : []
         ))
 
-    const upsertSession = (session: Session) =>
-      Effect.suspend(() => {
-        const key = sessionKey(session)
-        const previous = sessionsByKey.get(key)
-        if (previous !== undefined && sameSession(previous, session)) return Effect.void
-        sessionsByKey.set(key, session)
-        const owner = session.computer
-        if (owner !== self && !computersByName.has(owner) && !unknownSince.has(owner)) unknownSince.set(owner, null)
-        return publish(CacheChange.SessionUpdated({ session }))
-      })
+    const unsafeUpsertSession = (session: Session) => {
+      const key = sessionKey(session)
+      const previous = sessionsByKey.get(key)
+      if (previous !== undefined && sameSession(previous, session)) return
+      sessionsByKey.set(key, session)
+      const owner = session.computer
+      if (owner !== self && !computersByName.has(owner) && !unknownSince.has(owner)) unknownSince.set(owner, null)
+      unsafePublish(CacheChange.SessionUpdated({ session }))
+    }
+    const upsertSession = (session: Session) => Effect.sync(() => unsafeUpsertSession(session))
 
-    const removeSession = (ref: SessionRef) =>
-      Effect.suspend(() =>
-        sessionsByKey.delete(sessionKey(ref))
-          ? publish(CacheChange.SessionRemoved({ ref: { sessionId: ref.sessionId, computer: ref.computer } }))
-          : Effect.void
-      )
+    const unsafeRemoveSession = (ref: SessionRef) => {
+      if (sessionsByKey.delete(sessionKey(ref))) {
+        unsafePublish(CacheChange.SessionRemoved({ ref: { sessionId: ref.sessionId, computer: ref.computer } }))
+      }
+    }
+    const removeSession = (ref: SessionRef) => Effect.sync(() => unsafeRemoveSession(ref))
 
     const sessionsOf = (computer: string) => [...sessionsByKey.values()].filter((s) => s.computer === computer)
 
@@ -192,6 +199,8 @@ export const makeSessionCache = (
       self,
       upsertSession,
       removeSession,
+      unsafeUpsertSession,
+      unsafeRemoveSession,
       replaceSessions,
       sessions: (computer) =>
         Effect.map(Clock.currentTimeMillis, (now) =>

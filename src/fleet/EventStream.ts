@@ -21,7 +21,7 @@ import { Retention } from "./RedisKeys.js"
 import { type Computer, type Topic, Ttl } from "../domain/Model.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { CacheChange } from "../cache/SessionCache.js"
-import type { StreamEntry } from "./RedisClient.js"
+import type { StreamEntry, XAddEntry } from "./RedisClient.js"
 import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 import { surviving } from "../runtime/Survive.js"
 
@@ -31,6 +31,8 @@ const PUSH_GIVE_UP = "60 seconds"
 const STALE_HEARTBEAT_SKEW_MILLIS = 30_000
 /** How long an unanswered ask for a snapshot holds back the next one. */
 const ASK_AGAIN_MILLIS = 5_000
+/** How often the expiry of a peer's stream is pushed back while it is written to (it is days long). */
+const EXPIRY_REFRESH_MILLIS = 60_000
 
 const topics: ReadonlyArray<Topic> = ["sessions", "preparation"]
 
@@ -46,29 +48,40 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       /** One event, already serialised (once, whatever the number of peers), for one peer. */
       type Outgoing = readonly [peer: string, body: string]
 
+      // When each peer stream's expiry was last pushed back (with a write). Bounded by the fleet.
+      const expirySetAt = new Map<string, number>()
+
       // While Redis is away a batch is retried whole, holding back later
       // changes, so peers miss nothing and nothing is reordered. Past PUSH_GIVE_UP the batch is dropped and its peers are
       // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
       const send = (outgoing: ReadonlyArray<Outgoing>) =>
-        outgoing.length === 0 ? Effect.void : Effect.forEach(outgoing, ([peer, body]) =>
-          Effect.map(seal.sealNext(keys.events(peer), body), (fields) => ({
-            key: keys.events(peer),
-            fields,
-            maxLen: config.limits.streamMaxLen,
-            ttlMillis: Retention.eventsMillis
-          }))).pipe(
-            // Sealed once: a retry writes the same entries, not newly numbered ones
-            // (which peers would take for lost entries). One written twice is refused as a replay.
-            Effect.flatMap((entries) =>
-              Effect.retry(status.report(redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP)))
-            ),
+        outgoing.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          // Plain synchronous code for the whole batch. Sealed once: a retry writes the same entries, not newly
+          // numbered ones (which peers would take for lost entries). One written twice is refused as a replay.
+          const entries: Array<XAddEntry> = []
+          for (const [peer, body] of outgoing) {
+            const key = keys.events(peer)
+            const fields = seal.unsafeSealNext(key, body)
+            const setAt = expirySetAt.get(key)
+            if (setAt !== undefined && now - setAt < EXPIRY_REFRESH_MILLIS) {
+              entries.push({ key, fields, maxLen: config.limits.streamMaxLen })
+            } else {
+              expirySetAt.set(key, now)
+              entries.push({ key, fields, maxLen: config.limits.streamMaxLen, ttlMillis: Retention.eventsMillis })
+            }
+          }
+          return Effect.retry(status.report(redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))).pipe(
             Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>
-              Effect.sync(() => outgoing.forEach(([peer]) => forget(peer))).pipe(
-                Effect.zipRight(Effect.logWarning(`gave up pushing to peers: ${error.message}`))
-              ))
+              Effect.sync(() =>
+                outgoing.forEach(([peer]) => {
+                  forget(peer)
+                  expirySetAt.delete(keys.events(peer))
+                })
+              ).pipe(Effect.zipRight(Effect.logWarning(`gave up pushing to peers: ${error.message}`))))
           )
+        })
       const toEach = (peers: ReadonlyArray<string>, event: PeerEvent): ReadonlyArray<Outgoing> => {
         const body = encodePeerEvent(event)
         return peers.map((peer) => [peer, body] as const)
@@ -79,10 +92,9 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       const push = (peers: ReadonlyArray<string>, event: PeerEvent) => writing.withPermits(1)(send(toEach(peers, event)))
 
       const interestedIn = (topic: Topic) =>
-        Effect.map(cache.computers, (computers) =>
-          computers.filter((c) => c.name !== self && c.interestedIn.includes(topic)).map((c) => c.name))
-      const toInterested = (topic: Topic, event: PeerEvent): Effect.Effect<ReadonlyArray<Outgoing>> =>
-        Effect.map(interestedIn(topic), (peers) => toEach(peers, event))
+        Effect.map(cache.computers, (computers) => peersInterested(computers, topic))
+      const peersInterested = (computers: ReadonlyArray<Computer>, topic: Topic) =>
+        computers.filter((c) => c.name !== self && c.interestedIn.includes(topic)).map((c) => c.name)
 
       /** Everything of this computer a peer newly interested in `topic` needs. */
       const snapshot = (topic: Topic): Effect.Effect<ReadonlyArray<PeerEvent>> =>
@@ -123,48 +135,79 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         return wasDropped === computer.startedAt
       }
 
-      const none = Effect.succeed<ReadonlyArray<Outgoing>>([])
-      /** What one change means for peers, in order; updates who is served as it goes. */
-      const plan = (change: CacheChange): Effect.Effect<ReadonlyArray<Outgoing>> => {
+      /** A change of this computer's own sessions, projects or todos: what peers interested in its topic get. */
+      const ownEvent = (change: CacheChange): readonly [Topic, PeerEvent] | undefined => {
         switch (change._tag) {
           case "SessionUpdated":
-            return change.session.computer === self
-              ? toInterested("sessions", { _tag: "session_updated", session: change.session })
-              : none
+            return change.session.computer === self ? ["sessions", { _tag: "session_updated", session: change.session }] : undefined
           case "SessionRemoved":
-            return change.ref.computer === self ? toInterested("sessions", { _tag: "session_removed", ref: change.ref }) : none
+            return change.ref.computer === self ? ["sessions", { _tag: "session_removed", ref: change.ref }] : undefined
           case "ProjectsUpdated":
             return change.computer === self
-              ? toInterested("preparation", { _tag: "projects_updated", computer: self, projects: change.projects })
-              : none
+              ? ["preparation", { _tag: "projects_updated", computer: self, projects: change.projects }]
+              : undefined
           case "TodosUpdated":
-            return change.computer === self
-              ? toInterested("preparation", { _tag: "todos_updated", computer: self, todos: change.todos })
-              : none
-          case "ComputerUpdated": {
-            const peer = change.computer.name
-            const ask = rejoined(change.computer) ? toEach([peer], { _tag: "snapshot_wanted", computer: self }) : []
-            return Effect.map(
-              Effect.forEach(topics, (topic) => {
-                if (!change.computer.interestedIn.includes(topic)) {
-                  served[topic].delete(peer)
-                  return none
-                }
-                if (served[topic].has(peer)) return none
-                served[topic].add(peer)
-                return Effect.map(snapshot(topic), (events) => events.flatMap((event) => toEach([peer], event)))
-              }),
-              (planned) => [...ask, ...planned.flat()]
-            )
-          }
-          case "ComputerRemoved":
-            return Effect.as(Effect.sync(() => dropped(change.name)), [])
+            return change.computer === self ? ["preparation", { _tag: "todos_updated", computer: self, todos: change.todos }] : undefined
+          default:
+            return undefined
         }
       }
 
+      /**
+       * What a peer's new or changed heartbeat means: a snapshot of each topic
+       * it newly wants (and an ask for its own, if it is a run this daemon
+       * dropped, back); updates who is served.
+       */
+      const planForPeer = (computer: Computer): Effect.Effect<ReadonlyArray<Outgoing>> => {
+        const peer = computer.name
+        const ask = rejoined(computer) ? toEach([peer], { _tag: "snapshot_wanted", computer: self }) : []
+        return Effect.map(
+          Effect.forEach(topics, (topic) => {
+            if (!computer.interestedIn.includes(topic)) {
+              served[topic].delete(peer)
+              return Effect.succeed([])
+            }
+            if (served[topic].has(peer)) return Effect.succeed([])
+            served[topic].add(peer)
+            return Effect.map(snapshot(topic), (events) => events.flatMap((event) => toEach([peer], event)))
+          }),
+          (planned) => [...ask, ...planned.flat()]
+        )
+      }
+
+      /**
+       * What a batch of changes means for peers, in order. Per change, plain
+       * synchronous code: who is interested is looked up once for the batch
+       * (again after a peer's heartbeat), and an event nobody wants is not even serialised.
+       */
+      const planBatch = (batch: Iterable<CacheChange>) =>
+        Effect.gen(function*() {
+          const out: Array<Outgoing> = []
+          let interested: Record<Topic, ReadonlyArray<string>> | undefined
+          for (const change of batch) {
+            if (change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved") {
+              if (change._tag === "ComputerUpdated") out.push(...yield* planForPeer(change.computer))
+              else dropped(change.name)
+              interested = undefined
+              continue
+            }
+            const own = ownEvent(change)
+            if (own === undefined) continue
+            if (interested === undefined) {
+              const computers = yield* cache.computers
+              interested = { sessions: peersInterested(computers, "sessions"), preparation: peersInterested(computers, "preparation") }
+            }
+            const peers = interested[own[0]]
+            if (peers.length === 0) continue
+            const body = encodePeerEvent(own[1])
+            for (const peer of peers) out.push([peer, body])
+          }
+          return out
+        })
+
       // Changes that piled up while a batch was being written go out together, in one pipeline.
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
-        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(Effect.forEach(batch, plan), (planned) => send(planned.flat())))),
+        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(planBatch(batch), send))),
         (step) => surviving("pushing to peers", step),
         Effect.forever,
         Effect.forkScoped
@@ -197,7 +240,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           forget(peer)
           return Option.isNone(computer)
             ? Effect.void
-            : Effect.flatMap(plan(CacheChange.ComputerUpdated({ computer: computer.value })), send)
+            : Effect.flatMap(planForPeer(computer.value), send)
         }))
 
       // A peer is asked once until its snapshot comes: a reader that lags
@@ -231,26 +274,45 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         Effect.map(Clock.currentTimeMillis, (now) =>
           now - Number(entry.id.split("-")[0]) > Ttl.computerMillis + STALE_HEARTBEAT_SKEW_MILLIS)
 
-      const receive = (entry: StreamEntry) =>
-        Effect.flatMap(seal.open(keys.events(self), entry.fields), (opened) =>
-          Either.match(Either.flatMap(opened, (o) => Either.map(decodePeerEvent(o), (event) => ({ ...o, event }))), {
-            onLeft: (reason) => Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped ${entry.id}: ${reason}`)),
-            onRight: ({ event, from, gap }) =>
-              Effect.suspend(() => {
-                answered(event, from)
-                const applied = event._tag === "heartbeat"
-                  ? Effect.flatMap(stale(entry), (old) => (old ? Effect.void : apply(event)))
-                  : apply(event)
-                return Effect.zipRight(stats.add("eventsIn"), gap ? Effect.zipRight(applied, askForSnapshot(from)) : applied)
-              })
-          }))
+      /**
+       * One batch read from this computer's stream, oldest first: every entry
+       * is verified (seal, replay window) and decoded, as plain synchronous
+       * code; session changes, nearly all of the traffic, are applied to the
+       * cache synchronously too, the rare others through their Effects.
+       */
+      const receive = (entries: ReadonlyArray<StreamEntry>) =>
+        Effect.gen(function*() {
+          const where = keys.events(self)
+          let applied = 0
+          let refused = 0
+          for (const entry of entries) {
+            const opened = Either.flatMap(
+              seal.unsafeOpen(where, entry.fields),
+              (o) => Either.map(decodePeerEvent(o), (event) => ({ event, from: o.from, gap: o.gap }))
+            )
+            if (Either.isLeft(opened)) {
+              refused++
+              yield* Effect.logDebug(`skipped ${entry.id}: ${opened.left}`)
+              continue
+            }
+            const { event, from, gap } = opened.right
+            applied++
+            answered(event, from)
+            if (event._tag === "session_updated") cache.unsafeUpsertSession(event.session)
+            else if (event._tag === "session_removed") cache.unsafeRemoveSession(event.ref)
+            else if (event._tag !== "heartbeat" || !(yield* stale(entry))) yield* apply(event)
+            if (gap) yield* askForSnapshot(from)
+          }
+          if (applied > 0) yield* stats.add("eventsIn", applied)
+          if (refused > 0) yield* stats.add("decodeFailures", refused)
+        })
 
       yield* consumeStream({
         stream: keys.events(self),
         cursorKey: keys.cursor(self),
         cursorTtlMillis: Retention.eventsMillis,
         count: config.limits.readBatch,
-        handle: (entries) => Effect.forEach(entries, receive, { discard: true })
+        handle: receive
       })
 
       return { push }

@@ -40,8 +40,8 @@ export interface RedisClientService {
   readonly zrangeByScore: (key: string, min: number, max: number) => Effect.Effect<ReadonlyArray<string>, RedisError>
   /**
    * `XADD key MAXLEN ~ maxLen * field value ...`, and with `ttlMillis` the
-   * stream expires that long after this write (`PEXPIRE`, in the same
-   * transaction); answers the new entry's id.
+   * stream expires that long after this write (`PEXPIRE`, sent with it);
+   * answers the new entry's id.
    */
   readonly xadd: (
     key: string,
@@ -49,7 +49,11 @@ export interface RedisClientService {
     maxLen: number,
     ttlMillis?: number
   ) => Effect.Effect<string, RedisError>
-  /** Several XADDs in one round trip (a transaction), applied in order; answers their ids. */
+  /**
+   * Several XADDs in one round trip (a pipeline), applied in order; answers
+   * their ids. Not a transaction: when one fails the batch fails, and the
+   * caller writes it again (entries that did land are then refused as replays).
+   */
   readonly xaddBatch: (entries: ReadonlyArray<XAddEntry>) => Effect.Effect<ReadonlyArray<string>, RedisError>
   readonly reader: Effect.Effect<StreamReader, RedisError, Scope.Scope>
 }
@@ -67,7 +71,7 @@ export class RedisClient extends Context.Tag("termfleet/RedisClient")<RedisClien
   static readonly layer = (url: string) => Layer.scoped(RedisClient, makeIoRedisClient(url))
 }
 
-/** The ids among a transaction's replies: each XADD's, skipping the PEXPIRE that follows it when there is one. */
+/** The ids among a pipeline's replies: each XADD's, skipping the PEXPIRE that follows it when there is one. */
 const xaddIds = (entries: ReadonlyArray<XAddEntry>, replies: ReadonlyArray<unknown>): ReadonlyArray<string> => {
   const ids: Array<string> = []
   let at = 0
@@ -124,21 +128,23 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
         try: f,
         catch: (cause) => new RedisError({ command, message: cause instanceof Error ? cause.message : String(cause) })
       })
-    // One round trip, applied whole: an expiry is never left unset after its XADD.
+    // One round trip, in order; no MULTI/EXEC around it (two more commands per batch).
     const xaddBatch = (entries: ReadonlyArray<XAddEntry>): Effect.Effect<ReadonlyArray<string>, RedisError> =>
       entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
         run("XADD", () => {
-          const transaction = redis.multi()
+          const pipeline = redis.pipeline()
           for (const { fields, key, maxLen, ttlMillis } of entries) {
-            transaction.xadd(key, "MAXLEN", "~", maxLen, "*", ...Object.entries(fields).flat())
-            if (ttlMillis !== undefined) transaction.pexpire(key, ttlMillis)
+            const args: Array<string | number> = [key, "MAXLEN", "~", maxLen, "*"]
+            for (const field in fields) args.push(field, fields[field]!)
+            pipeline.call("XADD", ...args)
+            if (ttlMillis !== undefined) pipeline.pexpire(key, ttlMillis)
           }
-          return transaction.exec()
+          return pipeline.exec()
         }),
         (results) => {
           const failed = (results ?? []).find(([error]) => error !== null)
           return failed !== undefined || results === null
-            ? Effect.fail(new RedisError({ command: "XADD", message: failed?.[0]?.message ?? "transaction discarded" }))
+            ? Effect.fail(new RedisError({ command: "XADD", message: failed?.[0]?.message ?? "pipeline discarded" }))
             : Effect.succeed(xaddIds(entries, results.map(([, reply]) => reply)))
         }
       )

@@ -119,17 +119,26 @@ export const verifyFields = (
 
 export interface SealService {
   readonly seal: (where: string, body: string) => Effect.Effect<Record<string, string>>
-  /** Seals the next entry of an event stream, numbered within that stream. Callers keep one writer per stream. */
-  readonly sealNext: (stream: string, body: string) => Effect.Effect<Record<string, string>>
+  /**
+   * Seals the next entry of an event stream, numbered within that stream.
+   * Callers keep one writer per stream. Synchronous: it runs for every entry
+   * of a batch, inside the batch's one Effect.
+   */
+  readonly unsafeSealNext: (stream: string, body: string) => Record<string, string>
   /**
    * Verifies an entry and refuses one already seen, or too old, from its
    * sender; `gap` tells that entries numbered before it are missing (only
-   * meaningful on streams written with `sealNext`).
+   * meaningful on streams written with `unsafeSealNext`).
    */
   readonly open: (
     where: string,
     fields: Readonly<Record<string, string>>
   ) => Effect.Effect<Either.Either<Opened & { readonly gap: boolean }, string>>
+  /** `open` as a plain synchronous call, for a batch read inside one Effect. */
+  readonly unsafeOpen: (
+    where: string,
+    fields: Readonly<Record<string, string>>
+  ) => Either.Either<Opened & { readonly gap: boolean }, string>
   /** Verifies without the replay check, for values read again on purpose (presence keys); `epoch` is the writer's run. */
   readonly verify: (
     where: string,
@@ -203,27 +212,27 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
       yield* save.pipe(Effect.delay("1 second"), Effect.forever, Effect.forkScoped)
       yield* Effect.addFinalizer(() => save)
 
+      const unsafeOpen: SealService["unsafeOpen"] = (where, fields) =>
+        Either.flatMap(verifyFields(secret, where, fields), ({ from, body, seq }) => {
+          const key = `${where}\n${from}`
+          let window = windows.get(key)
+          if (window === undefined) windows.set(key, (window = new ReplayWindow()))
+          const accepted = window.accept(seq)
+          if (accepted === "refused") return Either.left(`replayed entry from '${from}'`)
+          dirty = true
+          return Either.right({ from, body, gap: accepted === "gap" })
+        })
+
       return {
         seal: (where, body) =>
           Effect.sync(() => sealFields(secret, where, config.computer, `${epoch}-${++counter}`, body)),
-        sealNext: (stream, body) =>
-          Effect.sync(() => {
-            const next = (streamCounters.get(stream) ?? 0) + 1
-            streamCounters.set(stream, next)
-            return sealFields(secret, stream, config.computer, `${epoch}-${next}`, body)
-          }),
-        open: (where, fields) =>
-          Effect.sync(() =>
-            Either.flatMap(verifyFields(secret, where, fields), ({ from, body, seq }) => {
-              const key = `${where}\n${from}`
-              let window = windows.get(key)
-              if (window === undefined) windows.set(key, (window = new ReplayWindow()))
-              const accepted = window.accept(seq)
-              if (accepted === "refused") return Either.left(`replayed entry from '${from}'`)
-              dirty = true
-              return Either.right({ from, body, gap: accepted === "gap" })
-            })
-          ),
+        unsafeSealNext: (stream, body) => {
+          const next = (streamCounters.get(stream) ?? 0) + 1
+          streamCounters.set(stream, next)
+          return sealFields(secret, stream, config.computer, `${epoch}-${next}`, body)
+        },
+        open: (where, fields) => Effect.sync(() => unsafeOpen(where, fields)),
+        unsafeOpen,
         verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from, seq }) => ({ from, body, epoch: seq[0] })),
         epoch,
         previousEpoch: lastEpoch

@@ -6,7 +6,7 @@
  * with capped exponential backoff; the stored id is read again only once it
  * can be, never replaced by a guess.
  */
-import { Effect, Option, Schedule, type Scope } from "effect"
+import { Effect, Fiber, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
 import { RedisStatus } from "./RedisStatus.js"
 import { surviving } from "../runtime/Survive.js"
@@ -52,6 +52,16 @@ export const consumeStream = (
         onSome: Effect.succeed
       }))
 
+    // The cursor is stored without holding back the next read: its SET goes
+    // out (on the shared connection) while the next XREAD waits (on this
+    // reader's own), and is awaited before the next SET, so they land in
+    // order and a failed one is retried. A daemon killed before a SET lands
+    // resumes from the batch before, whose entries the replay windows refuse.
+    let storing = Option.none<Fiber.Fiber<void, RedisError>>()
+    const stored = Effect.suspend(() => (Option.isSome(storing) ? Fiber.join(storing.value) : Effect.void)).pipe(
+      Effect.tap(() => void (storing = Option.none()))
+    )
+
     const readOnce = Effect.gen(function*() {
       const from = Option.isSome(cursor) ? cursor.value : yield* storedCursor
       cursor = Option.some(from)
@@ -60,14 +70,24 @@ export const consumeStream = (
       yield* options.handle(entries)
       const last = entries[entries.length - 1]!.id
       cursor = Option.some(last)
-      yield* redis.set(options.cursorKey, last, options.cursorTtlMillis)
+      yield* stored
+      storing = Option.some(yield* Effect.fork(redis.set(options.cursorKey, last, options.cursorTtlMillis)))
     })
 
     yield* status.report(readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
+      // A failed cursor SET is made again with the next batch's (or the one below).
+      Effect.tapError(() => Effect.sync(() => void (storing = Option.none()))),
       Effect.retry(reconnectSchedule),
       (step) => surviving(`reading ${options.stream}`, step),
       Effect.forever,
       Effect.forkScoped
+    )
+    // On the way out, the last cursor is stored; briefly, as Redis may be gone.
+    yield* Effect.addFinalizer(() =>
+      Option.match(cursor, {
+        onNone: () => Effect.void,
+        onSome: (id) => Effect.zipRight(stored, redis.set(options.cursorKey, id, options.cursorTtlMillis))
+      }).pipe(Effect.timeout("500 millis"), Effect.ignore)
     )
   })

@@ -52,20 +52,31 @@ export const CloseCode = {
   tryAgainLater: 1013
 } as const
 
+/** What is used of the underlying `ws` socket. */
+interface RawSocket {
+  /** What the client has not read yet: writes do not wait for the network. */
+  readonly bufferedAmount: number
+  readonly send: (frame: string) => void
+}
+
 interface Client {
   readonly topics: Set<Topic>
-  /**
-   * The underlying `ws` socket, known from the client's first frame (only
-   * message handlers see it). Its `bufferedAmount` is what the client has not
-   * read yet: `Socket`'s writes do not wait for the network.
-   */
-  raw: { readonly bufferedAmount: number } | undefined
+  /** The underlying `ws` socket, known from the client's first frame (only message handlers see it). */
+  raw: RawSocket | undefined
   /** Queues a frame; a full outbox closes the client instead. */
   readonly send: (frame: string) => Effect.Effect<void>
   /** The same, from plain code (terminal output is sent from the tmux reader). */
   readonly sendNow: (frame: string) => void
   /** Its live terminals. */
   terminals: ClientTerminals | undefined
+  /**
+   * Plain synchronous `send`, for the fan-out of a batch of changes: the
+   * frame goes straight to the socket when nothing is queued before it,
+   * else into the outbox; false when the client is too slow (outbox full,
+   * or too much unread), which the caller then closes with `tooSlow`.
+   */
+  readonly unsafeDeliver: (frame: string) => boolean
+  readonly tooSlow: Effect.Effect<void>
   readonly close: (code: number, reason: string) => Effect.Effect<void>
 }
 
@@ -155,7 +166,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       // Only a fiber of the socket's own sees the `ws` socket.
       const captureRaw = (client: Client) =>
         Effect.map(Effect.serviceOption(Socket.WebSocket), (raw) => {
-          if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as { bufferedAmount: number }
+          if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as RawSocket
         })
 
       const handleFrame = (client: Client, data: string | Uint8Array) => {
@@ -169,17 +180,27 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         })
       }
 
+      // One Effect per batch of changes; per change and client, plain
+      // synchronous code. A change is serialised once, and only when a client
+      // is subscribed to its topic.
+      const fanOut = (batch: Iterable<CacheChange>) =>
+        Effect.suspend(() => {
+          let slow: Array<Client> | undefined
+          for (const change of batch) {
+            const [topic, event] = eventOfChange(change)
+            const changeSeq = ++seq
+            let frame: string | undefined
+            for (const client of clients) {
+              if (!client.topics.has(topic)) continue
+              frame ??= encodeServerEvent(event, changeSeq)
+              if (!client.unsafeDeliver(frame)) (slow ??= []).push(client)
+            }
+          }
+          return slow === undefined ? Effect.void : Effect.forEach(slow, (client) => client.tooSlow, { discard: true })
+        })
       const changes = yield* cache.subscribe
       yield* Queue.takeBetween(changes, 1, 1024).pipe(
-        Effect.flatMap((batch) =>
-          turn.withPermits(1)(Effect.forEach(batch, (change) => {
-            const [topic, event] = eventOfChange(change)
-            const frame = encodeServerEvent(event, ++seq)
-            return Effect.forEach(clients, (client) => (client.topics.has(topic) ? client.send(frame) : Effect.void), {
-              discard: true
-            })
-          }, { discard: true }))
-        ),
+        Effect.flatMap((batch) => turn.withPermits(1)(fanOut(batch))),
         (step) => surviving("sending changes to clients", step),
         Effect.forever,
         Effect.forkScoped
@@ -207,14 +228,28 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             Deferred.succeed(closing, new Socket.CloseEvent(CloseCode.tryAgainLater, "client too slow")),
             (first) => (first ? stats.add("droppedClients") : Effect.void)
           )
+          // Frames queued or being written by the writer: while there are any, a new frame queues behind them.
+          let pending = 0
+          const enqueue = (frame: string) => {
+            if (!Queue.unsafeOffer(outbox, frame)) return false
+            pending++
+            return true
+          }
           const client: Client = {
             topics: new Set(),
             raw: undefined,
-            send: (frame) => Effect.flatMap(Queue.offer(outbox, frame), (queued) => (queued ? Effect.void : tooSlow)),
+            send: (frame) => Effect.suspend(() => (enqueue(frame) ? Effect.void : tooSlow)),
             sendNow: (frame) => {
-              if (!Queue.unsafeOffer(outbox, frame)) Effect.runFork(tooSlow)
+              if (!enqueue(frame)) Effect.runFork(tooSlow)
             },
             terminals: undefined,
+            unsafeDeliver: (frame) => {
+              const raw = client.raw
+              if (pending > 0 || raw === undefined) return enqueue(frame)
+              raw.send(frame)
+              return raw.bufferedAmount <= limits.clientBufferBytes
+            },
+            tooSlow,
             close
           }
           // Detached when the connection's scope closes.
@@ -235,7 +270,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           const writer = Effect.forever(
             Effect.flatMap(Queue.take(outbox), (frame) =>
               Effect.zipRight(
-                write(frame),
+                Effect.ensuring(write(frame), Effect.sync(() => void pending--)),
                 (client.raw?.bufferedAmount ?? 0) > limits.clientBufferBytes ? Effect.zipRight(tooSlow, Effect.never) : Effect.void
               ))
           ).pipe(Effect.tapError(() => stats.add("droppedClients")))
