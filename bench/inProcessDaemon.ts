@@ -2,8 +2,9 @@
  * A daemon built in this process from `daemonLayer` with `productionIo`,
  * exactly as `main` builds it (ioredis when a Redis URL is set, a real
  * loopback port), but with handles on its services so the benchmark can
- * inject session changes with `SessionCache.upsertSession`, the call
- * LocalSessions makes when tmux reports a change.
+ * inject session changes with `SessionCache.unsafeUpsertSession`: what
+ * `upsertSession`, the call LocalSessions makes when tmux reports a change,
+ * runs.
  */
 import { HttpServer } from "@effect/platform"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
@@ -30,7 +31,7 @@ export interface InProcessDaemon {
   readonly settings: DaemonSettings
   readonly port: number
   readonly cache: SessionCacheService
-  /** Publishes like LocalSessions does; synchronous (an unbounded PubSub never suspends). */
+  /** Publishes like LocalSessions does, without a fiber of its own per change (LocalSessions runs a whole poll in one). */
   readonly upsert: (session: Session) => void
   readonly counters: () => Promise<Record<string, unknown>>
   readonly tmuxCalls: () => Promise<number>
@@ -67,7 +68,7 @@ export const startInProcessDaemon = async (options: DaemonOptions): Promise<InPr
     settings,
     port: address._tag === "TcpAddress" ? address.port : 0,
     cache,
-    upsert: (session) => Effect.runSync(cache.upsertSession(session)),
+    upsert: cache.unsafeUpsertSession,
     counters: () => Effect.runPromise(stats.snapshot) as Promise<unknown> as Promise<Record<string, unknown>>,
     tmuxCalls: () => Effect.runPromise(local.tmuxCalls),
     clientCount: () => Effect.runPromise(hub.clientCount),

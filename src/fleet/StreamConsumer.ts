@@ -71,7 +71,8 @@ export const consumeStream = (
       const last = entries[entries.length - 1]!.id
       cursor = Option.some(last)
       yield* stored
-      storing = Option.some(yield* Effect.fork(redis.set(options.cursorKey, last, options.cursorTtlMillis)))
+      // A daemon fiber: one command, which ends on its own (ioredis gives up after two reconnects).
+      storing = Option.some(yield* Effect.forkDaemon(redis.set(options.cursorKey, last, options.cursorTtlMillis)))
     })
 
     yield* status.report(readOnce).pipe(
@@ -83,11 +84,12 @@ export const consumeStream = (
       Effect.forever,
       Effect.forkScoped
     )
-    // On the way out, the last cursor is stored; briefly, as Redis may be gone.
+    // On the way out, the last cursor is stored; briefly, as Redis may be gone
+    // (interruptible, or the timeout could not end a finalizer's wait).
     yield* Effect.addFinalizer(() =>
       Option.match(cursor, {
         onNone: () => Effect.void,
         onSome: (id) => Effect.zipRight(stored, redis.set(options.cursorKey, id, options.cursorTtlMillis))
-      }).pipe(Effect.timeout("500 millis"), Effect.ignore)
+      }).pipe(Effect.interruptible, Effect.timeout("500 millis"), Effect.ignore)
     )
   })
