@@ -55,8 +55,10 @@ export const consumeStream = (
     // The cursor is stored without holding back the next read: its SET goes
     // out (on the shared connection) while the next XREAD waits (on this
     // reader's own), and is awaited before the next SET, so they land in
-    // order and a failed one is retried. A daemon killed before a SET lands
-    // resumes from the batch before, whose entries the replay windows refuse.
+    // order and a failed one is made again. The last one is in flight when
+    // the daemon stops (nothing waits for it, so a stop with Redis gone stays
+    // quick); a daemon killed before it lands resumes from the batch before,
+    // whose entries the replay windows refuse.
     let storing = Option.none<Fiber.Fiber<void, RedisError>>()
     const stored = Effect.suspend(() => (Option.isSome(storing) ? Fiber.join(storing.value) : Effect.void)).pipe(
       Effect.tap(() => void (storing = Option.none()))
@@ -77,19 +79,11 @@ export const consumeStream = (
 
     yield* status.report(readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
-      // A failed cursor SET is made again with the next batch's (or the one below).
+      // A failed cursor SET is made again with the next batch's.
       Effect.tapError(() => Effect.sync(() => void (storing = Option.none()))),
       Effect.retry(reconnectSchedule),
       (step) => surviving(`reading ${options.stream}`, step),
       Effect.forever,
       Effect.forkScoped
-    )
-    // On the way out, the last cursor is stored; briefly, as Redis may be gone
-    // (interruptible, or the timeout could not end a finalizer's wait).
-    yield* Effect.addFinalizer(() =>
-      Option.match(cursor, {
-        onNone: () => Effect.void,
-        onSome: (id) => Effect.zipRight(stored, redis.set(options.cursorKey, id, options.cursorTtlMillis))
-      }).pipe(Effect.interruptible, Effect.timeout("500 millis"), Effect.ignore)
     )
   })
