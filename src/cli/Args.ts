@@ -5,6 +5,7 @@ import { resolve } from "node:path"
 import { SessionPath } from "../domain/Api.js"
 import { ComputerName } from "../domain/Model.js"
 import type { CreateSessionBody } from "../domain/PeerRequest.js"
+import { keyBytes } from "./Keys.js"
 
 export const DEFAULT_URL = "http://127.0.0.1:7420"
 
@@ -18,6 +19,7 @@ export type ClientArgs =
   | { readonly _tag: "ls"; readonly url: string; readonly json: boolean; readonly computer?: string }
   | { readonly _tag: "new"; readonly url: string; readonly json: boolean; readonly body: CreateSessionBody }
   | { readonly _tag: "send"; readonly url: string; readonly json: boolean; readonly sessionId: string; readonly text: string }
+  | { readonly _tag: "sendKeys"; readonly url: string; readonly json: boolean; readonly sessionId: string; readonly bytes: Buffer }
   | { readonly _tag: "end"; readonly url: string; readonly json: boolean; readonly sessionId: string }
   | { readonly _tag: "output"; readonly url: string; readonly json: boolean; readonly sessionId: string; readonly lines?: number }
   | { readonly _tag: "watch"; readonly url: string }
@@ -45,8 +47,12 @@ ${urlHelp}`,
 ${jsonHelp}
 ${urlHelp}`,
   send: `usage: termfleet send [--json] [--url URL] [--] SESSION TEXT...
+       termfleet send --keys [--json] [--url URL] [--] SESSION KEY...
 
-  type TEXT into a session, followed by Enter
+  type TEXT into a session, followed by Enter; with --keys, press keys given by their tmux
+  names, in order: C-c, C-d, M-x, Enter, Escape, Tab, BSpace, Space, Up, Down, Left, Right,
+  Home, End, PageUp, PageDown, Insert, Delete, F1-F12, or any one character
+  --keys           KEY... are key names, not text
 ${jsonHelp}
 ${urlHelp}`,
   end: `usage: termfleet end [--json] [--url URL] SESSION
@@ -78,6 +84,7 @@ const options = {
   title: { type: "string" },
   project: { type: "string" },
   lines: { type: "string" },
+  keys: { type: "boolean" },
   help: { type: "boolean", short: "h" }
 } as const
 type Flag = keyof typeof options
@@ -86,7 +93,7 @@ type Flag = keyof typeof options
 const accepted: Record<ClientCommand, ReadonlyArray<Flag>> = {
   ls: ["json", "computer"],
   new: ["json", "computer", "title", "project"],
-  send: ["json"],
+  send: ["json", "keys"],
   end: ["json"],
   output: ["json", "lines"],
   watch: [],
@@ -149,8 +156,17 @@ export const parseClientArgs = (
         return { _tag: "new", url, json, body }
       }
       case "send": {
-        if (positionals.length < 2) return yield* invalid("expected a session id and the text to type")
+        if (positionals.length < 2) {
+          return yield* invalid(values.keys === true ? "expected a session id and key names" : "expected a session id and the text to type")
+        }
         const [id = "", ...words] = positionals
+        if (values.keys === true) {
+          const bytes = yield* Either.mapLeft(
+            Either.all(words.map(keyBytes)),
+            (message): ArgsProblem => ({ _tag: "invalid", message })
+          )
+          return { _tag: "sendKeys", url, json, sessionId: yield* check("session id", SessionId, id), bytes: Buffer.from(bytes.join("")) }
+        }
         return { _tag: "send", url, json, sessionId: yield* check("session id", SessionId, id), text: words.join(" ") }
       }
       case "end": {

@@ -13,13 +13,14 @@ import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from
 import { ClientOutput, printError, printLine } from "./Output.js"
 import { ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
 import { attach } from "./Attach.js"
+import { sendKeys } from "./SendKeys.js"
 import { watch } from "./Watch.js"
 
 const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
 
 export const clientUsage = `  ls        list every session of every computer
   new       start a session on any computer
-  send      type a line into a session
+  send      type a line into a session, or press keys (--keys C-c)
   end       end a session
   output    print the last lines of a session's terminal
   watch     a live view of every session, redrawn on each change
@@ -63,6 +64,11 @@ const run = (args: ClientArgs, daemon: Daemon): Effect.Effect<void, ClientFailur
       return Effect.flatMap(
         call(daemon, (client) => client.control.input({ path: { id: args.sessionId }, payload: { text: args.text } })),
         (session) => (args.json ? printJson(session) : Effect.void)
+      )
+    case "sendKeys":
+      return Effect.zipRight(
+        sendKeys(daemon, args.sessionId, args.bytes),
+        args.json ? printJson({ sessionId: args.sessionId, sent: true }) : Effect.void
       )
     case "end":
       return Effect.zipRight(

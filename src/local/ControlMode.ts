@@ -169,12 +169,12 @@ export class ControlReader {
  */
 export const quote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`
 
-/** `send-keys -H`: bytes as hex, which no parser can misread; at most `perCommand` bytes per command. */
-export const sendBytesCommands = (pane: string, bytes: Uint8Array, perCommand = 2048): ReadonlyArray<string> => {
+/** `send-keys -H`: bytes as hex, which no parser can misread; at most `perCommand` bytes per command. `target`: a pane (`%3`) or a session (`$3`, its active pane). */
+export const sendBytesCommands = (target: string, bytes: Uint8Array, perCommand = 2048): ReadonlyArray<string> => {
   const commands: Array<string> = []
   for (let at = 0; at < bytes.length; at += perCommand) {
     const hex = Buffer.from(bytes.subarray(at, at + perCommand)).toString("hex").replace(/(..)(?!$)/g, "$1 ")
-    commands.push(`send-keys -t ${pane} -H ${hex}`)
+    commands.push(`send-keys -t ${quote(target)} -H ${hex}`)
   }
   return commands
 }

@@ -98,15 +98,26 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
               attached.set(sessionId, { scope, attachment: attachment.right })
             })
 
+          /** Keys for a session this client does not watch (`termfleet send --keys`): typed, its size left alone. */
+          const typeUnattached = (sessionId: string, bytes: Uint8Array) =>
+            Effect.gen(function*() {
+              const owner = yield* ownerOf(sessionId, undefined)
+              if (Option.isNone(owner)) return closed(sessionId, "not_found", `no session '${sessionId}' on any online computer`)
+              if (owner.value !== self) {
+                return closed(sessionId, "unavailable", `keys for sessions of '${owner.value}' cannot be sent from here yet`)
+              }
+              const typed = yield* Effect.either(terminals.type(sessionId, bytes))
+              if (typed._tag === "Left") closed(sessionId, typed.left.reason, typed.left.message)
+            })
+
           const handle = (message: TerminalMessage): Effect.Effect<void> => {
             switch (message.type) {
               case "attach":
                 return attach(message)
               case "keys": {
-                const found = attached.get(message.sessionId)
-                if (found === undefined) return Effect.sync(() => closed(message.sessionId, "detached", "not attached"))
                 const bytes = message.encoding === "base64" ? Buffer.from(message.data, "base64") : encoder.encode(message.data)
-                return found.attachment.keys(bytes)
+                const found = attached.get(message.sessionId)
+                return found === undefined ? typeUnattached(message.sessionId, bytes) : found.attachment.keys(bytes)
               }
               case "resize": {
                 const found = attached.get(message.sessionId)

@@ -53,6 +53,8 @@ export interface TerminalsService {
     from: Position | undefined,
     viewer: Viewer
   ) => Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope>
+  /** Types bytes into a session's active pane without watching it. */
+  readonly type: (sessionId: string, bytes: Uint8Array) => Effect.Effect<void, TerminalUnavailable>
   /** Sessions watched, and the output bytes their terminals hold or have yet to parse: bounded whatever the panes write. */
   readonly usage: Effect.Effect<{ readonly terminals: number; readonly bytes: number }>
 }
@@ -270,8 +272,18 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           } satisfies Attachment
         })
 
+      const type = (sessionId: string, bytes: Uint8Array) =>
+        Effect.scoped(Effect.gen(function*() {
+          const followed = yield* Effect.mapError(
+            local.control(sessionId, () => {}),
+            () => unavailable("not_found", `no session '${sessionId}' on this computer`)
+          )
+          for (const command of sendBytesCommands(followed.tmuxId, bytes)) followed.client.request(command, () => {})
+        }))
+
       return {
         attach,
+        type,
         usage: Effect.sync(() => ({
           terminals: watched.size,
           bytes: [...watched.values()].reduce((total, entry) => {

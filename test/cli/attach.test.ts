@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { binary } from "../support/Cli.js"
 import { MAIN, requireBuild } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { tempDir } from "../support/TempDir.js"
@@ -54,5 +55,25 @@ describe("termfleet attach", () => {
       // The terminal is back: the main screen with what was on it before.
       const after = yield* pollUntil(screen, (text) => text.includes("after-attach"), "the terminal restored")
       expect(after).toContain("before-attach")
+    }))
+
+  it.scopedLive("send --keys presses keys by their tmux names: C-c ends sleep; bad names are usage errors", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("solo", Option.none())
+      const url = daemon.httpUrl("").replace(/\/$/, "")
+      const created = yield* binary("new", "--url", url, "--json", "--", "sleep 100")
+      const { sessionId } = JSON.parse(created.stdout) as { sessionId: string }
+      const sent = yield* binary("send", "--keys", "--url", url, sessionId, "C-c")
+      expect(sent).toMatchObject({ code: 0 })
+      const status = Effect.map(binary("ls", "--url", url, "--json"), (ran) =>
+        (JSON.parse(ran.stdout) as Array<{ sessionId: string; status: string }>).find((s) => s.sessionId === sessionId)?.status)
+      expect(yield* pollUntil(status, (s) => s === "exited", "sleep to end")).toBe("exited")
+
+      const badKey = yield* binary("send", "--keys", "--url", url, sessionId, "C-c", "Nope")
+      expect(badKey.code).toBe(2)
+      expect(badKey.stderr).toContain("unknown key name 'Nope'")
+      const unknown = yield* binary("send", "--keys", "--url", url, "000000000000", "Enter")
+      expect(unknown.code).toBe(1)
+      expect(unknown.stderr).toContain("no session '000000000000'")
     }))
 })

@@ -107,7 +107,8 @@ describe("commands written to tmux", () => {
   })
 
   it("sendBytesCommands: bytes as hex, in order, in bounded commands", () => {
-    expect(sendBytesCommands("%1", Buffer.from("\u001b[A\u0003"))).toEqual(["send-keys -t %1 -H 1b 5b 41 03"])
+    expect(sendBytesCommands("%1", Buffer.from("\u001b[A\u0003"))).toEqual(["send-keys -t '%1' -H 1b 5b 41 03"])
+    expect(sendBytesCommands("$2", Buffer.from("x"))).toEqual(["send-keys -t '$2' -H 78"])
     const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 256))
     const commands = sendBytesCommands("%1", bytes, 2048)
     expect(commands).toHaveLength(3)

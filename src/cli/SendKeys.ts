@@ -1,0 +1,45 @@
+/**
+ * `termfleet send --keys SESSION KEY...`: tmux key names typed into a
+ * session of any computer's daemon, without attaching to it (its size is
+ * left alone). Sent over `/ws` as one `keys` message followed by a `ping`:
+ * the daemon handles a client's messages in order, so the `pong` says the
+ * keys were handed to tmux, and a `terminal_closed` before it says why not.
+ */
+import { Effect, Either, Schema } from "effect"
+import WebSocket from "ws"
+import { TerminalClosed } from "../domain/TerminalProtocol.js"
+import { type ClientFailure, type Daemon, DaemonFailed, DaemonUnreachable } from "./FleetClient.js"
+import { webSocketUrl } from "./Watch.js"
+
+const Answer = Schema.Union(
+  Schema.Struct({ event: Schema.Literal("pong") }),
+  Schema.Struct({ event: Schema.Literal("terminal_closed"), data: TerminalClosed })
+)
+const decodeAnswer = Schema.decodeUnknownEither(Schema.parseJson(Answer))
+
+export const sendKeys = (daemon: Daemon, sessionId: string, bytes: Buffer): Effect.Effect<void, ClientFailure> =>
+  Effect.async<void, ClientFailure>((resume) => {
+    const ws = new WebSocket(webSocketUrl(daemon.url), { headers: daemon.headers })
+    let done = false
+    const finish = (result: Effect.Effect<void, ClientFailure>) => {
+      if (done) return
+      done = true
+      ws.terminate()
+      resume(result)
+    }
+    ws.on("open", () => {
+      ws.send(JSON.stringify({ type: "keys", sessionId, data: bytes.toString("base64"), encoding: "base64" }))
+      ws.send(JSON.stringify({ type: "ping" }))
+    })
+    ws.on("message", (raw) => {
+      const answer = decodeAnswer(raw.toString())
+      if (Either.isLeft(answer)) return
+      if (answer.right.event === "pong") return finish(Effect.void)
+      if (answer.right.data.sessionId === sessionId) finish(Effect.fail(new DaemonFailed({ message: answer.right.data.message })))
+    })
+    ws.on("unexpected-response", (_request, response) =>
+      finish(Effect.fail(new DaemonFailed({ message: `the daemon refused the connection (HTTP ${response.statusCode})` }))))
+    ws.on("error", () => finish(Effect.fail(new DaemonUnreachable({ url: daemon.url, reason: "no WebSocket connection" }))))
+    ws.on("close", () => finish(Effect.fail(new DaemonUnreachable({ url: daemon.url, reason: "the connection closed" }))))
+    return Effect.sync(() => finish(Effect.void))
+  })
