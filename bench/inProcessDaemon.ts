@@ -7,7 +7,7 @@
  * runs.
  */
 import { HttpServer } from "@effect/platform"
-import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
 import { daemonLayer, productionIo } from "../src/Daemon.js"
 import { type DaemonSettings, defaultLimits, defaultSettings } from "../src/config/DaemonConfig.js"
 import type { Session } from "../src/domain/Model.js"
@@ -42,13 +42,15 @@ export interface InProcessDaemon {
 export const startInProcessDaemon = async (options: DaemonOptions): Promise<InProcessDaemon> => {
   const settings = defaultSettings({
     computer: options.computer,
-    redisUrl: Option.fromNullable(options.redisUrl),
+    fleet: Option.map(Option.fromNullable(options.redisUrl), (url) => ({
+      redisUrl: Redacted.make(url),
+      secret: Redacted.make(options.fleetSecret)
+    })),
     host: "127.0.0.1",
     port: 0,
     prefix: options.prefix,
     tmuxSocket: options.tmuxSocket,
-    token: options.token,
-    fleetSecret: Option.some(options.fleetSecret),
+    token: Redacted.make(options.token),
     stateDir: options.stateDir,
     limits: { ...defaultLimits, maxClients: options.maxClients ?? defaultLimits.maxClients }
   })

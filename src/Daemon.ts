@@ -3,14 +3,17 @@
  * real port; the smoke suite runs the very same graph with the in-memory
  * Redis and a test server: only `RedisClient` and the server differ.
  */
-import type { Etag, FileSystem, HttpPlatform, HttpServer, Path } from "@effect/platform"
+import { type Etag, type FileSystem, type HttpPlatform, HttpServer, type Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AgentState } from "./agent/AgentState.js"
 import { Notifier } from "./agent/Notifier.js"
-import { DaemonConfig, type DaemonSettings } from "./config/DaemonConfig.js"
+import { createServer as createHttpsServer } from "node:https"
+import { baseUrl, isLoopbackHost } from "./config/Address.js"
+import { DaemonConfig, type DaemonSettings, type FleetSettings } from "./config/DaemonConfig.js"
+import { SettingsError } from "./config/Settings.js"
 import { EventStream } from "./fleet/EventStream.js"
 import { Heartbeat } from "./fleet/Heartbeat.js"
 import { HttpServing } from "./server/HttpRoutes.js"
@@ -33,8 +36,8 @@ export type ServerLayer = Layer.Layer<
 >
 
 export interface DaemonIo {
-  /** `None`: local-only, no peers. */
-  readonly redis: Option.Option<Layer.Layer<RedisClient>>
+  /** How a daemon in a fleet reaches its Redis. */
+  readonly redis: (fleet: FleetSettings) => Layer.Layer<RedisClient>
   readonly server: ServerLayer
 }
 
@@ -44,12 +47,12 @@ const GoodbyeToClients = Layer.scopedDiscard(
 )
 
 export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
-  const fleet = Option.match(io.redis, {
+  const fleet = Option.match(settings.fleet, {
     onNone: () => Layer.empty,
-    onSome: (redis) =>
+    onSome: (fleet) =>
       Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer).pipe(
-        Layer.provide(Layer.mergeAll(Seal.layer, RedisStatus.layer)),
-        Layer.provide(redis)
+        Layer.provide(Layer.mergeAll(Seal.layer(fleet.secret), RedisStatus.layer)),
+        Layer.provide(io.redis(fleet))
       )
   })
   // Built after the server, so released before it: clients get their 1001 while it still runs.
@@ -91,8 +94,49 @@ export const launchDaemon = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
       onSome: (heartbeat) => heartbeat.takenOver
     })))
 
-/** What `termfleet daemon` runs: ioredis when a URL is given, and the configured host and port. */
+/** ioredis at the fleet's URL. */
+export const productionRedis = (fleet: FleetSettings) => RedisClient.layer(Redacted.value(fleet.redisUrl))
+
+/** What `termfleet daemon` runs: ioredis in a fleet, HTTP (or HTTPS with `tls`) on the configured host and port. */
 export const productionIo = (settings: DaemonSettings): DaemonIo => ({
-  redis: Option.map(settings.redisUrl, RedisClient.layer),
-  server: NodeHttpServer.layer(() => notServingYet(createServer()), { host: settings.host, port: settings.port })
+  redis: productionRedis,
+  server: NodeHttpServer.layer(
+    () =>
+      Option.match(settings.tls, {
+        onNone: () => notServingYet(createServer()),
+        onSome: (tls) => notServingYet(createHttpsServer({ cert: tls.cert, key: Redacted.value(tls.key) }))
+      }),
+    { host: settings.host, port: settings.port }
+  )
 })
+
+const announce = (settings: DaemonSettings) =>
+  Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const port = server.address._tag === "TcpAddress" ? server.address.port : settings.port
+    const where = Option.isSome(settings.fleet) ? "(fleet over Redis)" : "(local-only)"
+    yield* Effect.logInfo(`termfleet ${settings.version} on ${settings.computer} ${where}`)
+    if (!isLoopbackHost(settings.host)) {
+      yield* Effect.logInfo(`listening on ${settings.host}, not loopback: other computers can reach this daemon (--host)`)
+      if (Option.isNone(settings.tls)) {
+        yield* Effect.logWarning(
+          "served without TLS: the token and everything typed cross the network in clear; give --tls-cert and --tls-key"
+        )
+      }
+    }
+    // Like notebook servers: the URL carries the token once; the page keeps it in a same-site cookie.
+    const url = baseUrl({ tls: Option.isSome(settings.tls), host: settings.host, port })
+    console.log(`dashboard: ${url}/?token=${encodeURIComponent(Redacted.value(settings.token))}`)
+  })
+
+/**
+ * `termfleet daemon`, until it is stopped. Its computer's name taken by
+ * another run is a `SettingsError` (exit 2); anything else failing is a defect.
+ */
+export const runDaemon = (settings: DaemonSettings): Effect.Effect<void, SettingsError> =>
+  launchDaemon(
+    Layer.effectDiscard(announce(settings)).pipe(Layer.provideMerge(daemonLayer(settings, productionIo(settings))))
+  ).pipe(
+    Effect.catchTag("ComputerTaken", (taken) => Effect.fail(new SettingsError({ message: taken.message }))),
+    Effect.orDie
+  )

@@ -8,7 +8,8 @@
  * standard output (Claude Code reads that as context for the model) and it
  * never exits 2 (Claude Code reads that as "block this tool call").
  */
-import { Effect, Option, Schema } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { ConfigProvider, Effect, Option, Schema } from "effect"
 import { execFile } from "node:child_process"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
@@ -86,7 +87,11 @@ export const sendHook = (agentName: string, payload: string, env: Env): Effect.E
     const session = yield* findSession(env)
     if (Option.isNone(session)) return "not-a-termfleet-session" as const
     const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
-    const token = yield* findToken(env, url)
+    const token = yield* findToken(url).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [[k, v]]))))),
+      Effect.provide(NodeFileSystem.layer),
+      Effect.mapError((error) => new HookFailed({ message: error.message }))
+    )
     const response = yield* post(new URL(`/hooks/${agent}`, url), payload, {
       ...requestHeaders(token),
       "content-type": "application/json",

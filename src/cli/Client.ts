@@ -1,125 +1,129 @@
 /**
- * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`, `attach`): they
- * talk to a daemon's REST API through a client typed by `FleetApi`, and
- * `watch` to its WebSocket. `--json` prints what the daemon answered.
- *
- * Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage,
- * 3 the daemon is not reachable.
+ * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`,
+ * `attach`): they talk to a daemon's REST API through a client typed by
+ * `FleetApi`, and `watch` and `attach` to its WebSocket (their code, and `ws`,
+ * load only for them). `--json` prints what the daemon answered.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Clock, Effect, Either } from "effect"
-import { type ClientArgs, type ClientCommand, commandUsage, DEFAULT_URL, parseClientArgs } from "./Args.js"
-import { call, type ClientFailure, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
-import { ClientOutput, printError, printLine } from "./Output.js"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Clock, Effect, Option, Schema } from "effect"
+import { resolve } from "node:path"
+import { computer, json, lines, session, shellCommand, url } from "./Args.js"
+import { call, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
+import { keyBytes } from "./Keys.js"
+import { printLine } from "./Output.js"
 import { ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
-import { attach } from "./Attach.js"
-import { sendKeys } from "./SendKeys.js"
-import { watch } from "./Watch.js"
 
-const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
-
-export const clientUsage = `  ls        list every session of every computer
-  new       start a session on any computer
-  send      type a line into a session, or press keys (--keys C-c)
-  end       end a session
-  output    print the last lines of a session's terminal
-  watch     a live view of every session, redrawn on each change
-  attach    a session in this terminal, full screen (Ctrl-] detaches)
-
-The other commands talk to the daemon at --url or TERMFLEET_URL (${DEFAULT_URL}), with the token in
-TERMFLEET_TOKEN, else the one the daemon keeps in its state folder (TERMFLEET_STATE_DIR).
-Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage, 3 the daemon is not reachable.`
+/** Runs `f` against the daemon at `url`, with the token it wants. */
+export const withDaemon = <A, E, R>(url: string, f: (daemon: Daemon) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(findToken(url), (token) => f({ url, headers: requestHeaders(token) }))
 
 const printJson = (value: unknown) => printLine(JSON.stringify(value, null, 2))
 
-const run = (args: ClientArgs, daemon: Daemon): Effect.Effect<void, ClientFailure, ClientOutput> => {
-  switch (args._tag) {
-    case "ls":
-      return Effect.gen(function*() {
-        const urlParams = args.computer === undefined ? {} : { computer: args.computer }
-        const sessions = yield* call(daemon, (client) => client.fleet.sessions({ urlParams }))
-        if (args.json) return yield* printJson(sessions)
-        if (sessions.length === 0) return yield* printLine("no sessions")
-        const now = yield* Clock.currentTimeMillis
-        const rows = [
-          ["SESSION", "COMPUTER", "STATUS", "TITLE", "PROJECT", "ACTIVE", "COMMAND"],
-          ...[...sessions].sort(byComputerThenAge).map((s) => [
-            s.sessionId,
-            s.computer,
-            s.status,
-            titleOf(s),
-            s.projectPath ?? "-",
-            ago(s.lastActivity, now),
-            s.command
-          ])
-        ]
-        yield* Effect.forEach(table(rows), printLine, { discard: true })
-      })
-    case "new":
-      return Effect.flatMap(
-        call(daemon, (client) => client.control.create({ payload: args.body })),
-        (session) => (args.json ? printJson(session) : printLine(session.sessionId))
-      )
-    case "send":
-      return Effect.flatMap(
-        call(daemon, (client) => client.control.input({ path: { id: args.sessionId }, payload: { text: args.text } })),
-        (session) => (args.json ? printJson(session) : Effect.void)
-      )
-    case "sendKeys":
-      return Effect.zipRight(
-        sendKeys(daemon, args.sessionId, args.bytes),
-        args.json ? printJson({ sessionId: args.sessionId, sent: true }) : Effect.void
-      )
-    case "end":
-      return Effect.zipRight(
-        call(daemon, (client) => client.control.end({ path: { id: args.sessionId } })),
-        args.json ? printJson({ sessionId: args.sessionId, ended: true }) : Effect.void
-      )
-    case "output":
-      return Effect.flatMap(
-        call(daemon, (client) =>
-          client.control.output({
-            path: { id: args.sessionId },
-            urlParams: args.lines === undefined ? {} : { lines: args.lines }
-          })),
-        (output) => (args.json ? printJson(output) : printLine(block(output.output).trimEnd()))
-      )
-    case "watch":
-      return watch(daemon)
-    case "attach":
-      return attach(daemon, args.sessionId)
-  }
-}
+const ls = Command.make("ls", { url, json, computer }, (args) =>
+  withDaemon(args.url, (daemon) =>
+    Effect.gen(function*() {
+      const urlParams = Option.match(args.computer, { onNone: () => ({}), onSome: (computer) => ({ computer }) })
+      const sessions = yield* call(daemon, (client) => client.fleet.sessions({ urlParams }))
+      if (args.json) return yield* printJson(sessions)
+      if (sessions.length === 0) return yield* printLine("no sessions")
+      const now = yield* Clock.currentTimeMillis
+      const rows = [
+        ["SESSION", "COMPUTER", "STATUS", "TITLE", "PROJECT", "ACTIVE", "COMMAND"],
+        ...[...sessions].sort(byComputerThenAge).map((s) => [
+          s.sessionId,
+          s.computer,
+          s.status,
+          titleOf(s),
+          s.projectPath ?? "-",
+          ago(s.lastActivity, now),
+          s.command
+        ])
+      ]
+      yield* Effect.forEach(table(rows), printLine, { discard: true })
+    }))).pipe(Command.withDescription("list every session of every computer (--computer: of one)"))
 
-/** Runs one client command; answers its exit code. */
-export const runClient = (
-  command: ClientCommand,
-  argv: ReadonlyArray<string>,
-  env: Readonly<Record<string, string | undefined>>
-): Effect.Effect<number, never, ClientOutput> =>
-  Either.match(parseClientArgs(command, argv, env), {
-    onLeft: (problem) =>
-      problem._tag === "help"
-        ? Effect.as(printLine(commandUsage[command]), ExitCode.ok)
-        : Effect.as(printError(`termfleet ${command}: ${problem.message}\n\n${commandUsage[command]}`), ExitCode.usage),
-    onRight: (args) =>
-      findToken(env, args.url).pipe(
-        Effect.flatMap((token) => run(args, { url: args.url, headers: requestHeaders(token) })),
-        Effect.as(ExitCode.ok),
-        Effect.catchAll((failure) =>
-          Effect.as(
-            printError(`termfleet ${command}: ${failure.message}`),
-            failure._tag === "DaemonUnreachable" ? ExitCode.unreachable : ExitCode.daemonError
+const title = Options.text("title").pipe(Options.withPseudoName("TITLE"), Options.withDescription("its title"), Options.optional)
+const project = Options.directory("project").pipe(
+  Options.withPseudoName("DIR"),
+  Options.withDescription("its project folder (and working directory)"),
+  Options.optional
+)
+const command = Args.text({ name: "COMMAND" }).pipe(
+  Args.withDescription("one word: a shell command line as it is; several: a program and its arguments"),
+  Args.repeated
+)
+
+const newSession = Command.make("new", { url, json, computer, title, project, command }, (args) =>
+  withDaemon(args.url, (daemon) => {
+    const payload = {
+      ...Option.match(args.computer, { onNone: () => ({}), onSome: (computer) => ({ computer }) }),
+      ...Option.match(args.title, { onNone: () => ({}), onSome: (title) => ({ title }) }),
+      // The daemon wants an absolute path; a relative one means "from here".
+      ...Option.match(args.project, { onNone: () => ({}), onSome: (dir) => ({ projectPath: resolve(dir) }) }),
+      ...(args.command.length === 0 ? {} : { command: shellCommand(args.command) })
+    }
+    return Effect.flatMap(
+      call(daemon, (client) => client.control.create({ payload })),
+      (created) => (args.json ? printJson(created) : printLine(created.sessionId))
+    )
+  }))
+
+const text = Args.text({ name: "TEXT" }).pipe(
+  Args.withDescription("words joined by spaces; with --keys, tmux key names pressed in order"),
+  Args.atLeast(1)
+)
+const keys = Options.boolean("keys").pipe(Options.withDescription(
+  "TEXT is key names, not text: C-c, C-d, M-x, Enter, Escape, Tab, BSpace, Space, Up, Down, Left, Right, " +
+    "Home, End, PageUp, PageDown, Insert, Delete, F1-F12, or any one character"
+))
+
+/** A key name `send --keys` does not know: a usage error (exit 2). */
+class UnknownKey extends Schema.TaggedError<UnknownKey>()("UnknownKey", { message: Schema.String }) {}
+
+const send = Command.make("send", { url, json, keys, session, text }, (args) =>
+  args.keys
+    ? Effect.flatMap(
+      Effect.mapError(Effect.all(args.text.map(keyBytes)), (message) => new UnknownKey({ message })),
+      (bytes) =>
+        withDaemon(args.url, (daemon) =>
+          Effect.zipRight(
+            Effect.flatMap(Effect.promise(() => import("./SendKeys.js")), (module) =>
+              module.sendKeys(daemon, args.session, Buffer.from(bytes.join("")))),
+            args.json ? printJson({ sessionId: args.session, sent: true }) : Effect.void
           ))
-      )
-  })
+    )
+    : withDaemon(args.url, (daemon) =>
+      Effect.flatMap(
+        call(daemon, (client) => client.control.input({ path: { id: args.session }, payload: { text: args.text.join(" ") } })),
+        (updated) => (args.json ? printJson(updated) : Effect.void)
+      )))
 
-/** What `main` runs for a client command. Ctrl-C (during `watch`) interrupts it and exits 0. */
-export const runClientMain = (command: ClientCommand, argv: ReadonlyArray<string>) =>
-  runClient(command, argv, process.env).pipe(
-    Effect.map((code) => {
-      process.exitCode = code
-    }),
-    Effect.provide(ClientOutput.live),
-    NodeRuntime.runMain
-  )
+const end = Command.make("end", { url, json, session }, (args) =>
+  withDaemon(args.url, (daemon) =>
+    Effect.zipRight(
+      call(daemon, (client) => client.control.end({ path: { id: args.session } })),
+      args.json ? printJson({ sessionId: args.session, ended: true }) : Effect.void
+    )))
+
+const output = Command.make("output", { url, json, lines, session }, (args) =>
+  withDaemon(args.url, (daemon) =>
+    Effect.flatMap(
+      call(daemon, (client) =>
+        client.control.output({
+          path: { id: args.session },
+          urlParams: Option.match(args.lines, { onNone: () => ({}), onSome: (lines) => ({ lines }) })
+        })),
+      (shown) => (args.json ? printJson(shown) : printLine(block(shown.output).trimEnd()))
+    )))
+
+const watch = Command.make("watch", { url }, (args) =>
+  withDaemon(args.url, (daemon) =>
+    // `ws` and the socket code load only for this command.
+    Effect.flatMap(Effect.promise(() => import("./Watch.js")), (module) => module.watch(daemon))))
+
+const attach = Command.make("attach", { url, session }, (args) =>
+  withDaemon(args.url, (daemon) => Effect.flatMap(Effect.promise(() => import("./Attach.js")), (module) => module.attach(daemon, args.session))))
+
+export { attach, end, ls, newSession, output, send, watch }

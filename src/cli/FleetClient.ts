@@ -3,12 +3,12 @@
  * declaration the daemon serves, the token it presents, and what each way of
  * failing means to the user (and to the exit code).
  */
-import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Effect, Option, Schema } from "effect"
+import { FetchHttpClient, FileSystem, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
 import { FleetApi } from "../domain/Api.js"
-import { defaultStateDir } from "../config/DaemonConfig.js"
-import { readToken } from "../config/StateDir.js"
+import { isLoopbackHost } from "../config/Address.js"
+import { readToken, readTrimmed, stateDirConfig } from "../config/StateDir.js"
+import { SettingsError } from "../config/Settings.js"
 
 /** A daemon to talk to, and the headers every request to it (REST or WebSocket) carries. */
 export interface Daemon {
@@ -17,33 +17,47 @@ export interface Daemon {
 }
 
 /** Whether `url` names this computer: only then is this computer's token sent without being asked for. */
-export const isLoopbackUrl = (url: string): boolean => {
-  const host = URL.canParse(url) ? new URL(url).hostname : ""
-  return host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
-}
+export const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackHost(new URL(url).hostname)
+
+const setting = (name: string) =>
+  Config.string(name).pipe(Config.option, Config.map(Option.filter((value) => value !== "")))
 
 /**
- * `TERMFLEET_TOKEN`, else, for a daemon on this computer, the token it keeps
- * in its state folder (`TERMFLEET_STATE_DIR`, or the default one): that
- * token is never sent to another computer. With none, the request goes
- * without, and the daemon's refusal says what is missing.
+ * `TERMFLEET_TOKEN`, else the file `TERMFLEET_TOKEN_FILE` names, else, for
+ * a daemon on this computer, the token it keeps in its state folder
+ * (`TERMFLEET_STATE_DIR`, or the default one): that token is never sent to
+ * another computer. With none, the request goes without, and the daemon's
+ * refusal says what is missing.
  */
-export const findToken = (
-  env: Readonly<Record<string, string | undefined>>,
-  url: string
-): Effect.Effect<Option.Option<string>> => {
-  const given = env["TERMFLEET_TOKEN"]
-  if (given !== undefined && given !== "") return Effect.succeedSome(given)
-  if (!isLoopbackUrl(url)) return Effect.succeedNone
-  return readToken(env["TERMFLEET_STATE_DIR"] || defaultStateDir(env)).pipe(
-    Effect.provide(NodeFileSystem.layer),
-    Effect.orElseSucceed(Option.none)
-  )
-}
+export const findToken = (url: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SettingsError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const [given, file] = yield* Effect.mapError(
+      Config.all([setting("TERMFLEET_TOKEN"), setting("TERMFLEET_TOKEN_FILE")]),
+      (error) => new SettingsError({ message: String(error) })
+    )
+    if (Option.isSome(given)) return Option.some(Redacted.make(given.value))
+    if (Option.isSome(file)) {
+      const token = yield* readTrimmed(file.value).pipe(
+        Effect.catchAll((error) => Effect.fail(error.message)),
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail("the file is missing or empty"), onSome: Effect.succeed })),
+        Effect.mapError((reason) => new SettingsError({ message: `TERMFLEET_TOKEN_FILE ${JSON.stringify(file.value)}: ${reason}` }))
+      )
+      return Option.some(Redacted.make(token))
+    }
+    if (!isLoopbackUrl(url)) return Option.none()
+    return yield* stateDirConfig.pipe(
+      Effect.flatMap(readToken),
+      Effect.map(Option.map(Redacted.make)),
+      Effect.orElseSucceed(Option.none)
+    )
+  })
 
 /** The one place a request to the daemon gets its headers. */
-export const requestHeaders = (token: Option.Option<string>): Record<string, string> =>
-  Option.match(token, { onNone: () => ({}), onSome: (value) => ({ authorization: `Bearer ${value}` }) })
+export const requestHeaders = (token: Option.Option<Redacted.Redacted<string>>): Record<string, string> =>
+  Option.match(token, {
+    onNone: () => ({}),
+    onSome: (value) => ({ authorization: `Bearer ${Redacted.value(value)}` })
+  })
 
 /** The daemon answered, with an error or with something this client does not understand. Exit 1. */
 export class DaemonFailed extends Schema.TaggedError<DaemonFailed>()("DaemonFailed", { message: Schema.String }) {}

@@ -6,7 +6,7 @@
  * replaces the state.
  */
 import * as Socket from "@effect/platform/Socket"
-import { Clock, Effect, Option, Ref, Schedule, Schema } from "effect"
+import { Clock, Effect, Option, Queue, Ref, Schedule, Schema } from "effect"
 import WebSocket from "ws"
 import { Computer, Session, SessionRef } from "../domain/Model.js"
 import { call, type ClientFailure, type Daemon } from "./FleetClient.js"
@@ -98,6 +98,7 @@ export const renderWatch = (state: WatchState, view: { readonly url: string; rea
 const CLEAR = "\u001b[H\u001b[2J"
 const ENTER = "\u001b[?1049h\u001b[?25l"
 const LEAVE = "\u001b[?25h\u001b[?1049l"
+const REDRAW_MILLIS = 100
 const BACKOFF_FIRST_MILLIS = 250
 const BACKOFF_MAX_MILLIS = 5000
 
@@ -136,7 +137,9 @@ export const watch = (daemon: Daemon): Effect.Effect<never, ClientFailure, Clien
       const columns = (yield* output.columns) ?? 120
       yield* output.stdout(CLEAR + renderWatch(yield* Ref.get(state), { url: daemon.url, now, columns }))
     })
-    const update = (f: (state: WatchState) => WatchState) => Effect.zipRight(Ref.update(state, f), draw)
+    // A change asks for a redraw; asks arriving while one is pending are one ask.
+    const redraw = yield* Queue.sliding<void>(1)
+    const update = (f: (state: WatchState) => WatchState) => Effect.zipRight(Ref.update(state, f), redraw.offer(undefined))
 
     const connectOnce = Effect.scoped(Effect.gen(function*() {
       const socket = yield* Socket.fromWebSocket(openWebSocket(daemon))
@@ -159,8 +162,10 @@ export const watch = (daemon: Daemon): Effect.Effect<never, ClientFailure, Clien
 
     yield* Effect.acquireRelease(output.stdout(ENTER), () => output.stdout(LEAVE))
     yield* draw
+    // The latest state, at most once per REDRAW_MILLIS however many events arrive.
+    yield* Effect.forkScoped(Effect.forever(Effect.sleep(REDRAW_MILLIS).pipe(Effect.zipRight(redraw.take), Effect.zipRight(draw))))
     // Relative times age without any event.
-    yield* Effect.forkScoped(Effect.repeat(Effect.delay(draw, "5 seconds"), Schedule.forever))
+    yield* Effect.forkScoped(Effect.repeat(Effect.delay(redraw.offer(undefined), "5 seconds"), Schedule.forever))
     return yield* Effect.forever(Effect.gen(function*() {
       yield* Effect.ignore(connectOnce)
       const attempt = yield* Ref.getAndUpdate(attempts, (n) => n + 1)

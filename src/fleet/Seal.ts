@@ -11,7 +11,7 @@
  * (trimmed, or gone with a Redis that restarted empty).
  */
 import { FileSystem } from "@effect/platform"
-import { Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { join } from "node:path"
 import { DaemonConfig } from "../config/DaemonConfig.js"
@@ -162,15 +162,13 @@ const stateFile = (kind: "seen" | "epoch", stateDir: string, prefix: string, com
 const decodeEpoch = Schema.decodeUnknownOption(Schema.parseJson(Schema.Number))
 
 export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
-  static readonly layer = Layer.scoped(
+  /** With the fleet's secret (`FleetSettings`). */
+  static readonly layer = (fleetSecret: Redacted.Redacted<string>) => Layer.scoped(
     Seal,
     Effect.gen(function*() {
       const config = yield* DaemonConfig
       const fs = yield* FileSystem.FileSystem
-      const secret = yield* Option.match(config.fleetSecret, {
-        onNone: () => Effect.dieMessage("a fleet secret is required to talk to peers"),
-        onSome: Effect.succeed
-      })
+      const secret = Redacted.value(fleetSecret)
       // Must grow across restarts of this daemon, so peers take its new
       // entries as new: the wall clock (tests run on the TestClock), but never
       // below the last run's, which is kept in case the clock went back.

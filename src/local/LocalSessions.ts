@@ -227,7 +227,7 @@ export const makeLocalSessions: Effect.Effect<
     // Listings and changes take turns: a listing never undoes a change made
     // while it ran, and two creates never pick the same tmux name.
     const lock = yield* Effect.makeSemaphore(1)
-    const shell = process.env["SHELL"] || "/bin/sh"
+    const { shell } = config
     const followed = new Map<string, Followed>()
     let controlClients = 0
 

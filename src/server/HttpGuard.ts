@@ -10,7 +10,7 @@
  * - writes are rate-limited, so a runaway script cannot flood the terminals.
  */
 import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Stats } from "../runtime/Stats.js"
@@ -34,7 +34,9 @@ const hasBody = (method: string) => method === "POST" || method === "PUT" || met
 
 export const HttpGuard = HttpLayerRouter.middleware(
   Effect.gen(function*() {
-    const { limits, token } = yield* DaemonConfig
+    const config = yield* DaemonConfig
+    const { limits } = config
+    const token = Redacted.value(config.token)
     const stats = yield* Stats
     /** Every hook call, taken or refused (token, body, session), is counted for /health. */
     const countHooks = <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>

@@ -6,14 +6,14 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { createServer as createNetServer, type Socket } from "node:net"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
-import { daemonLayer } from "../../src/Daemon.js"
+import { daemonLayer, productionRedis } from "../../src/Daemon.js"
 import { defaultSettings } from "../../src/config/DaemonConfig.js"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { launchBrowser, openPage } from "../support/Browser.js"
@@ -37,13 +37,13 @@ const artifacts = fileURLToPath(new URL("../../test-artifacts/", import.meta.url
 const restartable = Effect.gen(function*() {
   const port = yield* Effect.promise(freePort)
   const tmuxSocket = yield* privateTmux
-  const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: TEST_TOKEN })
+  const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: Redacted.make(TEST_TOKEN) })
   const server = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port })
   /** Starts the daemon; closing the scope it gives stops it. */
   const run = Effect.gen(function*() {
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    yield* Layer.buildWithScope(daemonLayer(settings, { redis: Option.none(), server }), scope)
+    yield* Layer.buildWithScope(daemonLayer(settings, { redis: productionRedis, server }), scope)
     return scope
   })
   return { run, port, url: `http://127.0.0.1:${port}` }

@@ -41,21 +41,25 @@ describe("node dist/main.js", () => {
       const id = JSON.parse(created.stdout).sessionId
       expect(yield* binary("end", "--url", url, id)).toMatchObject({ code: 0 })
 
-      const unknown = yield* binary("end", "--url", url, id)
+      // The rest do not depend on each other: run at once.
+      const port = yield* Effect.promise(freePort)
+      const away = `http://127.0.0.1:${port}`
+      const [unknown, usage, frobnicate, lsAway, watchAway] = yield* Effect.all([
+        binary("end", "--url", url, id),
+        binary("send", "--url", url),
+        binary("frobnicate"),
+        binary("ls", "--url", away),
+        binary("watch", "--url", away)
+      ], { concurrency: "unbounded" })
       expect(unknown.code).toBe(1)
       expect(unknown.stderr).toContain(`no session '${id}'`)
-
-      const usage = yield* binary("send", "--url", url)
       expect(usage.code).toBe(2)
-      expect(usage.stderr).toContain("usage: termfleet send")
-      expect((yield* binary("frobnicate")).code).toBe(2)
-
-      const port = yield* Effect.promise(freePort)
-      const away = yield* binary("ls", "--url", `http://127.0.0.1:${port}`)
-      expect(away.code).toBe(3)
-      expect(away.stderr).toContain("is the daemon running? start it with: termfleet daemon")
-      expect((yield* binary("watch", "--url", `http://127.0.0.1:${port}`)).code).toBe(3)
-    }))
+      expect(usage.stderr).toContain("see 'termfleet send --help'")
+      expect(frobnicate.code).toBe(2)
+      expect(lsAway.code).toBe(3)
+      expect(lsAway.stderr).toContain("is the daemon running? start it with: termfleet daemon")
+      expect(watchAway.code).toBe(3)
+    }), 60_000) // seven node processes, on a loaded machine
 
   it.scopedLive("watch redraws on each pushed change and quits on Ctrl-C", () =>
     Effect.gen(function*() {

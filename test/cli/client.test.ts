@@ -4,8 +4,8 @@
  * their exit codes.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
-import { parseClientArgs, shellCommand } from "../../src/cli/Args.js"
+import { Effect, Option } from "effect"
+import { shellCommand } from "../../src/cli/Args.js"
 import { cli, cliWith } from "../support/Cli.js"
 import { pollUntil } from "../support/Poll.js"
 import { freePort } from "../support/RedisServer.js"
@@ -62,21 +62,22 @@ describe("termfleet ls, new, send, output, end", () => {
     }))
 
   const badUsage: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
-    [["send", "only-an-id"], "expected a session id and the text"],
-    [["end"], "expected 1 argument"],
+    [["send", "only-an-id"], "Missing argument <TEXT>"],
+    [["end"], "Missing argument <SESSION>"],
     [["end", "bad id!"], "a session id is"],
     [["ls", "--bogus"], "--bogus"],
     [["ls", "--title", "x"], "--title"],
     [["ls", "--url", "ftp://x"], "--url"],
-    [["output", "--lines", "0", "abc"], "--lines"],
+    [["output", "--lines", "0", "abc"], `--lines "0"`],
+    [["output", "--lines", "0x10", "abc"], `--lines "0x10": expected a plain decimal number`],
     [["new", "--computer", "no spaces"], "--computer"]
   ]
-  it.effect.each(badUsage)("bad usage %j exits 2 with the usage", ([argv, message]) =>
+  it.effect.each(badUsage)("bad usage %j exits 2 and says where the usage is", ([argv, message]) =>
     Effect.gen(function*() {
       const ran = yield* cli(...argv)
       expect(ran.code).toBe(2)
       expect(ran.stderr).toContain(message)
-      expect(ran.stderr).toContain(`usage: termfleet ${argv[0]}`)
+      expect(ran.stderr).toContain(`see 'termfleet ${argv[0]} --help'`)
     }))
 
   it.scopedLive("a wrong token is refused with the daemon's reason, exit 1", () =>
@@ -96,21 +97,45 @@ describe("termfleet ls, new, send, output, end", () => {
     }))
 })
 
-describe("parseClientArgs", () => {
-  it("reads TERMFLEET_URL, and --url wins over it", () => {
-    const env = { TERMFLEET_URL: "http://nas:7000" }
-    expect(Either.getOrThrow(parseClientArgs("ls", [], env))).toMatchObject({ url: "http://nas:7000" })
-    expect(Either.getOrThrow(parseClientArgs("ls", ["--url", "http://x:1"], env))).toMatchObject({ url: "http://x:1" })
-    expect(Either.getOrThrow(parseClientArgs("watch", [], {}))).toEqual({ _tag: "watch", url: "http://127.0.0.1:7420" })
-  })
+describe("the client's flags", () => {
+  it.live("TERMFLEET_URL names the daemon, and --url wins over it", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const fromEnv = yield* cliWith({ TERMFLEET_URL: `http://127.0.0.1:${port}/from-env` }, "ls")
+      expect(fromEnv.stderr).toContain(`http://127.0.0.1:${port}/from-env`)
+      const fromFlag = yield* cliWith({ TERMFLEET_URL: "http://127.0.0.1:1/from-env" }, "ls", "--url", `http://127.0.0.1:${port}/flag`)
+      expect(fromFlag.stderr).toContain(`http://127.0.0.1:${port}/flag`)
+    }))
 
-  it("new: words after -- are the command, a relative project is made absolute", () => {
-    const args = Either.getOrThrow(parseClientArgs("new", ["--project", "here", "--", "npm", "run", "-s", "dev"], {}))
-    expect(args).toMatchObject({ _tag: "new", body: { projectPath: `${process.cwd()}/here`, command: "npm run -s dev" } })
-  })
+  it.scopedLive("new: words after -- are the command, a relative project is made absolute", () =>
+    Effect.gen(function*() {
+      const url = yield* localDaemon
+      const created = JSON.parse((yield* cli("new", "--url", url, "--json", "--project", "test", "--", "npm", "run", "-s", "dev")).stdout)
+      expect(created).toMatchObject({ projectPath: `${process.cwd()}/test`, command: "npm run -s dev" })
+    }))
 
   it("new: one word is a shell line as it is, several are quoted like an argument list", () => {
     expect(shellCommand(["make test && echo ok"])).toBe("make test && echo ok")
     expect(shellCommand(["sh", "-c", "echo it's $HOME"])).toBe(`sh -c 'echo it'\\''s $HOME'`)
   })
+
+  it.effect("help: the overview, each command's flags with their env vars, and a completion script", () =>
+    Effect.gen(function*() {
+      const overview = yield* cli("--help")
+      expect(overview.code).toBe(0)
+      for (const command of ["daemon", "ls", "new", "send", "end", "output", "watch"]) {
+        expect(overview.stdout).toMatch(new RegExp(`^  ${command}\\s+\\S`, "m"))
+      }
+      const ls = yield* cli("ls", "--help")
+      expect(ls.stdout).toContain("--url URL")
+      expect(ls.stdout).toContain("TERMFLEET_URL")
+      // Not a terminal: no styling escapes.
+      expect(ls.stdout).not.toContain("\u001b[")
+      expect((yield* cli("help", "daemon")).stdout).toContain("TERMFLEET_FLEET_SECRET_FILE")
+      expect((yield* cli("--version")).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+      const completions = yield* cli("--completions", "bash")
+      expect(completions.code).toBe(0)
+      expect(completions.stdout).toContain("complete -F")
+      expect(completions.stdout).toContain("watch")
+    }))
 })

@@ -1,8 +1,20 @@
-/** The state and screen of `termfleet watch`, from the frames the daemon pushes. */
+/** The state and screen of `termfleet watch`, from the frames the daemon pushes, and how often it redraws. */
+import { it as effectIt } from "@effect/vitest"
 import { describe, expect, it } from "vitest"
-import { Option } from "effect"
-import { applyFrame, decodeFrame, emptyWatchState, renderWatch, type WatchState, webSocketUrl } from "../../src/cli/Watch.js"
+import { Deferred, Effect, Layer, Option, TestClock, TestContext } from "effect"
+import { ClientOutput } from "../../src/cli/Output.js"
+import {
+  applyFrame,
+  decodeFrame,
+  emptyWatchState,
+  renderWatch,
+  watch,
+  type WatchState,
+  webSocketUrl
+} from "../../src/cli/Watch.js"
 import { makeSession } from "../support/fixtures.js"
+import { pollUntil } from "../support/Poll.js"
+import { startDaemon } from "../support/TestDaemon.js"
 
 const computer = (name: string) => ({ name, version: "0.1.0", startedAt: 0, lastSeen: 0, interestedIn: [] })
 
@@ -67,4 +79,44 @@ describe("watch", () => {
     expect(webSocketUrl("http://127.0.0.1:7420")).toBe("ws://127.0.0.1:7420/ws")
     expect(webSocketUrl("https://fleet.example/termfleet/")).toBe("wss://fleet.example/termfleet/ws")
   })
+})
+
+describe("watch against a daemon", () => {
+  effectIt.scopedLive("redraws at most once per 100 ms of its clock, however many events arrive", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("solo", Option.none())
+      const written: Array<string> = []
+      const output = Layer.succeed(ClientOutput, {
+        stdout: (text) => Effect.sync(() => void written.push(text)),
+        stderr: () => Effect.void,
+        columns: Effect.succeed(200)
+      })
+      // Each screen starts by moving home and clearing.
+      const screens = Effect.sync(() => written.join("").split("\u001b[H\u001b[2J").slice(1))
+
+      // watch runs on a clock of its own that only this test moves; the daemon and the socket run in real time.
+      const clock = yield* Deferred.make<TestClock.TestClock>()
+      yield* Effect.gen(function*() {
+        yield* Deferred.succeed(clock, yield* TestClock.testClock())
+        return yield* watch({ url: daemon.httpUrl("").replace(/\/$/, ""), headers: daemon.authHeaders })
+      }).pipe(Effect.provide(Layer.merge(output, TestContext.TestContext)), Effect.forkScoped)
+      const testClock = yield* Deferred.await(clock)
+
+      let ticks = 0
+      const tick = Effect.zipRight(Effect.sync(() => ticks++), Effect.zipRight(testClock.adjust("100 millis"), screens))
+      const showing = (text: string) => (drawn: ReadonlyArray<string>) => drawn.at(-1)?.includes(text) === true
+      // Subscribed once a session created now is on screen (in the initial state or as an update).
+      yield* daemon.cache.upsertSession(makeSession("solo", "first", { title: "first-one" }))
+      yield* pollUntil(tick, showing("first-one"), "the first session on screen", 30_000, 20)
+
+      const before = { ticks, drawn: (yield* screens).length }
+      const burst = 1000
+      for (let i = 0; i < burst; i++) yield* daemon.cache.upsertSession(makeSession("solo", `burst${i}`))
+      // One tick of 100 ms at a time until the whole burst is on screen.
+      yield* pollUntil(tick, showing(`${burst + 1} session(s)`), "the burst on screen", 30_000, 20)
+
+      const drawn = (yield* screens).length - before.drawn
+      expect(drawn).toBeLessThanOrEqual(ticks - before.ticks)
+      expect(drawn).toBeLessThan(burst / 10)
+    }))
 })

@@ -67,12 +67,13 @@ describe("LocalSessions on a private tmux server", () => {
       expect(yield* tmuxNames(socket)).toEqual(["build"])
     }))
 
-  it.scopedLive("create without a command runs the user's shell, titled after it or the project folder", () =>
+  it.scopedLive("create without a command runs the configured shell, titled after it or the project folder", () =>
     Effect.gen(function*() {
       const socket = yield* privateTmux
       const project = yield* temporaryDirectory
       const { sessions } = yield* start(socket)
-      const shell = process.env["SHELL"] || "/bin/sh"
+      // The daemon's `shell` setting (SHELL when it starts; the test settings' default).
+      const shell = "/bin/sh"
       const plain = yield* sessions.create({})
       expect(plain.command).toBe(shell)
       expect(plain.title).toBe(shell.split("/").pop())

@@ -1,11 +1,12 @@
 /**
- * Running the client commands: in-process through `runClient` with captured
- * output, or as the built `node dist/main.js` binary.
+ * Running the command line: in-process through `runCli` with captured
+ * output and a given environment, or as the built `node dist/main.js` binary.
  */
-import { Effect, Layer } from "effect"
-import { type ClientCommand, isClientCommand } from "../../src/cli/Args.js"
+import { NodeFileSystem, NodePath, NodeTerminal } from "@effect/platform-node"
+import { ConfigProvider, Effect, Layer, Option, Ref } from "effect"
+import { runCli } from "../../src/cli/Commands.js"
 import { ClientOutput } from "../../src/cli/Output.js"
-import { runClient } from "../../src/cli/Client.js"
+import type { DaemonSettings } from "../../src/config/DaemonConfig.js"
 import { cleanEnv, runBinary } from "./DaemonProcess.js"
 import { TEST_TOKEN } from "./TestDaemon.js"
 
@@ -15,13 +16,17 @@ export interface Ran {
   readonly stderr: string
 }
 
-/** `termfleet <argv>` in this process, its output captured, with the test daemons' token. */
-export const cli = (...argv: ReadonlyArray<string>): Effect.Effect<Ran> => cliWith({ TERMFLEET_TOKEN: TEST_TOKEN }, ...argv)
+export interface RanDaemon extends Ran {
+  /** What `termfleet daemon` would have run with, had it been given the go. */
+  readonly settings: Option.Option<DaemonSettings>
+}
 
-export const cliWith = (env: Readonly<Record<string, string>>, ...argv: ReadonlyArray<string>): Effect.Effect<Ran> =>
-  Effect.suspend(() => {
-    const [command, ...rest] = argv
-    if (!isClientCommand(command)) return Effect.die(`not a client command: ${command}`)
+/**
+ * `termfleet <argv>` in this process with only `env` as its environment and
+ * its output captured; `termfleet daemon` stops once its settings are read.
+ */
+export const cliIn = (env: Readonly<Record<string, string>>, argv: ReadonlyArray<string>): Effect.Effect<RanDaemon> =>
+  Effect.gen(function*() {
     const stdout: Array<string> = []
     const stderr: Array<string> = []
     const output = Layer.succeed(ClientOutput, {
@@ -29,11 +34,20 @@ export const cliWith = (env: Readonly<Record<string, string>>, ...argv: Readonly
       stderr: (text) => Effect.sync(() => void stderr.push(text)),
       columns: Effect.succeed(undefined)
     })
-    return runClient(command satisfies ClientCommand, rest, env).pipe(
-      Effect.provide(output),
-      Effect.map((code) => ({ code, stdout: stdout.join(""), stderr: stderr.join("") }))
+    const settings = yield* Ref.make(Option.none<DaemonSettings>())
+    const code = yield* runCli(argv, (given) => Ref.set(settings, Option.some(given))).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.provide(Layer.mergeAll(output, NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer))
     )
+    return { code, stdout: stdout.join(""), stderr: stderr.join(""), settings: yield* Ref.get(settings) }
   })
+
+/** `termfleet <argv>` in this process, its output captured, with `env` (and nothing else) as its environment. */
+export const cliWith = (env: Readonly<Record<string, string>>, ...argv: ReadonlyArray<string>): Effect.Effect<Ran> =>
+  Effect.map(cliIn(env, argv), ({ code, stderr, stdout }) => ({ code, stdout, stderr }))
+
+/** `termfleet <argv>` in this process, with the test daemons' token. */
+export const cli = (...argv: ReadonlyArray<string>): Effect.Effect<Ran> => cliWith({ TERMFLEET_TOKEN: TEST_TOKEN }, ...argv)
 
 /** `node dist/main.js <argv>` as a user runs it, with the test daemons' token. */
 export const binary = (...argv: ReadonlyArray<string>) => runBinary(argv, cleanEnv({ TERMFLEET_TOKEN: TEST_TOKEN }))

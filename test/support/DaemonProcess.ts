@@ -129,7 +129,7 @@ export const startDaemonProcess = (
     // `termfleet daemon` prints the dashboard URL once its Layers are up and it listens.
     const dashboardUrl = yield* Effect.async<string, Error>((resume) => {
       const check = () => {
-        const match = /dashboard: (http:\/\/\S+)/.exec(stdout)
+        const match = /dashboard: (https?:\/\/\S+)/.exec(stdout)
         if (match !== null) resume(Effect.succeed(match[1]!))
         else if (exit !== undefined) {
           resume(Effect.fail(new Error(`the daemon exited (${exit.code ?? exit.signal}) before printing its URL:\n${output}`)))

@@ -5,7 +5,7 @@
  */
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { createServer } from "node:http"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/config/DaemonConfig.js"
@@ -52,14 +52,15 @@ export const startDaemon = (
       prefix: TEST_PREFIX,
       port: 0,
       tmuxSocket,
-      token: TEST_TOKEN,
+      token: Redacted.make(TEST_TOKEN),
       // A folder of its own, unless the caller restarts a daemon on one.
       stateDir: overrides.stateDir ?? (yield* tempDir("tf-state")),
-      fleetSecret: Option.some(TEST_FLEET_SECRET),
+      // The URL is never dialled: `redis` is the connection.
+      fleet: Option.map(redis, () => ({ redisUrl: Redacted.make("redis://test"), secret: Redacted.make(TEST_FLEET_SECRET) })),
       ...overrides
     })
     const context = yield* Layer.build(daemonLayer(settings, {
-      redis: Option.map(redis, (client) => Layer.succeed(RedisClient, client)),
+      redis: () => Layer.succeed(RedisClient, Option.getOrThrow(redis)),
       server: TestServer
     }))
     const address = Context.get(context, HttpServer.HttpServer).address
@@ -71,8 +72,8 @@ export const startDaemon = (
       stats: Context.get(context, Stats),
       terminals: Context.get(context, Terminals),
       httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
-      wsUrl: `ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(settings.token)}`,
-      authHeaders: { authorization: `Bearer ${settings.token}` }
+      wsUrl: `ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(Redacted.value(settings.token))}`,
+      authHeaders: { authorization: `Bearer ${Redacted.value(settings.token)}` }
     }
   })
 

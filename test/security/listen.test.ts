@@ -1,0 +1,136 @@
+/**
+ * Where and how the built daemon (`node dist/main.js daemon`) listens, and
+ * where it takes its secrets from, as an operator starts it: addresses and
+ * ports refused or accepted with a usable URL, HTTPS and WSS with a
+ * certificate made here, what it logs about the network and about secrets
+ * on its command line.
+ */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { readFileSync, writeFileSync } from "node:fs"
+import { request } from "node:https"
+import { join } from "node:path"
+import WebSocket from "ws"
+import { cleanEnv, requireBuild, runBinary, startDaemonProcess } from "../support/DaemonProcess.js"
+import { raw } from "../support/RawHttp.js"
+import { tempDir } from "../support/TempDir.js"
+import { makeCertificates } from "../support/TlsRedis.js"
+import { privateTmux } from "../support/TmuxServer.js"
+
+beforeAll(requireBuild)
+
+const TOKEN = "listen-token-0123456789abcdef"
+
+/** A daemon of its own (tmux server, state folder) with `args`; its token in a file. */
+const start = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function*() {
+    const tmuxSocket = yield* privateTmux
+    const stateDir = yield* tempDir("tf-listen")
+    const tokenFile = join(stateDir, "given-token")
+    writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
+    return yield* startDaemonProcess(
+      ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", stateDir, "--token-file", tokenFile, ...args],
+      { tmuxSocket, env: cleanEnv(env) }
+    )
+  })
+
+/** GET over HTTPS trusting only `ca`. */
+const httpsGet = (url: string, ca: string) =>
+  Effect.async<{ readonly status: number; readonly body: string }, Error>((resume) => {
+    const req = request(url, { ca, headers: { authorization: `Bearer ${TOKEN}` } }, (response) => {
+      let body = ""
+      response.on("data", (chunk: Buffer) => void (body += chunk.toString()))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body })))
+    })
+    req.on("error", (error) => resume(Effect.fail(error)))
+    req.end()
+  })
+
+/** The first frame after subscribing to `sessions` over `url`, trusting only `ca`. */
+const firstFrame = (url: string, ca: string) =>
+  Effect.async<string, Error>((resume) => {
+    const ws = new WebSocket(url, { ca, headers: { authorization: `Bearer ${TOKEN}` } })
+    ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", topic: "sessions" })))
+    ws.on("message", (data: Buffer) => {
+      ws.close()
+      resume(Effect.succeed(data.toString()))
+    })
+    ws.on("error", (error) => resume(Effect.fail(error)))
+  })
+
+describe("where the daemon listens", () => {
+  it.live.each([
+    [["--host", ""], {}, `--host ""`],
+    [[], { TERMFLEET_HOST: "" }, `--host ""`],
+    [["--port", "0x4e21"], {}, `--port "0x4e21"`],
+    [["--port", "2e4"], {}, `--port "2e4"`],
+    [["--port", " 20002 "], {}, `--port " 20002 "`],
+    [[], { TERMFLEET_PORT: " 20002 " }, `--port " 20002 "`]
+  ] as const)("refuses %j %j at start, exit 2", ([args, env, message]) =>
+    Effect.gen(function*() {
+      const ran = yield* runBinary(["daemon", ...args], cleanEnv(env))
+      expect(ran.code).toBe(2)
+      expect(ran.stdout).toBe("")
+      expect(ran.stderr).toContain(message)
+    }))
+
+  it.scopedLive.each(["[::1]", "::1"])("--host %s listens on IPv6 loopback and prints a URL that works", (host) =>
+    Effect.gen(function*() {
+      const daemon = yield* start(["--host", host])
+      expect(daemon.dashboardUrl).toMatch(/^http:\/\/\[::1\]:\d+\/\?token=/)
+      const health = yield* raw(`${daemon.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      expect(health.status).toBe(200)
+      expect(daemon.log()).not.toContain("not loopback")
+    }))
+
+  it.scopedLive("--tls-cert and --tls-key: HTTPS and WSS with the given certificate, and plain HTTP is not answered", () =>
+    Effect.gen(function*() {
+      const certs = yield* makeCertificates
+      const ca = readFileSync(certs.caCert, "utf8")
+      const daemon = yield* start(["--host", "127.0.0.1", "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey])
+      expect(daemon.dashboardUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/\?token=/)
+
+      const health = yield* httpsGet(`${daemon.base}/health`, ca)
+      expect(health.status).toBe(200)
+      expect(JSON.parse(health.body)).toMatchObject({ redis: "local-only" })
+      const frame = JSON.parse(yield* firstFrame(`wss://127.0.0.1:${daemon.port}/ws`, ca))
+      expect(frame).toMatchObject({ event: "sessions_initial" })
+
+      const plain = yield* Effect.either(raw(`http://127.0.0.1:${daemon.port}/health`, { headers: { authorization: `Bearer ${TOKEN}` } }))
+      expect(plain._tag === "Left" || plain.right.status !== 200).toBe(true)
+    }))
+
+  it.scopedLive("any other address is logged as chosen, and warned about without TLS", () =>
+    Effect.gen(function*() {
+      const certs = yield* makeCertificates
+      const open = yield* start(["--host", "0.0.0.0"])
+      expect(open.log()).toContain("listening on 0.0.0.0, not loopback")
+      expect(open.log()).toContain("served without TLS")
+      yield* open.stop
+
+      const sealed = yield* start(["--host", "0.0.0.0", "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey])
+      expect(sealed.log()).toContain("listening on 0.0.0.0, not loopback")
+      expect(sealed.log()).not.toContain("without TLS")
+      const local = yield* start([])
+      expect(local.log()).not.toContain("not loopback")
+    }))
+})
+
+describe("secrets on the daemon's command line", () => {
+  it.scopedLive("a token from --token-file is the one checked, with no warning; --token works but warns about /proc", () =>
+    Effect.gen(function*() {
+      const fromFile = yield* start([])
+      expect(fromFile.token).toBe(TOKEN)
+      expect((yield* raw(`${fromFile.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+      expect(fromFile.log()).not.toContain("visible to every user")
+      yield* fromFile.stop
+
+      const tmuxSocket = yield* privateTmux
+      const flagged = yield* startDaemonProcess(
+        ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", yield* tempDir("tf-listen"), "--token", TOKEN],
+        { tmuxSocket }
+      )
+      expect(flagged.token).toBe(TOKEN)
+      expect(flagged.log()).toContain(`--token is visible to every user of this computer (ps, /proc/${flagged.pid}/cmdline)`)
+    }))
+})
