@@ -15,6 +15,7 @@ import { showError, wireErrorBanner } from "./ErrorBanner.js"
 import { newSessionForm } from "./NewSessionForm.js"
 import { preparationView } from "./PreparationView.js"
 import { renderLoop } from "./RenderLoop.js"
+import { needsYouView } from "./NeedsYou.js"
 import { sessionsView } from "./SessionsView.js"
 import { applyEvent, emptyState } from "./State.js"
 import type { Send, Terminals } from "./Terminals.js"
@@ -44,10 +45,12 @@ const openTerminal = (session: Session) =>
   )
 
 const state = emptyState()
+const needsYou = needsYouView()
 const sessions = sessionsView(openTerminal)
 const preparation = preparationView()
 const loop = renderLoop(() => {
   const now = Date.now()
+  needsYou.render(state, now)
   sessions.render(state, now)
   form.render(state, now)
   preparation.render(state)
