@@ -6,27 +6,16 @@
  * replaces the state.
  */
 import * as Socket from "@effect/platform/Socket"
-import { Clock, Effect, Option, Queue, Ref, Schedule, Schema } from "effect"
+import { Clock, Effect, Either, Option, Queue, Ref, Schedule } from "effect"
 import WebSocket from "ws"
-import { Computer, Session, SessionRef } from "../domain/Model.js"
+import type { Computer, Session, SessionRef } from "../domain/Model.js"
+import { decodeServerEvent, type ServerEvent } from "../domain/Protocol.js"
 import { call, type ClientFailure, type Daemon } from "./FleetClient.js"
 import { ClientOutput } from "./Output.js"
 import { ago, byComputerThenAge, cell, lastLine, table, titleOf, truncate } from "./Text.js"
 
-/** The frames of the `sessions` topic; anything else is ignored. */
-const SessionsFrame = Schema.Union(
-  Schema.Struct({
-    event: Schema.Literal("sessions_initial"),
-    data: Schema.Struct({ sessions: Schema.Array(Session), computers: Schema.Array(Computer) })
-  }),
-  Schema.Struct({ event: Schema.Literal("session_updated"), data: Session }),
-  Schema.Struct({ event: Schema.Literal("session_removed"), data: SessionRef }),
-  Schema.Struct({ event: Schema.Literal("computer_updated"), data: Computer }),
-  Schema.Struct({ event: Schema.Literal("computer_removed"), data: Schema.Struct({ name: Schema.String }) }),
-  Schema.Struct({ event: Schema.Literal("error"), data: Schema.Struct({ message: Schema.String }) })
-)
-export type SessionsFrame = typeof SessionsFrame.Type
-export const decodeFrame = Schema.decodeUnknownOption(Schema.parseJson(SessionsFrame))
+/** A frame from the daemon, decoded with the protocol's Schema; anything else is ignored. */
+export const decodeFrame = (text: string): Option.Option<ServerEvent> => Either.getRight(decodeServerEvent(text))
 
 export interface WatchState {
   readonly connection: "connecting" | "live" | "reconnecting"
@@ -41,7 +30,7 @@ export const emptyWatchState: WatchState = { connection: "connecting", sessions:
 
 const keyOf = (ref: SessionRef) => `${ref.computer}/${ref.sessionId}`
 
-export const applyFrame = (state: WatchState, frame: SessionsFrame): WatchState => {
+export const applyFrame = (state: WatchState, frame: ServerEvent): WatchState => {
   switch (frame.event) {
     case "sessions_initial":
       return {
@@ -69,6 +58,9 @@ export const applyFrame = (state: WatchState, frame: SessionsFrame): WatchState 
     }
     case "error":
       return { ...state, problem: frame.data.message }
+    default:
+      // Events of topics and terminals watch does not follow.
+      return state
   }
 }
 

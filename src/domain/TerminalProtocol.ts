@@ -101,11 +101,5 @@ export const TerminalClosed = Schema.Struct({
 })
 export type TerminalClosed = typeof TerminalClosed.Type
 
-export type TerminalEvent =
-  | { readonly event: "terminal_snapshot"; readonly data: TerminalSnapshot }
-  | { readonly event: "terminal_output"; readonly data: TerminalOutput }
-  | { readonly event: "terminal_resized"; readonly data: TerminalResized }
-  | { readonly event: "terminal_closed"; readonly data: TerminalClosed }
-
 /** Terminals one client may have attached at once. */
 export const MAX_ATTACHED_PER_CLIENT = 16

@@ -13,12 +13,13 @@ import { Context, Deferred, Effect, Either, Layer, Option, Queue, Stream, Subscr
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import type { Topic } from "../domain/Model.js"
 import {
+  type ChangeEvent,
   type ClientMessage,
   decodeClientMessage,
   encodeServerEvent,
+  encodeSessions,
   encodeSessionsInitial,
-  errorEvent,
-  type ServerEvent
+  errorEvent
 } from "../domain/Protocol.js"
 import { Projects } from "../local/Projects.js"
 import { type CacheChange, normalizeTopics, SessionCache } from "../cache/SessionCache.js"
@@ -26,21 +27,21 @@ import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
 import { type ClientTerminals, TerminalViewing } from "../terminal/TerminalViewing.js"
 
-/** The topic a cache change belongs to, and the event clients of that topic get. */
-const eventOfChange = (change: CacheChange): readonly [Topic, ServerEvent] => {
+/** The topic a cache change belongs to, and the event (numbered `seq`) clients of that topic get. */
+const eventOfChange = (change: CacheChange, seq: number): readonly [Topic, ChangeEvent] => {
   switch (change._tag) {
     case "SessionUpdated":
-      return ["sessions", { event: "session_updated", data: change.session }]
+      return ["sessions", { event: "session_updated", data: change.session, seq }]
     case "SessionRemoved":
-      return ["sessions", { event: "session_removed", data: change.ref }]
+      return ["sessions", { event: "session_removed", data: change.ref, seq }]
     case "ComputerUpdated":
-      return ["sessions", { event: "computer_updated", data: change.computer }]
+      return ["sessions", { event: "computer_updated", data: change.computer, seq }]
     case "ComputerRemoved":
-      return ["sessions", { event: "computer_removed", data: { name: change.name } }]
+      return ["sessions", { event: "computer_removed", data: { name: change.name }, seq }]
     case "ProjectsUpdated":
-      return ["preparation", { event: "projects_updated", data: { computer: change.computer, projects: change.projects } }]
+      return ["preparation", { event: "projects_updated", data: { computer: change.computer, projects: change.projects }, seq }]
     case "TodosUpdated":
-      return ["preparation", { event: "todos_updated", data: { computer: change.computer, todos: change.todos } }]
+      return ["preparation", { event: "todos_updated", data: { computer: change.computer, todos: change.todos }, seq }]
   }
 }
 
@@ -126,7 +127,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const sessionsInitial = Effect.gen(function*() {
         const computers = yield* cache.computers
         const key = `${yield* cache.revision}\n${computers.map((c) => c.name).join("\n")}`
-        if (sessionsJson?.key !== key) sessionsJson = { key, json: JSON.stringify(yield* cache.sessions()) }
+        if (sessionsJson?.key !== key) sessionsJson = { key, json: encodeSessions(yield* cache.sessions()) }
         return encodeSessionsInitial(sessionsJson.json, computers, seq)
       })
 
@@ -135,7 +136,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           ? sessionsInitial
           : Effect.map(
             Effect.all({ projects: cache.projects, todos: cache.todos }),
-            (data) => encodeServerEvent({ event: "preparation_initial", data }, seq)
+            (data) => encodeServerEvent({ event: "preparation_initial", data, seq })
           )
 
       const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), client.send)
@@ -187,12 +188,11 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         Effect.suspend(() => {
           let slow: Array<Client> | undefined
           for (const change of batch) {
-            const [topic, event] = eventOfChange(change)
-            const changeSeq = ++seq
+            const [topic, event] = eventOfChange(change, ++seq)
             let frame: string | undefined
             for (const client of clients) {
               if (!client.topics.has(topic)) continue
-              frame ??= encodeServerEvent(event, changeSeq)
+              frame ??= encodeServerEvent(event)
               if (!client.unsafeDeliver(frame)) (slow ??= []).push(client)
             }
           }

@@ -29,12 +29,14 @@ const view = { url: "http://127.0.0.1:7420", now: 90_000, columns: 120 }
 describe("watch", () => {
   it("keeps the initial state patched by updates and removals, one block per computer", () => {
     const state = applyAll([
-      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: "agent" })], computers: [computer("alpha")] } },
-      { event: "computer_updated", data: computer("beta") },
-      { event: "session_updated", data: makeSession("beta", "b1", { title: "build", lastActivity: 60_000, lastOutput: "ok\nDONE 3/3\n\n" }) },
-      { event: "session_updated", data: makeSession("alpha", "a2", { title: "gone soon" }) },
-      { event: "session_removed", data: { sessionId: "a2", computer: "alpha" } },
-      { event: "pong", data: null }
+      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: "agent" })], computers: [computer("alpha")] }, seq: 1 },
+      { event: "computer_updated", data: computer("beta"), seq: 2 },
+      { event: "session_updated", data: makeSession("beta", "b1", { title: "build", lastActivity: 60_000, lastOutput: "ok\nDONE 3/3\n\n" }), seq: 3 },
+      { event: "session_updated", data: makeSession("alpha", "a2", { title: "gone soon" }), seq: 4 },
+      { event: "session_removed", data: { sessionId: "a2", computer: "alpha" }, seq: 5 },
+      { event: "pong", data: null },
+      { event: "terminal_closed", data: { sessionId: "a1", reason: "ended", message: "watch follows no terminal" } },
+      { event: "from_a_newer_daemon", data: {} }
     ])
     expect(renderWatch(state, view).split("\n")).toEqual([
       "termfleet watch  http://127.0.0.1:7420  connecting  2 computer(s), 2 session(s)  Ctrl-C quits",
@@ -51,8 +53,8 @@ describe("watch", () => {
 
   it("drops a computer that went away with its sessions", () => {
     const state = applyAll([
-      { event: "sessions_initial", data: { sessions: [makeSession("beta", "b1")], computers: [computer("alpha"), computer("beta")] } },
-      { event: "computer_removed", data: { name: "beta" } }
+      { event: "sessions_initial", data: { sessions: [makeSession("beta", "b1")], computers: [computer("alpha"), computer("beta")] }, seq: 6 },
+      { event: "computer_removed", data: { name: "beta" }, seq: 7 }
     ])
     expect([...state.computers.keys()]).toEqual(["alpha"])
     expect(state.sessions.size).toBe(0)
@@ -61,7 +63,7 @@ describe("watch", () => {
   it("never lets a session's title or output move the cursor or clear the screen", () => {
     const evil = "\u001b[2J\u001b]0;pwned\u0007title\r"
     const state = applyAll([
-      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: evil, lastOutput: evil })], computers: [] } }
+      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: evil, lastOutput: evil })], computers: [] }, seq: 8 }
     ])
     const screen = renderWatch(state, view)
     expect(screen).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
@@ -70,7 +72,7 @@ describe("watch", () => {
 
   it("cuts lines to the terminal's width", () => {
     const state = applyAll([
-      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: "x".repeat(300) })], computers: [] } }
+      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: "x".repeat(300) })], computers: [] }, seq: 9 }
     ])
     for (const line of renderWatch(state, { ...view, columns: 60 }).split("\n")) expect(line.length).toBeLessThanOrEqual(60)
   })

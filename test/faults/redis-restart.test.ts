@@ -22,7 +22,7 @@ import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { pollReached, pollUntil } from "../support/Poll.js"
 import { type FleetDaemon, occurrences, requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
 import { hangUpServer } from "../support/HangUpServer.js"
-import { type Frame, type WsClient, subscribedClient } from "../support/WsClient.js"
+import { type Frame, seqOf, subscribedClient, type WsClient } from "../support/WsClient.js"
 import { ownRedis } from "../support/OwnRedis.js"
 import { viewOf } from "../support/SessionView.js"
 import { freePort, uniquePrefix } from "../support/RedisServer.js"
@@ -41,9 +41,10 @@ const anomalies = (frames: ReadonlyArray<Frame>, computer: string): ReadonlyArra
   let lastSeq = -Infinity
   const latest = new Map<string, any>()
   frames.forEach((frame, i) => {
-    if (frame.seq !== undefined) {
-      if (!(frame.seq > lastSeq)) found.push(`frame #${i} (${frame.event}) has seq ${frame.seq}, not above ${lastSeq}`)
-      lastSeq = frame.seq
+    const seq = seqOf(frame)
+    if (seq !== undefined) {
+      if (!(seq > lastSeq)) found.push(`frame #${i} (${frame.event}) has seq ${seq}, not above ${lastSeq}`)
+      lastSeq = seq
     }
     const seen = (s: any, how: string) => {
       if (s.computer !== computer) return

@@ -1,5 +1,7 @@
 /**
- * The WebSocket test client, on `ws`. It records every frame the daemon sends,
+ * The WebSocket test client, on `ws`. Every frame the daemon sends is decoded
+ * with the protocol's Schema (`ServerEvent`): one that does not decode fails
+ * whatever the test awaits next. It records the frames,
  * so a test can read them in order (`next`, `nextEvent`), await one within a
  * bound (`waitFor`), or check the whole history afterwards (order, `seq`,
  * duplicates). It can stop reading its socket (`pause`) as a client that never
@@ -7,12 +9,13 @@
  */
 import { Effect, type Scope } from "effect"
 import WebSocket from "ws"
+import { Either } from "effect"
+import { decodeServerEvent, type ServerEvent } from "../../src/domain/Protocol.js"
 
-export interface Frame {
-  readonly event: string
-  readonly data: any
-  readonly seq?: number
-}
+export type Frame = ServerEvent
+export type EventName = ServerEvent["event"]
+/** The frame of one event, its `data` typed. */
+export type EventOf<E extends EventName> = Extract<ServerEvent, { readonly event: E }>
 
 export interface WsClient {
   /** Every frame received so far, in order (empty when connected with `store: false`). */
@@ -25,7 +28,7 @@ export interface WsClient {
   /** The next frame not yet read with `next`/`nextEvent`, in the order the daemon sent them. */
   readonly next: Effect.Effect<Frame>
   /** Reads frames until one with this event (and matching `where`) arrives. */
-  readonly nextEvent: (event: string, where?: (data: any) => boolean) => Effect.Effect<Frame>
+  readonly nextEvent: <E extends EventName>(event: E, where?: (data: EventOf<E>["data"]) => boolean) => Effect.Effect<EventOf<E>>
   /** The first frame at index `from` or later matching `match`, waiting at most `withinMillis`. */
   readonly waitFor: (
     what: string,
@@ -61,6 +64,8 @@ export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<W
     let read = 0
     let lastFrame: Frame | undefined
     let closeCode: number | undefined
+    /** The first frame that was not a `ServerEvent`, and why. */
+    let undecodable: string | undefined
     const listeners = new Set<() => void>()
     const notify = () => {
       for (const listener of [...listeners]) listener()
@@ -70,12 +75,12 @@ export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<W
       Effect.async<WebSocket, Error>((resume) => {
         const ws = new WebSocket(url, { headers: options.headers ?? {} })
         ws.on("message", (data) => {
-          let frame: Frame
-          try {
-            frame = JSON.parse(data.toString()) as Frame
-          } catch {
-            frame = { event: "<not json>", data: data.toString().slice(0, 200) }
+          const decoded = decodeServerEvent(data.toString())
+          if (Either.isLeft(decoded)) {
+            undecodable ??= `${data.toString().slice(0, 300)}\n${decoded.left.message}`
+            return notify()
           }
+          const frame = decoded.right
           received++
           lastFrame = frame
           if (store) frames.push(frame)
@@ -97,6 +102,10 @@ export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<W
     const awaitCheck = <A>(check: () => A | undefined) =>
       Effect.async<A>((resume) => {
         const listener = () => {
+          if (undecodable !== undefined) {
+            listeners.delete(listener)
+            return resume(Effect.dieMessage(`the daemon sent a frame that is not a ServerEvent: ${undecodable}`))
+          }
           const found = check()
           if (found !== undefined) {
             listeners.delete(listener)
@@ -124,8 +133,15 @@ export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<W
     const next: Effect.Effect<Frame> = store
       ? awaitCheck(() => (read < frames.length ? frames[read++] : undefined))
       : Effect.dieMessage("next needs a client that stores its frames")
-    const nextEvent = (event: string, where: (data: any) => boolean = () => true): Effect.Effect<Frame> =>
-      Effect.flatMap(next, (frame) => frame.event === event && where(frame.data) ? Effect.succeed(frame) : nextEvent(event, where))
+    const nextEvent = <E extends EventName>(
+      event: E,
+      where: (data: EventOf<E>["data"]) => boolean = () => true
+    ): Effect.Effect<EventOf<E>> =>
+      Effect.flatMap(next, (frame) => {
+        if (!isEvent(frame, event)) return nextEvent(event, where)
+        const found: EventOf<E> = frame
+        return where(found.data as EventOf<E>["data"]) ? Effect.succeed(found) : nextEvent(event, where)
+      })
 
     return {
       frames,
@@ -150,11 +166,16 @@ export const connectWs = (url: string, options: WsOptions = {}): Effect.Effect<W
     }
   })
 
+export const isEvent = <E extends EventName>(frame: Frame, event: E): frame is EventOf<E> => frame.event === event
+
+/** A frame's `seq`, for the events that carry one. */
+export const seqOf = (frame: Frame): number | undefined => ("seq" in frame ? frame.seq : undefined)
+
 /** A client subscribed to `topic`, with the `<topic>_initial` frame it got. */
-export const subscribedClient = (url: string, topic: "sessions" | "preparation") =>
+export const subscribedClient = <T extends "sessions" | "preparation">(url: string, topic: T) =>
   Effect.gen(function*() {
     const client = yield* connectWs(url)
     yield* client.send({ type: "subscribe", topic })
-    const initial = yield* client.nextEvent(`${topic}_initial`)
+    const initial = yield* client.nextEvent(`${topic}_initial` as `${T}_initial`)
     return { client, initial }
   })

@@ -5,7 +5,14 @@ import { Either } from "effect"
 import { decodePeerEvent, encodePeerEvent } from "../../src/fleet/PeerEvent.js"
 import { decodeRequest } from "../../src/domain/PeerRequest.js"
 import { ReplayWindow, sealFields, verifyFields } from "../../src/fleet/Seal.js"
-import { decodeClientMessage, encodeServerEvent, encodeSessionsInitial } from "../../src/domain/Protocol.js"
+import {
+  decodeClientMessage,
+  decodeServerEvent,
+  encodeServerEvent,
+  encodeSessions,
+  encodeSessionsInitial,
+  type ServerEvent
+} from "../../src/domain/Protocol.js"
 import { makeSession } from "../support/fixtures.js"
 
 describe("decodeClientMessage", () => {
@@ -141,6 +148,46 @@ describe("ReplayWindow", () => {
   })
 })
 
+describe("server events", () => {
+  const session = makeSession("alpha", "s1", { title: "build" })
+  const computer = { name: "alpha", version: "0.1.0", startedAt: 1, lastSeen: 2, interestedIn: ["sessions" as const] }
+  const events: ReadonlyArray<ServerEvent> = [
+    { event: "sessions_initial", data: { sessions: [session], computers: [computer] }, seq: 0 },
+    { event: "preparation_initial", data: { projects: [{ computer: "alpha", path: "/p", name: "p" }], todos: [] }, seq: 3 },
+    { event: "session_updated", data: session, seq: 4 },
+    { event: "session_removed", data: { sessionId: "s1", computer: "alpha" }, seq: 5 },
+    { event: "computer_updated", data: computer, seq: 6 },
+    { event: "computer_removed", data: { name: "alpha" }, seq: 7 },
+    { event: "projects_updated", data: { computer: "alpha", projects: [] }, seq: 8 },
+    { event: "todos_updated", data: { computer: "alpha", todos: [{ computer: "alpha", projectPath: "/p", slug: "t", title: "T", status: "ready" }] }, seq: 9 },
+    { event: "pong", data: null },
+    { event: "error", data: { code: "unknown_message", message: "no" } },
+    { event: "terminal_closed", data: { sessionId: "s1", reason: "ended", message: "gone" } }
+  ]
+
+  it("decode what they encode, as {event, data, seq}", () => {
+    for (const event of events) {
+      const text = encodeServerEvent(event)
+      expect(Object.keys(JSON.parse(text))).toEqual("seq" in event ? ["event", "data", "seq"] : ["event", "data"])
+      expect(decodeServerEvent(text)).toEqual(Either.right(event))
+    }
+  })
+
+  it("refuses to encode an event its Schema does not describe", () => {
+    const bad = { event: "error", data: { code: "made_up", message: "no" } } as unknown as ServerEvent
+    expect(() => encodeServerEvent(bad)).toThrow(/made_up/)
+  })
+
+  it.each([
+    ['{"event":"surprise","data":{}}'],
+    ['{"event":"session_updated","data":{"sessionId":"s1"},"seq":1}'],
+    ['{"event":"session_removed","data":{"sessionId":"s1","computer":"alpha"}}'],
+    ["not json"]
+  ])("are refused when malformed: %s", (frame) => {
+    expect(Either.isLeft(decodeServerEvent(frame))).toBe(true)
+  })
+})
+
 describe("encodeSessionsInitial", () => {
   it("gives the same text as encodeServerEvent for the same sessions, computers and seq", () => {
     fc.assert(
@@ -150,8 +197,8 @@ describe("encodeSessionsInitial", () => {
         (rows, seq) => {
           const sessions = rows.map((r) => makeSession("alpha", r.id, { title: r.title, lastOutput: r.output }))
           const computers = [{ name: "alpha", version: "0.1.0", startedAt: 1, lastSeen: 2, interestedIn: ["sessions" as const] }]
-          expect(encodeSessionsInitial(JSON.stringify(sessions), computers, seq))
-            .toBe(encodeServerEvent({ event: "sessions_initial", data: { sessions, computers } }, seq))
+          expect(encodeSessionsInitial(encodeSessions(sessions), computers, seq))
+            .toBe(encodeServerEvent({ event: "sessions_initial", data: { sessions, computers }, seq }))
         }
       ),
       { numRuns: 300 }
