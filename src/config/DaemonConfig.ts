@@ -7,30 +7,7 @@ import { Context, Layer, Option, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-
-export interface Limits {
-  /** Frames a slow WebSocket client may have queued before it is closed (1013). */
-  readonly clientQueue: number
-  /** Bytes a WebSocket client may leave unread in the socket before it is closed (1013). */
-  readonly clientBufferBytes: number
-  /** Largest WebSocket frame accepted from a client, in bytes (bigger: close 1009). */
-  readonly maxFrameBytes: number
-  /** Concurrent WebSocket clients per daemon. */
-  readonly maxClients: number
-  /** Approximate length each peer's event stream is trimmed to. */
-  readonly streamMaxLen: number
-  /** Entries read per blocking XREAD. */
-  readonly readBatch: number
-  /** Largest HTTP request body, in bytes. */
-  readonly maxBodyBytes: number
-  /** Writes (create, input, end) accepted per second, with bursts up to `writeBurst`; more get 429. */
-  readonly writesPerSecond: number
-  readonly writeBurst: number
-  /** `--notify-url`: each try's timeout, the retries after a failed one, the first backoff (doubling). */
-  readonly notifyTimeoutMillis: number
-  readonly notifyRetries: number
-  readonly notifyBackoffMillis: number
-}
+import { defaultLimits, type ServerLimits } from "../domain/Limits.js"
 
 /** A daemon in a fleet has both: the type leaves no way to join one without its secret. */
 export interface FleetSettings {
@@ -75,22 +52,7 @@ export interface DaemonSettings {
   readonly discoveryMillis: number
   /** Where to POST an event when an agent session of this computer starts waiting or finishes. */
   readonly notifyUrl: Option.Option<string>
-  readonly limits: Limits
-}
-
-export const defaultLimits: Limits = {
-  clientQueue: 1024,
-  clientBufferBytes: 8 * 1024 * 1024,
-  maxFrameBytes: 64 * 1024,
-  maxClients: 256,
-  streamMaxLen: 10_000,
-  readBatch: 512,
-  maxBodyBytes: 256 * 1024,
-  writesPerSecond: 20,
-  writeBurst: 60,
-  notifyTimeoutMillis: 5000,
-  notifyRetries: 3,
-  notifyBackoffMillis: 500
+  readonly limits: ServerLimits
 }
 
 export const VERSION = "0.1.0"

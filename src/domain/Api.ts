@@ -5,7 +5,8 @@
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Computer, OutputLines, Project, Session, Todo } from "./Model.js"
+import { InputText, Limits, OutputLines } from "./Limits.js"
+import { Computer, Project, Session, Todo } from "./Model.js"
 import { CreateSessionBody } from "./PeerRequest.js"
 
 export const Health = Schema.Struct({
@@ -36,14 +37,23 @@ export class TerminalFailed extends Schema.TaggedError<TerminalFailed>()("Termin
 export type ControlError = NotFound | InvalidInput | PeerTimeout | TerminalFailed
 
 export const SessionPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)) })
-export const InputBody = Schema.Struct({ text: Schema.String })
+export const InputBody = Schema.Struct({ text: InputText })
 export const Output = Schema.Struct({ sessionId: Schema.String, computer: Schema.String, output: Schema.String })
 /** A hook call: the agent's own JSON as the body, the session it runs in as a header. */
 export const HookPath = Schema.Struct({ agent: Schema.String })
 export const HookHeaders = Schema.Struct({ "x-termfleet-session": Schema.optional(Schema.String) })
 
 export const OutputParams = Schema.Struct({
-  lines: Schema.optional(Schema.compose(Schema.NumberFromString, OutputLines))
+  lines: Schema.optional(
+    Schema.compose(Schema.NumberFromString, OutputLines).annotations({
+      // The query string carries the number as text: state its bounds on that text.
+      jsonSchema: {
+        type: "string",
+        pattern: "^[0-9]+$",
+        description: `a whole number from 1 to ${Limits.outputLines} (default ${Limits.defaultOutputLines})`
+      }
+    })
+  )
 })
 
 export class FleetApi extends HttpApi.make("termfleet")

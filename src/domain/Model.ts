@@ -114,9 +114,6 @@ export const Todo = Schema.Struct({
 })
 export type Todo = typeof Todo.Type
 
-/** How many lines of a session's output one may ask for (REST and between daemons). */
-export const OutputLines = Schema.Number.pipe(Schema.int(), Schema.between(1, 2000))
-
 /** How long a cached value is served after it was last confirmed. */
 export const Ttl = {
   computerMillis: 60_000,

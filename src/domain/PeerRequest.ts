@@ -4,23 +4,21 @@
  * expires shortly after, which the requester reads with a blocking XREAD.
  */
 import { Either, Schema } from "effect"
-import { ComputerName, OutputLines, Session } from "./Model.js"
+import { Command, InputText, OutputLines, Title } from "./Limits.js"
+import { ComputerName, Session } from "./Model.js"
 
-export const CreateSessionBody = Schema.Struct({
-  computer: Schema.optional(ComputerName),
-  title: Schema.optional(Schema.String),
+const CreateFields = {
+  title: Schema.optional(Title),
   projectPath: Schema.optional(Schema.NullOr(Schema.String)),
-  command: Schema.optional(Schema.String)
-})
+  command: Schema.optional(Command)
+}
+
+export const CreateSessionBody = Schema.Struct({ computer: Schema.optional(ComputerName), ...CreateFields })
 export type CreateSessionBody = typeof CreateSessionBody.Type
 
 export const PeerRequest = Schema.Union(
-  Schema.TaggedStruct("create", {
-    title: Schema.optional(Schema.String),
-    projectPath: Schema.optional(Schema.NullOr(Schema.String)),
-    command: Schema.optional(Schema.String)
-  }),
-  Schema.TaggedStruct("input", { sessionId: Schema.String, text: Schema.String }),
+  Schema.TaggedStruct("create", CreateFields),
+  Schema.TaggedStruct("input", { sessionId: Schema.String, text: InputText }),
   Schema.TaggedStruct("end", { sessionId: Schema.String }),
   Schema.TaggedStruct("output", { sessionId: Schema.String, lines: OutputLines })
 )

@@ -12,6 +12,7 @@
  * pane's Redis stream entries, so they compare as Redis ids do.
  */
 import { Schema } from "effect"
+import { TerminalCells } from "./Limits.js"
 import { ComputerName } from "./Model.js"
 
 export const Position = Schema.String.pipe(
@@ -26,9 +27,8 @@ export const parsePosition = (position: Position): readonly [epoch: number, offs
 
 export const formatPosition = (epoch: number, offset: number): Position => `${epoch}-${offset}`
 
-/** A terminal's size in character cells, as viewers and tmux accept it. */
-export const Cols = Schema.Number.pipe(Schema.int(), Schema.between(2, 1000))
-export const Rows = Schema.Number.pipe(Schema.int(), Schema.between(2, 1000))
+export const Cols = TerminalCells
+export const Rows = TerminalCells
 
 const TerminalSessionId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
 
@@ -100,6 +100,3 @@ export const TerminalClosed = Schema.Struct({
   message: Schema.String
 })
 export type TerminalClosed = typeof TerminalClosed.Type
-
-/** Terminals one client may have attached at once. */
-export const MAX_ATTACHED_PER_CLIENT = 16

@@ -7,6 +7,7 @@
 import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { fleetServices } from "./Fleet.js"
+import { Limits } from "../domain/Limits.js"
 import { Retention } from "./RedisKeys.js"
 import { LocalSessions } from "../local/LocalSessions.js"
 import {
@@ -35,8 +36,6 @@ const REPLY_TTL_MILLIS = 30_000
  * later anyway would surprise them. It is the clock skew the fleet tolerates.
  */
 const STALE_AFTER_MILLIS = 5_000
-/** Each call holds a Redis connection of its own while it waits; this bounds them. */
-const MAX_CALLS = 16
 
 export interface RequestsService {
   readonly call: (computer: string, request: PeerRequest) => Effect.Effect<PeerReply, PeerUnavailable>
@@ -110,7 +109,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
 
       const unavailable = (computer: string, message: string) => new PeerUnavailable({ computer, message })
 
-      const calls = yield* Effect.makeSemaphore(MAX_CALLS)
+      const calls = yield* Effect.makeSemaphore(Limits.pendingPeerRequests)
       const call = (computer: string, request: PeerRequest) =>
         calls.withPermits(1)(Effect.scoped(Effect.gen(function*() {
           const id = randomBytes(12).toString("hex")

@@ -18,6 +18,7 @@ import { stat } from "node:fs/promises"
 import { basename, isAbsolute } from "node:path"
 import { AgentState, type PaneFacts } from "../agent/AgentState.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Limits } from "../domain/Limits.js"
 import { Session } from "../domain/Model.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { surviving } from "../runtime/Survive.js"
@@ -29,7 +30,6 @@ import {
   discardArgs,
   killArgs,
   lastOutputOf,
-  Limits,
   listArgs,
   listFormat,
   makeTmux,
@@ -73,7 +73,8 @@ export interface LocalSessionsService {
     sessionId: string,
     text: string
   ) => Effect.Effect<Session, TmuxError | SessionNotFound | InvalidSessionInput>
-  readonly output: (sessionId: string, lines?: number) => Effect.Effect<string, TmuxError | SessionNotFound>
+  /** The last `lines` lines (bounded by `OutputLines` where the request is decoded). */
+  readonly output: (sessionId: string, lines: number) => Effect.Effect<string, TmuxError | SessionNotFound>
   readonly end: (sessionId: string) => Effect.Effect<void, TmuxError | SessionNotFound>
   /** tmux processes started since the layer was built (control clients included), for benchmarks and the idle-cost test. */
   readonly tmuxCalls: Effect.Effect<number>
@@ -94,16 +95,6 @@ export interface FollowedSession {
   readonly client: ControlClient
 }
 
-const InputLimits = {
-  titleChars: 100,
-  commandChars: 4096,
-  textBytes: 16 * 1024
-} as const
-
-/** The lines `output` answers unless asked otherwise, and the most it answers. */
-const defaultOutputLines = 100
-const maxOutputLines = 10_000
-
 /** While a pane keeps writing, its session's lastOutput is captured again at most this often. */
 const REFRESH_SPACING = "200 millis"
 /** How often statuses are looked at, to turn `running` into `idle` (no tmux call). */
@@ -111,7 +102,7 @@ const IDLE_CHECK = "1 second"
 /** A session whose control client ended but which tmux still lists is followed again no sooner than this. */
 const REFOLLOW_AFTER_MILLIS = 1_000
 /** The last pane output lines kept in lastOutput are captured with this many lines of history. */
-const CAPTURE_LINES = Limits.outputLines
+const CAPTURE_LINES = Limits.lastOutputLines
 
 // ---------------------------------------------------------------------------
 // What may reach tmux
@@ -129,19 +120,19 @@ const invalid = (message: string) => Either.left(new InvalidSessionInput({ messa
 /** For a request without a title: the project folder's name, else the program's. */
 export const defaultTitle = (projectPath: string | null, command: string): string => {
   const source = basename(projectPath ?? command.trim().split(/\s+/)[0] ?? "")
-  return [...source].filter((char) => !controlChar.test(char)).slice(0, InputLimits.titleChars).join("") || "session"
+  return [...source].filter((char) => !controlChar.test(char)).slice(0, Limits.titleChars).join("") || "session"
 }
 
-/** Checks a create request; whether the project folder exists is checked apart, as it needs I/O. */
+/**
+ * Fills in a create request and checks its project folder (whether it exists
+ * is checked apart, as it needs I/O). Title and command are bounded by the
+ * payload's Schema (`Limits.ts`), decoded before the request gets here.
+ */
 export const checkCreate = (
   request: CreateSessionRequest,
   shell: string
 ): Either.Either<NewSession, InvalidSessionInput> => {
   const command = request.command === undefined || request.command.trim() === "" ? shell : request.command
-  if (command.length > InputLimits.commandChars) {
-    return invalid(`a command is at most ${InputLimits.commandChars} characters`)
-  }
-  if (command.includes("\u0000")) return invalid("a command must not contain NUL")
   const projectPath = request.projectPath === undefined || request.projectPath === "" ? null : request.projectPath
   if (projectPath !== null && (!isAbsolute(projectPath) || projectPath.includes("\u0000"))) {
     return invalid(`a project folder is an absolute path, got ${JSON.stringify(projectPath)}`)
@@ -153,21 +144,8 @@ export const checkCreate = (
   const title = request.title === undefined || request.title.trim() === ""
     ? defaultTitle(projectPath, command)
     : request.title
-  if ([...title].length > InputLimits.titleChars) {
-    return invalid(`a title is at most ${InputLimits.titleChars} characters`)
-  }
-  if (controlChar.test(title)) return invalid("a title must not contain control characters")
   return Either.right({ title, projectPath, command })
 }
-
-export const checkInput = (text: string): Either.Either<string, InvalidSessionInput> =>
-  text === ""
-    ? invalid("input text is empty")
-    : Buffer.byteLength(text) > InputLimits.textBytes
-    ? invalid(`input text is at most ${InputLimits.textBytes} bytes`)
-    : text.includes("\u0000")
-    ? invalid("input text must not contain NUL")
-    : Either.right(text)
 
 const checkDirectory = (path: string) =>
   Effect.flatMap(
@@ -177,11 +155,6 @@ const checkDirectory = (path: string) =>
         ? Effect.void
         : Effect.fail(new InvalidSessionInput({ message: `project folder ${path} is not an existing directory` }))
   )
-
-const outputLines = (lines: number | undefined) =>
-  lines === undefined || !Number.isFinite(lines)
-    ? defaultOutputLines
-    : Math.min(Math.max(Math.trunc(lines), 1), maxOutputLines)
 
 // ---------------------------------------------------------------------------
 // The service
@@ -452,7 +425,7 @@ export const makeLocalSessions: Effect.Effect<
             tmuxName: uniqueName(input.title, taken),
             lastInput: null
           }, agents.sessionEnv(sessionId))
-          if (commandBytes(args) > Limits.commandBytes) {
+          if (commandBytes(args) > Limits.tmuxCommandBytes) {
             return yield* new InvalidSessionInput({ message: "the command and project folder are too long for tmux" })
           }
           // A create that failed half-way (say, its name was taken meanwhile) leaves nothing behind.
@@ -465,25 +438,21 @@ export const makeLocalSessions: Effect.Effect<
       })
 
     const sendInput = (sessionId: string, text: string) =>
-      Effect.gen(function*() {
-        yield* checkInput(text)
-        return yield* lock.withPermits(1)(Effect.gen(function*() {
-          const found = followed.get(sessionId)?.row ?? (yield* findRow(sessionId))
-          const lastInput = storedInput(text)
-          for (const args of sendArgs(found.tmuxId, text, lastInput)) yield* tmux.run(args)
-          const entry = followed.get(sessionId)
-          if (entry === undefined) {
-            return toSession({ ...found, lastInput }, config.computer, "", yield* Clock.currentTimeMillis)
-          }
-          entry.row = { ...entry.row, lastInput }
-          yield* remember(entry, { ...entry.session, lastInput })
-          return entry.session
-        }))
-      })
+      lock.withPermits(1)(Effect.gen(function*() {
+        const found = followed.get(sessionId)?.row ?? (yield* findRow(sessionId))
+        const lastInput = storedInput(text)
+        for (const args of sendArgs(found.tmuxId, text, lastInput)) yield* tmux.run(args)
+        const entry = followed.get(sessionId)
+        if (entry === undefined) {
+          return toSession({ ...found, lastInput }, config.computer, "", yield* Clock.currentTimeMillis)
+        }
+        entry.row = { ...entry.row, lastInput }
+        yield* remember(entry, { ...entry.session, lastInput })
+        return entry.session
+      }))
 
-    const output = (sessionId: string, lines?: number) =>
+    const output = (sessionId: string, count: number) =>
       Effect.gen(function*() {
-        const count = outputLines(lines)
         const entry = followed.get(sessionId)
         if (entry === undefined) {
           const { tmuxId } = yield* findRow(sessionId)

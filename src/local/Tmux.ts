@@ -13,23 +13,15 @@
  */
 import { Effect, Either, ParseResult, Ref, Schema } from "effect"
 import { execFile } from "node:child_process"
+import { Limits } from "../domain/Limits.js"
 import type { Session, SessionStatus } from "../domain/Model.js"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   message: Schema.String
 }) {}
 
-export const Limits = {
-  /** lastOutput: the tail of the pane every cache entry carries. */
-  outputLines: 20,
-  outputChars: 4096,
-  /** lastInput is an option read back on every poll, so only its start is kept. */
-  storedInputChars: 1024,
-  /** No output for this long: `idle`. */
-  idleMillis: 5000,
-  /** tmux refuses a command whose arguments exceed its 16 KiB message ("command too long"). */
-  commandBytes: 16_000
-} as const
+/** No output for this long: `idle`. */
+const IDLE_MILLIS = 5000
 
 // ---------------------------------------------------------------------------
 // Option values
@@ -229,7 +221,7 @@ export const chunkText = (text: string, maxBytes: number): ReadonlyArray<string>
 /** Packs commands into as few invocations as fit tmux's message size, in order. */
 export const packCommands = (
   commands: ReadonlyArray<ReadonlyArray<string>>,
-  maxBytes: number = Limits.commandBytes
+  maxBytes: number = Limits.tmuxCommandBytes
 ): ReadonlyArray<ReadonlyArray<string>> => {
   const invocations: Array<Array<string>> = []
   let current: Array<string> = []
@@ -253,13 +245,13 @@ export const commandBytes = (args: ReadonlyArray<string>): number =>
   args.reduce((total, arg) => total + Buffer.byteLength(arg) + 1, 0)
 
 /** What lastInput keeps of a text: its first characters, never half of one. */
-export const storedInput = (text: string): string => [...text].slice(0, Limits.storedInputChars).join("")
+export const storedInput = (text: string): string => [...text].slice(0, Limits.lastInputChars).join("")
 
 /** Types `text` literally, presses Enter, and records what was typed. */
 export const sendArgs = (tmuxId: string, text: string, lastInput: string): ReadonlyArray<ReadonlyArray<string>> =>
   packCommands([
     // Half the budget per piece leaves room for the Enter and the option in the last invocation.
-    ...chunkText(text, Limits.commandBytes / 2).map((piece) => ["send-keys", "-t", tmuxId, "-l", "--", literal(piece)]),
+    ...chunkText(text, Limits.tmuxCommandBytes / 2).map((piece) => ["send-keys", "-t", tmuxId, "-l", "--", literal(piece)]),
     ["send-keys", "-t", tmuxId, "Enter"],
     ["set-option", "-t", tmuxId, "--", optionNames.lastInput, encodeOptionText(lastInput)]
   ])
@@ -281,10 +273,10 @@ export const tailLines = (capture: string, lines: number): string => {
  * sits on its bottom row, which would push the output itself out of the tail.
  */
 export const lastOutputOf = (capture: string): string =>
-  tailLines(capture.replace(/\n(?:[ \t]*\n)+/g, "\n\n"), Limits.outputLines).slice(-Limits.outputChars)
+  tailLines(capture.replace(/\n(?:[ \t]*\n)+/g, "\n\n"), Limits.lastOutputLines).slice(-Limits.lastOutputChars)
 
 export const statusOf = (dead: boolean, lastActivity: number, now: number): SessionStatus =>
-  dead ? "exited" : now - lastActivity >= Limits.idleMillis ? "idle" : "running"
+  dead ? "exited" : now - lastActivity >= IDLE_MILLIS ? "idle" : "running"
 
 /** `lastActivity`: when the pane last wrote, in milliseconds (control mode knows it exactly; tmux's listing in seconds). */
 export const toSession = (

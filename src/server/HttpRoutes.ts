@@ -6,6 +6,7 @@ import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/pla
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
 import { HookHandlers } from "../agent/HookIntake.js"
+import { Limits } from "../domain/Limits.js"
 import { DashboardRoute } from "./DashboardAssets.js"
 import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
@@ -48,7 +49,7 @@ const ControlHandlers = HttpApiBuilder.group(FleetApi, "control", (handlers) =>
       .handle("input", ({ path, payload }) => control.input(path.id, payload.text))
       .handle("end", ({ path }) => control.end(path.id))
       .handle("output", ({ path, urlParams }) =>
-        Effect.map(control.output(path.id, urlParams.lines ?? 50), ({ computer, output }) => ({
+        Effect.map(control.output(path.id, urlParams.lines ?? Limits.defaultOutputLines), ({ computer, output }) => ({
           sessionId: path.id,
           computer,
           output

@@ -12,9 +12,6 @@ import type { CreateSessionBody, PeerReply, PeerRequest } from "../domain/PeerRe
 import { Requests } from "../fleet/Requests.js"
 import { SessionCache } from "../cache/SessionCache.js"
 
-/** Longest text accepted for one input, in characters. */
-export const MAX_INPUT_CHARS = 16 * 1024
-
 export interface SessionControlService {
   readonly create: (body: CreateSessionBody) => Effect.Effect<Session, ControlError>
   readonly input: (sessionId: string, text: string) => Effect.Effect<Session, ControlError>
@@ -83,13 +80,6 @@ export class SessionControl extends Context.Tag("termfleet/SessionControl")<Sess
 
       const sessionOf = (reply: PeerReply) => (reply._tag === "session" ? Effect.succeed(reply.session) : Effect.fail(unexpected(reply)))
 
-      const validText = (text: string) =>
-        text.length === 0
-          ? Effect.fail(new InvalidInput({ message: "text is empty" }))
-          : text.length > MAX_INPUT_CHARS
-          ? Effect.fail(new InvalidInput({ message: `text is longer than ${MAX_INPUT_CHARS} characters` }))
-          : Effect.void
-
       return {
         create: (body) => {
           const { computer = self, ...request } = body
@@ -98,13 +88,10 @@ export class SessionControl extends Context.Tag("termfleet/SessionControl")<Sess
             : Effect.flatMap(remote(computer, { _tag: "create", ...request }), sessionOf)
         },
         input: (sessionId, text) =>
-          Effect.zipRight(
-            validText(text),
-            Effect.flatMap(owner(sessionId), (computer) =>
-              computer === self
-                ? fromLocal(local.sendInput(sessionId, text))
-                : Effect.flatMap(remote(computer, { _tag: "input", sessionId, text }), sessionOf))
-          ),
+          Effect.flatMap(owner(sessionId), (computer) =>
+            computer === self
+              ? fromLocal(local.sendInput(sessionId, text))
+              : Effect.flatMap(remote(computer, { _tag: "input", sessionId, text }), sessionOf)),
         end: (sessionId) =>
           Effect.flatMap(owner(sessionId), (computer) =>
             computer === self

@@ -11,6 +11,7 @@
 import * as Socket from "@effect/platform/Socket"
 import { Context, Deferred, Effect, Either, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Limits } from "../domain/Limits.js"
 import type { Topic } from "../domain/Model.js"
 import {
   type ChangeEvent,
@@ -90,9 +91,6 @@ export interface WebSocketHubService {
 }
 
 const textDecoder = new TextDecoder()
-
-/** Messages a client may have waiting to be handled; a client sending faster is closed (1008). */
-const INBOX = 64
 
 export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocketHub, WebSocketHubService>() {
   static readonly layer = Layer.scoped(
@@ -277,9 +275,9 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           // `runRaw` runs each frame's effect in a fiber of its own, so frames
           // could overtake one another (an unsubscribe its subscribe): they
           // are queued here as they arrive and handled in order by one fiber.
-          const inbox = yield* Queue.bounded<string | Uint8Array>(INBOX)
+          const inbox = yield* Queue.bounded<string | Uint8Array>(Limits.inboxMessages)
           const reader = socket.runRaw((data) => {
-            if (!Queue.unsafeOffer(inbox, data)) return close(CloseCode.policy, `at most ${INBOX} messages waiting`)
+            if (!Queue.unsafeOffer(inbox, data)) return close(CloseCode.policy, `at most ${Limits.inboxMessages} messages waiting`)
             return client.raw === undefined ? captureRaw(client) : undefined
           })
           const handler = Effect.forever(Effect.flatMap(Queue.take(inbox), (data) => handleFrame(client, data)))

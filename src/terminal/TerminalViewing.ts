@@ -6,11 +6,8 @@
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { encodeServerEvent } from "../domain/Protocol.js"
-import {
-  MAX_ATTACHED_PER_CLIENT,
-  type TerminalClosedReason,
-  type TerminalMessage
-} from "../domain/TerminalProtocol.js"
+import { Limits } from "../domain/Limits.js"
+import type { TerminalClosedReason, TerminalMessage } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { type Attachment, Terminals, TerminalUnavailable, type Viewer } from "./Terminals.js"
 
@@ -76,8 +73,8 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
             Effect.gen(function*() {
               const { cols, from, rows, sessionId } = message
               yield* detach(sessionId)
-              if (attached.size >= MAX_ATTACHED_PER_CLIENT) {
-                return closed(sessionId, "unavailable", `at most ${MAX_ATTACHED_PER_CLIENT} terminals per client`)
+              if (attached.size >= Limits.attachedTerminals) {
+                return closed(sessionId, "unavailable", `at most ${Limits.attachedTerminals} terminals per client`)
               }
               const owner = yield* ownerOf(sessionId, message.computer)
               if (Option.isNone(owner)) return closed(sessionId, "not_found", `no session '${sessionId}' on any online computer`)

@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Stream } from "effect"
-import { defaultLimits } from "../../src/config/DaemonConfig.js"
+import { defaultLimits } from "../../src/domain/Limits.js"
 import type { Topic } from "../../src/domain/Model.js"
 import type { SessionCacheService } from "../../src/cache/SessionCache.js"
 import { pollReached, pollUntil } from "../support/Poll.js"

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Session } from "../../src/domain/Model.js"
+import { Limits } from "../../src/domain/Limits.js"
 import { type CreateSessionRequest, LocalSessions } from "../../src/local/LocalSessions.js"
 import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 import { createArgs } from "../../src/local/Tmux.js"
@@ -112,7 +113,7 @@ describe("LocalSessions on a private tmux server", () => {
       )
       expect(seen.lastInput).toBe("echo hello-$((6*7))")
       expect(seen.lastActivity).toBeGreaterThan(0)
-      expect(yield* sessions.output(session.sessionId)).toContain("hello-42")
+      expect(yield* sessions.output(session.sessionId, Limits.defaultOutputLines)).toContain("hello-42")
       expect((yield* sessions.output(session.sessionId, 1)).split("\n")).toHaveLength(1)
     }))
 
@@ -273,7 +274,7 @@ describe("LocalSessions on a private tmux server", () => {
       yield* sessions.sendInput(session.sessionId, `$(touch ${marker})`)
       yield* sessions.sendInput(session.sessionId, "-t x;")
       yield* awaitChange(changes, "echoed input", updateOf(session.sessionId, (s) => s.lastOutput.includes("-t x;")))
-      const output = yield* sessions.output(session.sessionId)
+      const output = yield* sessions.output(session.sessionId, Limits.defaultOutputLines)
       expect(output.split("\n").filter((line) => line === `$(touch ${marker})`)).toHaveLength(2)
       expect(existsSync(marker)).toBe(false)
     }))
@@ -302,7 +303,8 @@ describe("LocalSessions on a private tmux server", () => {
       expect((yield* sessions.list)[0]?.lastInput).toBe(text.slice(0, 1024))
     }))
 
-  it.scopedLive("bad input is refused with InvalidSessionInput before reaching tmux; unknown ids are SessionNotFound", () =>
+  // Lengths, NUL and control characters are bounded by the payload Schemas (test/unit/limits.test.ts).
+  it.scopedLive("a bad project folder is refused with InvalidSessionInput before reaching tmux; unknown ids are SessionNotFound", () =>
     Effect.gen(function*() {
       const socket = yield* privateTmux
       const directory = yield* temporaryDirectory
@@ -310,14 +312,10 @@ describe("LocalSessions on a private tmux server", () => {
       yield* Effect.promise(() => writeFile(file, ""))
       const { sessions } = yield* start(socket)
       const bad: ReadonlyArray<CreateSessionRequest> = [
-        { title: "new\nline" },
-        { title: "tab\there" },
-        { title: "x".repeat(101) },
         { projectPath: "relative/path" },
         { projectPath: join(directory, "missing") },
         { projectPath: file },
-        { command: "x".repeat(4097) },
-        { command: "a\u0000b" }
+        { projectPath: "/tmp/#[fg=red]" }
       ]
       for (const request of bad) {
         const error = yield* Effect.flip(sessions.create(request))
@@ -325,12 +323,9 @@ describe("LocalSessions on a private tmux server", () => {
         expect(error.message).not.toBe("")
       }
       const session = yield* sessions.create({ title: "x".repeat(100), command: "cat" })
-      for (const text of ["", "x".repeat(16 * 1024 + 1), "nul\u0000"]) {
-        expect(yield* failureTag(sessions.sendInput(session.sessionId, text))).toBe("InvalidSessionInput")
-      }
       expect((yield* sessions.list).map((s) => s.sessionId)).toEqual([session.sessionId])
       expect(yield* failureTag(sessions.sendInput("0123456789ab", "hi"))).toBe("SessionNotFound")
-      expect(yield* failureTag(sessions.output("$0"))).toBe("SessionNotFound")
+      expect(yield* failureTag(sessions.output("$0", 1))).toBe("SessionNotFound")
       expect(yield* failureTag(sessions.end("-t"))).toBe("SessionNotFound")
     }))
 

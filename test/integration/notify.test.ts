@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { defaultLimits } from "../../src/config/DaemonConfig.js"
+import { defaultLimits } from "../../src/domain/Limits.js"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import { hookPayload } from "../support/Screens.js"
 import { pollUntil } from "../support/Poll.js"

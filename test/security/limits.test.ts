@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
-import { defaultLimits } from "../../src/config/DaemonConfig.js"
+import { defaultLimits, Limits } from "../../src/domain/Limits.js"
 import { pollUntil } from "../support/Poll.js"
 import { json, raw, untilClosed } from "../support/RawHttp.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
@@ -90,7 +90,7 @@ describe("oversize input", () => {
       const daemon = yield* startDaemon("sec", Option.none())
       const id = yield* createCat(daemon)
       const input = (text: string) => post(daemon, `/sessions/${id}/input`, json({ text }))
-      const LIMIT = 16 * 1024
+      const LIMIT = Limits.inputBytes
       for (const [what, text] of [
         ["16 KiB + 1 ASCII", "a".repeat(LIMIT + 1)],
         ["over 16 KiB of UTF-8 in fewer characters", "é".repeat(LIMIT / 2 + 1)],
@@ -104,6 +104,34 @@ describe("oversize input", () => {
       expect(sessionNow?.lastInput).toBeNull()
       const atLimit = yield* input("b".repeat(LIMIT))
       expect(atLimit.status).toBe(200)
+    }))
+
+  it.scopedLive("/openapi.json states the payload limits of Limits.ts, and the API applies exactly those", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("sec", Option.none())
+      const doc = (yield* raw(daemon.httpUrl("/openapi.json"), { headers: daemon.authHeaders })).json
+      const body = (path: string) => doc.paths[path].post.requestBody.content["application/json"].schema.properties
+      expect(body("/sessions/{id}/input").text).toMatchObject({ minLength: 1, maxLength: Limits.inputBytes })
+      expect(body("/sessions").title).toMatchObject({ maxLength: Limits.titleChars })
+      expect(body("/sessions").command).toMatchObject({ maxLength: Limits.commandChars })
+      const lines = doc.paths["/sessions/{id}/output"].get.parameters.find((p: { name: string }) => p.name === "lines")
+      expect(lines.schema.description).toBe(`a whole number from 1 to ${Limits.outputLines} (default ${Limits.defaultOutputLines})`)
+
+      // maxLength counts characters as JSON Schema does: 100 emoji (200 UTF-16 units) are a valid title.
+      const create = (fields: Record<string, string>) => post(daemon, "/sessions", json({ command: "cat", ...fields }))
+      expect((yield* create({ title: "😀".repeat(Limits.titleChars) })).status).toBe(201)
+      expect((yield* create({ title: "😀".repeat(Limits.titleChars + 1) })).status).toBe(400)
+      const tooLong = yield* create({ command: `cat ${"x".repeat(Limits.commandChars - 3)}` })
+      expect({ status: tooLong.status, message: tooLong.json.message }).toEqual({
+        status: 400,
+        message: expect.stringContaining(`a command is at most ${Limits.commandChars} characters`)
+      })
+      const id = (yield* daemon.cache.sessions())[0]!.sessionId
+      const output = (lines: string) => raw(daemon.httpUrl(`/sessions/${id}/output?lines=${lines}`), { headers: daemon.authHeaders })
+      expect((yield* output(String(Limits.outputLines))).status).toBe(200)
+      for (const lines of ["0", String(Limits.outputLines + 1), "1.5"]) {
+        expect({ lines, status: (yield* output(lines)).status }).toEqual({ lines, status: 400 })
+      }
     }))
 
   it.scopedLive("past maxClients a WebSocket client gets a too_many_clients error frame and close 1013", () =>
