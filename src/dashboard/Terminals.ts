@@ -8,8 +8,7 @@
  */
 import { FitAddon } from "@xterm/addon-fit"
 import { Terminal } from "@xterm/xterm"
-import type { ClientMessage } from "../domain/Protocol.js"
-import type { TerminalEvent } from "../domain/TerminalProtocol.js"
+import type { ClientMessage, TerminalEvent } from "../domain/Protocol.js"
 import { el, setText } from "./Dom.js"
 
 /** Lines of history each terminal keeps beyond its screen. */

@@ -6,8 +6,7 @@
  */
 import "./style.css"
 import type { Session } from "../domain/Model.js"
-import type { ServerEvent } from "../domain/Protocol.js"
-import type { TerminalEvent } from "../domain/TerminalProtocol.js"
+import type { ServerEvent, TerminalEvent } from "../domain/Protocol.js"
 import { selfName } from "./Api.js"
 import { connect } from "./Connection.js"
 import { byTestId } from "./Dom.js"
