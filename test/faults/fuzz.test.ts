@@ -117,12 +117,15 @@ const nearMissClientMessage = fc.oneof(
   fc.record({ topic })
 ).map((value) => JSON.stringify(value))
 
+// Valid requests keep within the payload limits of domain/Limits.ts: no NUL, titles without control characters, input not empty.
+const withoutNul = text.filter((t) => !t.includes("\u0000"))
+const title = text.filter((t) => !/[\u0000-\u001f\u007f-\u009f]/.test(t))
 const peerRequest: fc.Arbitrary<PeerRequest> = fc.oneof(
   fc.record(
-    { _tag: fc.constant("create" as const), title: text, projectPath: fc.option(text, { nil: null }), command: text },
+    { _tag: fc.constant("create" as const), title, projectPath: fc.option(text, { nil: null }), command: withoutNul },
     { requiredKeys: ["_tag"] }
   ),
-  fc.record({ _tag: fc.constant("input" as const), sessionId: text, text }),
+  fc.record({ _tag: fc.constant("input" as const), sessionId: text, text: withoutNul.filter((t) => t.length > 0) }),
   fc.record({ _tag: fc.constant("end" as const), sessionId: text }),
   fc.record({ _tag: fc.constant("output" as const), sessionId: text, lines: fc.integer({ min: 1, max: 2000 }) })
 )
