@@ -15,7 +15,7 @@ import { baseUrl, isLoopbackHost } from "./config/Address.js"
 import { DaemonConfig, type DaemonSettings, type FleetSettings } from "./config/DaemonConfig.js"
 import { SettingsError } from "./config/Settings.js"
 import { EventStream } from "./fleet/EventStream.js"
-import { Heartbeat } from "./fleet/Heartbeat.js"
+import { ComputerTaken, Heartbeat } from "./fleet/Heartbeat.js"
 import { HttpServing } from "./server/HttpRoutes.js"
 import { LocalSessions } from "./local/LocalSessions.js"
 import { Projects } from "./local/Projects.js"
@@ -137,6 +137,8 @@ export const runDaemon = (settings: DaemonSettings): Effect.Effect<void, Setting
   launchDaemon(
     Layer.effectDiscard(announce(settings)).pipe(Layer.provideMerge(daemonLayer(settings, productionIo(settings))))
   ).pipe(
-    Effect.catchTag("ComputerTaken", (taken) => Effect.fail(new SettingsError({ message: taken.message }))),
-    Effect.orDie
+    // Only a taken name is the user's to fix (exit 2); any other failure is a defect.
+    Effect.catchAll((error) =>
+      error instanceof ComputerTaken ? Effect.fail(new SettingsError({ message: error.message })) : Effect.die(error)
+    )
   )
