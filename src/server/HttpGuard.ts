@@ -1,6 +1,7 @@
 /**
  * Checks every HTTP request before it reaches a route. Whoever talks to the
  * daemon can type into its terminals, so:
+ * - the `Host` must be a name of this daemon (`Host.ts`: DNS rebinding);
  * - the token is required everywhere: `Authorization: Bearer <token>`, the
  *   same-site cookie the dashboard gets, or `?token=` (the URL the daemon
  *   prints; it is swapped for the cookie at once);
@@ -9,11 +10,12 @@
  * - bodies are bounded and must be JSON: a bad one is a 4xx with a message;
  * - writes are rate-limited, so a runaway script cannot flood the terminals.
  */
-import { HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpIncomingMessage, HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Stats } from "../runtime/Stats.js"
+import { hostCheck } from "./Host.js"
 import { originAllowed } from "./Origin.js"
 import { fullBucket, take } from "./RateLimit.js"
 
@@ -28,7 +30,18 @@ const digest = (text: string) => createHash("sha256").update(text).digest()
 export const tokenMatches = (expected: string, given: string | undefined): boolean =>
   given !== undefined && timingSafeEqual(digest(expected), digest(given))
 
-const bearer = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined)
+/** The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer` and `BEARER` are one. */
+const bearer = (header: string | undefined) => {
+  const match = header === undefined ? null : /^bearer +(.*)$/i.exec(header)
+  return match === null ? undefined : match[1]!.trim()
+}
+
+/**
+ * Where the token swap sends the browser: the same path, as a path of this
+ * daemon. The URL parser turns `/.//evil.example/x` into the path
+ * `//evil.example/x`, which as a Location is another host.
+ */
+const ownPath = (url: URL) => `/${url.pathname.replace(/^\/+/, "")}${url.search}`
 
 const hasBody = (method: string) => method === "POST" || method === "PUT" || method === "PATCH"
 
@@ -37,6 +50,8 @@ export const HttpGuard = HttpLayerRouter.middleware(
     const config = yield* DaemonConfig
     const { limits } = config
     const token = Redacted.value(config.token)
+    const { address } = yield* HttpServer.HttpServer
+    const hosts = hostCheck(config.host, address._tag === "TcpAddress" ? address.port : 0)
     const stats = yield* Stats
     /** Every hook call, taken or refused (token, body, session), is counted for /health. */
     const countHooks = <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
@@ -53,6 +68,9 @@ export const HttpGuard = HttpLayerRouter.middleware(
     })
     return (app) => Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
+      if (!hosts.allowed(request.headers["host"])) {
+        return refuse(403, "Forbidden", `the Host header ${JSON.stringify(request.headers["host"] ?? "")} is not a name of this daemon (it answers to ${hosts.described}); requests to other names are refused, against DNS rebinding`)
+      }
       const url = new URL(request.url, "http://termfleet")
       const fromQuery = url.searchParams.get("token") ?? undefined
 
@@ -76,7 +94,7 @@ export const HttpGuard = HttpLayerRouter.middleware(
       if (fromQuery !== undefined && request.method === "GET" && !upgrade) {
         // Swap the token in the URL for a cookie, so it leaves the address bar and history.
         url.searchParams.delete("token")
-        return HttpServerResponse.empty({ status: 303, headers: { location: `${url.pathname}${url.search}` } }).pipe(
+        return HttpServerResponse.empty({ status: 303, headers: { location: ownPath(url) } }).pipe(
           HttpServerResponse.unsafeSetCookie(TOKEN_COOKIE, token, { httpOnly: true, sameSite: "strict", path: "/" })
         )
       }

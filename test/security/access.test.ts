@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { hostname } from "node:os"
 import { TOKEN_COOKIE } from "../../src/server/HttpGuard.js"
 import { json, parseSetCookie, raw, type RawResponse, tryUpgrade } from "../support/RawHttp.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
@@ -141,6 +142,107 @@ describe("token", () => {
       expect(sessions.json).toEqual([])
       const upgrade = yield* tryUpgrade(daemon.httpUrl("/ws").replace("http:", "ws:"), headers)
       expect(upgrade._tag).toBe("opened")
+    }))
+})
+
+describe("token details", () => {
+  it.scopedLive("the Bearer scheme is case-insensitive (RFC 9110): bearer, BEARER, extra spaces; other schemes are 401", () =>
+    Effect.gen(function*() {
+      const daemon = yield* solo
+      for (const authorization of [`bearer ${TEST_TOKEN}`, `BEARER ${TEST_TOKEN}`, `bEaReR   ${TEST_TOKEN}`, `Bearer ${TEST_TOKEN} `]) {
+        const health = yield* raw(daemon.httpUrl("/health"), { headers: { authorization } })
+        expect({ authorization, status: health.status }).toEqual({ authorization, status: 200 })
+        const upgrade = yield* tryUpgrade(daemon.httpUrl("/ws").replace("http:", "ws:"), { authorization })
+        expect({ authorization, upgrade: upgrade._tag }).toEqual({ authorization, upgrade: "opened" })
+      }
+      for (const authorization of [`Basic ${TEST_TOKEN}`, `Bearer${TEST_TOKEN}`, `Token ${TEST_TOKEN}`, TEST_TOKEN]) {
+        expectUnauthorized(authorization, yield* raw(daemon.httpUrl("/health"), { headers: { authorization } }))
+      }
+    }))
+
+  it.scopedLive("the token swap redirects only to a path of this daemon, whatever the path looks like", () =>
+    Effect.gen(function*() {
+      const daemon = yield* solo
+      const own = new URL(daemon.httpUrl("/")).origin
+      const token = `token=${encodeURIComponent(TEST_TOKEN)}`
+      for (const [path, expected] of [
+        // The URL parser makes these the path `//evil.example/x`: a protocol-relative Location.
+        [`/.//evil.example/x?${token}`, "/evil.example/x"],
+        [`/..//evil.example/x?a=1&${token}`, "/evil.example/x?a=1"],
+        [`/.///evil.example?${token}`, "/evil.example"],
+        [`/%2F/evil.example?${token}`, "/%2F/evil.example"],
+        [`/sessions?${token}`, "/sessions"]
+      ] as const) {
+        const swapped = yield* raw(daemon.httpUrl("/"), { path })
+        const location = String(swapped.headers["location"])
+        expect({ path, status: swapped.status, location }).toEqual({ path, status: 303, location: expected })
+        // As a browser reads it: the same daemon.
+        expect({ path, origin: new URL(location, own).origin }).toEqual({ path, origin: own })
+      }
+    }))
+})
+
+describe("Host (DNS rebinding)", () => {
+  const port = (daemon: TestDaemon) => new URL(daemon.httpUrl("/")).port
+
+  /** A GET, a write and an upgrade with this Host and the right token: their statuses. */
+  const statusesWith = (daemon: TestDaemon, host: string) =>
+    Effect.gen(function*() {
+      const headers = { ...daemon.authHeaders, host }
+      const read = yield* raw(daemon.httpUrl("/sessions"), { headers })
+      const write = yield* raw(daemon.httpUrl("/sessions/x"), { method: "DELETE", headers })
+      const upgrade = yield* tryUpgrade(daemon.wsUrl, { host })
+      return {
+        host,
+        read: read.status,
+        write: write.status,
+        upgrade: upgrade._tag === "refused" ? upgrade.status : upgrade._tag,
+        message: read.json?.message
+      }
+    })
+
+  it.scopedLive("a request or upgrade naming another host is refused with 403 and a message, even with the token", () =>
+    Effect.gen(function*() {
+      const daemon = yield* solo
+      for (const host of [
+        `evil.example:${port(daemon)}`,
+        `127.0.0.1.evil.example:${port(daemon)}`,
+        `localhost.evil.example:${port(daemon)}`,
+        // The daemon's own names on another port (a proxy's, or a rebinding to another port).
+        "127.0.0.1:1",
+        `localhost:${Number(port(daemon)) + 1}`,
+        // No port: the daemon does not listen on 80.
+        "127.0.0.1",
+        `user@127.0.0.1:${port(daemon)}`
+      ]) {
+        const statuses = yield* statusesWith(daemon, host)
+        expect(statuses).toEqual({ host, read: 403, write: 403, upgrade: 403, message: expect.stringContaining("Host") })
+        expect(statuses.message).toContain(`127.0.0.1:${port(daemon)}`)
+      }
+      expect(yield* daemon.hub.clientCount).toBe(0)
+    }))
+
+  it.scopedLive("the loopback names on the daemon's port are answered: 127.0.0.1, localhost, [::1], in any case", () =>
+    Effect.gen(function*() {
+      const daemon = yield* solo
+      for (const host of [`127.0.0.1:${port(daemon)}`, `localhost:${port(daemon)}`, `LocalHost:${port(daemon)}`, `[::1]:${port(daemon)}`]) {
+        expect(yield* statusesWith(daemon, host)).toEqual({ host, read: 200, write: 404, upgrade: "opened", message: undefined })
+      }
+    }))
+
+  it.scopedLive("the configured host is answered too; bound to every interface, so are IP addresses and the host name", () =>
+    Effect.gen(function*() {
+      const named = yield* startDaemon("sec", Option.none(), { host: "termfleet.test" })
+      expect((yield* statusesWith(named, `termfleet.test:${port(named)}`)).read).toBe(200)
+      expect((yield* statusesWith(named, `evil.example:${port(named)}`)).read).toBe(403)
+      expect((yield* statusesWith(named, `192.168.1.20:${port(named)}`)).read).toBe(403)
+
+      const everywhere = yield* startDaemon("sec", Option.none(), { host: "0.0.0.0" })
+      for (const host of [`192.168.1.20:${port(everywhere)}`, `[fe80::1]:${port(everywhere)}`, `${hostname()}:${port(everywhere)}`]) {
+        expect({ host, read: (yield* statusesWith(everywhere, host)).read }).toEqual({ host, read: 200 })
+      }
+      // A name is still one the daemon must know: any other may be a rebinding.
+      expect((yield* statusesWith(everywhere, `evil.example:${port(everywhere)}`)).read).toBe(403)
     }))
 })
 

@@ -22,6 +22,8 @@ export interface RawRequest {
   readonly body?: string | Buffer
   /** Sends the body with `Transfer-Encoding: chunked`, so the server cannot see its size up front. */
   readonly chunked?: boolean
+  /** Sent as written, instead of the URL's path (which is normalised: `/./` and `/../` are resolved). */
+  readonly path?: string
 }
 
 const parseJson = (text: string): unknown => {
@@ -36,7 +38,8 @@ export const raw = (url: string, options: RawRequest = {}): Effect.Effect<RawRes
   Effect.async((resume) => {
     const headers: Record<string, string> = { ...options.headers }
     if (options.body !== undefined && !options.chunked) headers["content-length"] = String(Buffer.byteLength(options.body))
-    const req = httpRequest(url, { method: options.method ?? "GET", headers, agent: false }, (res) => {
+    const path = options.path === undefined ? {} : { path: options.path }
+    const req = httpRequest(url, { method: options.method ?? "GET", headers, agent: false, ...path }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (chunk: Buffer) => chunks.push(chunk))
       res.on("end", () => {
