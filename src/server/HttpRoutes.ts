@@ -3,11 +3,13 @@
  * document at `/openapi.json`) and the `/ws` upgrade handed to the hub.
  */
 import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
 import { HookHandlers } from "../agent/HookIntake.js"
 import { Limits } from "../domain/Limits.js"
 import { DashboardRoute } from "./DashboardAssets.js"
+import { limitFrames } from "./FrameLimit.js"
 import { HttpGuard } from "./HttpGuard.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
@@ -59,9 +61,12 @@ const ControlHandlers = HttpApiBuilder.group(FleetApi, "control", (handlers) =>
 const WebSocketRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
     const hub = yield* WebSocketHub
-    // Token and Origin were checked by HttpGuard.
+    const { limits } = yield* DaemonConfig
+    // Host, token and Origin were checked by HttpGuard.
     yield* router.add("GET", "/ws", (request) =>
       Effect.gen(function*() {
+        // Before the upgrade, so the guard reads every byte ahead of `ws`.
+        limitFrames(NodeHttpServerRequest.toIncomingMessage(request).socket, limits.maxFrameBytes)
         const socket = yield* request.upgrade
         yield* hub.serve(socket)
         return HttpServerResponse.empty()

@@ -168,16 +168,12 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as RawSocket
         })
 
-      const handleFrame = (client: Client, data: string | Uint8Array) => {
-        const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
-        if (size > limits.maxFrameBytes) {
-          return client.close(CloseCode.tooBig, `frames are limited to ${limits.maxFrameBytes} bytes`)
-        }
-        return Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
+      // Frames over the limit never get here: `FrameLimit.ts` refuses them as they arrive.
+      const handleFrame = (client: Client, data: string | Uint8Array) =>
+        Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
           onLeft: (error) => client.send(encodeServerEvent(error)),
           onRight: (message) => handle(client, message)
         })
-      }
 
       // One Effect per batch of changes; per change and client, plain
       // synchronous code. A change is serialised once, and only when a client

@@ -1,15 +1,23 @@
 /**
- * Bounded input: HTTP bodies (413), WebSocket frames (close 1009), input
- * text (400), WebSocket clients (`too_many_clients`, close 1013) and the
+ * Bounded input: HTTP bodies (413), WebSocket frames (close 1009, from the
+ * frame header on: a real daemon process is sent a huge one, and its memory
+ * is read from /proc), input text (400), WebSocket clients (`too_many_clients`, close 1013) and the
  * write rate (429 with retry-after; the bucket refills on Effect's Clock, so
  * the rate test runs on the TestClock and moves time itself).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, TestClock } from "effect"
+import { Effect, Option, type Scope, TestClock } from "effect"
+import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { connect, type Socket } from "node:net"
+import { join } from "node:path"
 import { defaultLimits, Limits } from "../../src/domain/Limits.js"
+import { startDaemonProcess } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { json, raw, untilClosed } from "../support/RawHttp.js"
+import { tempDir } from "../support/TempDir.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
+import { privateTmux } from "../support/TmuxServer.js"
 import { connectWs } from "../support/WsClient.js"
 
 const post = (daemon: TestDaemon, path: string, body: string, options: { readonly chunked?: boolean } = {}) =>
@@ -155,6 +163,124 @@ describe("oversize input", () => {
       const fourth = yield* connectWs(daemon.wsUrl)
       yield* fourth.send({ type: "ping" })
       expect((yield* fourth.nextEvent("pong")).event).toBe("pong")
+    }))
+})
+
+/** `VmRSS` and `VmHWM` (its peak so far) of a process, in bytes, from /proc. */
+const memoryOf = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]) * 1024
+  return { rss: kib("VmRSS"), peak: kib("VmHWM") }
+}
+
+/**
+ * A WebSocket opened by hand on a TCP socket, so the test can write a frame
+ * header and then as much of its payload as it likes.
+ */
+const rawWebSocket = (base: string, token: string): Effect.Effect<Socket, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<Socket, Error>((resume) => {
+      const { hostname, port } = new URL(base)
+      const socket = connect(Number(port), hostname)
+      let answer = Buffer.alloc(0)
+      const onData = (chunk: Buffer) => {
+        answer = Buffer.concat([answer, chunk])
+        const end = answer.indexOf("\r\n\r\n")
+        if (end < 0) return
+        socket.off("data", onData)
+        const head = answer.subarray(0, end).toString()
+        if (!head.startsWith("HTTP/1.1 101")) return resume(Effect.fail(new Error(`upgrade refused: ${head}`)))
+        if (answer.length > end + 4) socket.unshift(answer.subarray(end + 4))
+        resume(Effect.succeed(socket))
+      }
+      socket.on("data", onData)
+      socket.once("error", (error) => resume(Effect.fail(error)))
+      socket.write([
+        `GET /ws?token=${encodeURIComponent(token)} HTTP/1.1`,
+        `Host: ${hostname}:${port}`,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`,
+        "Sec-WebSocket-Version: 13",
+        "",
+        ""
+      ].join("\r\n"))
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
+  )
+
+/**
+ * Writes the header of a masked binary frame announcing `payloadBytes`, then
+ * its payload 64 KiB at a time, reading between writes, until the daemon
+ * answers or closes. Answers how much payload had been written by then.
+ */
+const sendHugeFrame = (socket: Socket, payloadBytes: number) =>
+  Effect.async<{ readonly payloadSent: number; readonly answer: Buffer; readonly closed: boolean }>((resume) => {
+    let payloadSent = 0
+    let answer = Buffer.alloc(0)
+    let done = false
+    const finish = (closed: boolean) => {
+      if (done) return
+      done = true
+      resume(Effect.succeed({ payloadSent, answer, closed }))
+    }
+    socket.on("data", (chunk: Buffer) => {
+      answer = Buffer.concat([answer, chunk])
+      if (answer.length >= 4) finish(false)
+    })
+    socket.once("close", () => finish(true))
+    socket.on("error", () => finish(true))
+    const header = Buffer.alloc(14)
+    header[0] = 0x82 // FIN, binary
+    header[1] = 0x80 | 127 // masked, 64-bit length
+    header.writeBigUInt64BE(BigInt(payloadBytes), 2)
+    socket.write(header) // the mask key: zeros
+    const piece = Buffer.alloc(64 * 1024, 0x61)
+    const next = () => {
+      if (done || payloadSent >= payloadBytes) return
+      payloadSent += piece.length
+      // Yield between writes, so an answer is seen as soon as it arrives.
+      if (socket.write(piece)) setImmediate(next)
+      else socket.once("drain", next)
+    }
+    next()
+  })
+
+describe("a huge WebSocket frame, on a real daemon process", () => {
+  it.scopedLive("is refused with 1009 as its header arrives, long before its payload is sent; the daemon's memory does not grow by its size", () =>
+    Effect.gen(function*() {
+      const FRAME = 64 * 1024 * 1024
+      const tmuxSocket = yield* privateTmux
+      const daemon = yield* startDaemonProcess(
+        ["--port", "0", "--state-dir", join(yield* tempDir("tf-state"), "state"), "--tmux-socket", tmuxSocket, "--computer", "sec"],
+        { tmuxSocket }
+      )
+      const pid = daemon.pid
+      // Warm: one WebSocket client served before the measure.
+      yield* Effect.scoped(Effect.flatMap(rawWebSocket(daemon.base, daemon.token), (socket) => Effect.sync(() => socket.end())))
+      const before = memoryOf(pid)
+
+      const socket = yield* rawWebSocket(daemon.base, daemon.token)
+      const { answer, payloadSent } = yield* sendHugeFrame(socket, FRAME)
+      // A close frame from the server: 0x88, its length, then the code.
+      expect(answer.length).toBeGreaterThanOrEqual(4)
+      expect(answer[0]).toBe(0x88)
+      expect(answer.readUInt16BE(2)).toBe(1009)
+      expect(answer.subarray(4, 2 + answer[1]!).toString()).toContain(String(65536))
+      // Refused from the header: only what was in flight was ever written.
+      expect(payloadSent).toBeLessThan(FRAME / 4)
+      // And the daemon closes the connection.
+      yield* Effect.async<void>((resume) => {
+        if (socket.destroyed) return resume(Effect.void)
+        socket.once("close", () => resume(Effect.void))
+      })
+
+      // Still serving, and the frame never took memory (buffered, it would take FRAME and more).
+      const clients = Effect.map(daemon.request("GET", "/health"), (health) => health.body.clients as number)
+      yield* pollUntil(clients, (n) => n === 0, "the refused client gone")
+      const after = memoryOf(pid)
+      expect(after.peak - before.peak).toBeLessThan(FRAME / 2)
+      expect(after.rss - before.rss).toBeLessThan(FRAME / 2)
     }))
 })
 
