@@ -112,14 +112,16 @@ export const InputText = Schema.String.pipe(
   Schema.filter((text) => !text.includes("\u0000") || "input text must not contain NUL", { jsonSchema: { pattern: "^[^\\u0000]*$" } })
 )
 
-/** A session's title: at most `titleChars` characters, no control characters (empty: a default is made). */
+/** A session's title: at most `titleChars` characters, no control characters, well-formed (empty: a default is made). */
 export const Title = Schema.String.pipe(
   Schema.filter((title) => charCount(title) <= Limits.titleChars || `a title is at most ${Limits.titleChars} characters`, {
     jsonSchema: { maxLength: Limits.titleChars }
   }),
   Schema.filter((title) => !controlChar.test(title) || "a title must not contain control characters", {
     jsonSchema: { pattern: "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" }
-  })
+  }),
+  // Half of a surrogate pair has no UTF-8 form: tmux would keep U+FFFD, and the title would not come back as given.
+  Schema.filter((title) => !/\p{Cs}/u.test(title) || "a title must be valid Unicode (no half of a surrogate pair)")
 )
 
 /** The command a session runs: at most `commandChars` characters, no NUL (empty: the shell). */

@@ -35,6 +35,7 @@ import {
   makeTmux,
   namesArgs,
   parseListing,
+  parseNames,
   parseSessionLine,
   sendArgs,
   statusOf,
@@ -416,7 +417,7 @@ export const makeLocalSessions: Effect.Effect<
         const input = yield* checkCreate(request, shell)
         if (input.projectPath !== null) yield* checkDirectory(input.projectPath)
         return yield* lock.withPermits(1)(Effect.gen(function*() {
-          const taken = new Set((yield* tmux.list(namesArgs)).split("\n"))
+          const taken = parseNames(yield* tmux.list(namesArgs))
           const sessionId = randomBytes(6).toString("hex")
           const args = createArgs({
             ...input,

@@ -89,6 +89,53 @@ const encodeMeta = Schema.encodeSync(SessionMeta)
 const encodeOptionText = Schema.encodeSync(OptionText)
 
 // ---------------------------------------------------------------------------
+// Session names
+
+/** The C-style escapes tmux writes; any other byte it escapes is octal (`\342`). */
+const cStyle: ReadonlyArray<readonly [string, string]> = [
+  ["\\", "\\"], ["a", "\u0007"], ["b", "\b"], ["t", "\t"], ["n", "\n"], ["v", "\v"], ["f", "\f"], ["r", "\r"]
+]
+const charOfLetter = new Map(cStyle)
+const letterOfChar = new Map(cStyle.map(([letter, char]) => [char, letter]))
+
+const printedName = /^(?:[^\\]|\\[\\abtnvfr]|\\[0-7]{3})*$/
+/** An escaped character: C-style, or the octal escapes of all its bytes. */
+const nameEscape = /\\[\\abtnvfr]|(?:\\[0-7]{3})+/g
+/** What tmux is known to escape: '\', controls, and the line and paragraph separators. */
+const escapedInName = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu
+
+/**
+ * A session name as tmux prints it. tmux stores names escaped (`utf8_stravis`):
+ * '\' as '\\', a tab as '\t', and each byte of a character it cannot print as
+ * octal: U+2028 comes back as `\342\200\250`. Which characters those are
+ * depends on the C library's Unicode tables, so every escape is undone here,
+ * and a name comes back exactly as it was given.
+ */
+export const TmuxName = Schema.transformOrFail(Schema.String, Schema.String, {
+  strict: true,
+  decode: (printed, _, ast) =>
+    printedName.test(printed)
+      ? ParseResult.succeed(printed.replace(nameEscape, (escaped) =>
+        escaped.length === 2
+          ? charOfLetter.get(escaped[1]!)!
+          : Buffer.from(escaped.slice(1).split("\\").map((octal) => parseInt(octal, 8))).toString("utf8")))
+      : ParseResult.fail(new ParseResult.Type(ast, printed, "not a name as tmux prints it")),
+  encode: (name) =>
+    ParseResult.succeed(name.replace(escapedInName, (char) => {
+      const letter = letterOfChar.get(char)
+      return letter !== undefined
+        ? `\\${letter}`
+        : [...Buffer.from(char)].map((byte) => `\\${byte.toString(8).padStart(3, "0")}`).join("")
+    }))
+})
+
+const decodeTmuxName = Schema.decodeUnknownEither(TmuxName)
+
+/** The session names of a `namesArgs` listing, as they were given. */
+export const parseNames = (stdout: string): ReadonlySet<string> =>
+  new Set(stdout.split("\n").flatMap((line) => Either.match(decodeTmuxName(line), { onLeft: () => [], onRight: (name) => [name] })))
+
+// ---------------------------------------------------------------------------
 // The listing
 
 /** One line of the listing: a termfleet session as tmux reports it now. */
@@ -102,7 +149,7 @@ export const TmuxSession = Schema.Struct({
   /** The program in the pane's foreground and the title it set: how agents are recognised. */
   paneCommand: Schema.String,
   paneTitle: Schema.String,
-  name: Schema.String
+  name: TmuxName
 })
 export type TmuxSession = typeof TmuxSession.Type
 

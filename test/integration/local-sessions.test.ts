@@ -4,13 +4,14 @@
  * cache changes they expect (subscribed before acting), never sleep.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Queue, Schedule, TestClock } from "effect"
+import { Context, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, TestClock } from "effect"
+import fc from "fast-check"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Session } from "../../src/domain/Model.js"
-import { Limits } from "../../src/domain/Limits.js"
+import { Limits, Title } from "../../src/domain/Limits.js"
 import { type CreateSessionRequest, LocalSessions } from "../../src/local/LocalSessions.js"
 import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
 import { createArgs } from "../../src/local/Tmux.js"
@@ -38,6 +39,18 @@ const failureTag = <A, E extends { readonly _tag: string }>(attempt: Effect.Effe
 
 const tmuxNames = (socket: string) =>
   Effect.map(tmuxCli(socket, "list-sessions", "-F", "#{session_name}"), (out) => out.trim().split("\n").sort())
+
+/** Characters tmux prints escaped or that termfleet encodes, among any others. */
+const awkward = fc.constantFrom(
+  "\u2028", "\u2029", "\u0378", "\ufffe", "\u{10ffff}", "\u200b", "\ufeff", "\u00ad", "e\u0301", "😀",
+  "\\", "%", ";", "#", ":", ".", "~", " ", "\\342"
+)
+/** Titles taken as they are: not blank (a blank title is replaced by a default), and accepted by the API's `Title`. */
+const acceptedTitle = fc.string({
+  unit: fc.oneof(awkward, fc.string({ unit: "binary", minLength: 1, maxLength: 1 }), fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 })),
+  minLength: 1,
+  maxLength: 50
+}).filter((title) => title.trim() !== "" && Schema.is(Title)(title))
 
 describe("LocalSessions on a private tmux server", () => {
   it.scopedLive("starts with no tmux server, lists nothing, and starts none", () =>
@@ -140,6 +153,42 @@ describe("LocalSessions on a private tmux server", () => {
       const changes = yield* cache.subscribe
       yield* tmuxCli(socket, "rename-session", "-t", "=before:", "after")
       yield* awaitChange(changes, "title after", updateOf(session.sessionId, (s) => s.title === "after"))
+    }))
+
+  it.scopedLive("every accepted title comes back exactly as given, U+2028 and U+2029 too (fast-check over real tmux)", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { sessions } = yield* start(socket)
+      const run = Runtime.runPromise(yield* Effect.runtime<never>())
+      const roundTrip = (title: string) =>
+        Effect.gen(function*() {
+          const created = yield* sessions.create({ title, command: "cat" })
+          const listed = (yield* sessions.list).find((s) => s.sessionId === created.sessionId)
+          yield* sessions.end(created.sessionId)
+          return [created.title, listed?.title]
+        })
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(acceptedTitle, async (title) => {
+            expect(await run(roundTrip(title))).toEqual([title, title])
+          }),
+          { numRuns: 40, examples: [["x\u2028y"], ["x\u2029y"], ["\u2028lead"], ["tab\\t not a tab \\342\\200\\250"]] }
+        )
+      )
+    }))
+
+  it.scopedLive("a rename in tmux to a name tmux escapes is the title as typed", () =>
+    Effect.gen(function*() {
+      const socket = yield* privateTmux
+      const { cache, sessions } = yield* start(socket)
+      const session = yield* sessions.create({ title: "before", command: "cat" })
+      const changes = yield* cache.subscribe
+      const renamed = "line\u2028sep\u2029para \\ end"
+      yield* tmuxCli(socket, "rename-session", "-t", "=before:", renamed)
+      yield* awaitChange(changes, "the new title", updateOf(session.sessionId, (s) => s.title === renamed))
+      // A new session of that title gets another tmux name: the taken one is recognised.
+      const twin = yield* sessions.create({ title: renamed, command: "cat" })
+      expect(twin.title).toBe(renamed)
     }))
 
   it.scopedLive("end removes the session from tmux and the cache; a session killed in tmux is removed too", () =>

@@ -46,6 +46,12 @@ describe("titles and commands", () => {
     }
   })
 
+  it("a title is well-formed Unicode: half of a surrogate pair (no UTF-8 form) is refused, a whole pair taken", () => {
+    expect(problem(Title, "a\ud800b")).toContain("a title must be valid Unicode")
+    expect(problem(Title, "\udc00")).toContain("a title must be valid Unicode")
+    expect(accepts(Title, "\ud83d\ude00")).toBe(true)
+  })
+
   it("a command is at most 4096 characters, without NUL", () => {
     expect(accepts(Command, "x".repeat(Limits.commandChars))).toBe(true)
     expect(problem(Command, "x".repeat(Limits.commandChars + 1))).toContain(`a command is at most ${Limits.commandChars} characters`)

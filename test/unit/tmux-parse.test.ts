@@ -19,12 +19,14 @@ import {
   OptionText,
   packCommands,
   parseListing,
+  parseNames,
   parseSessionLine,
   sendArgs,
   type SessionMeta,
   statusOf,
   storedInput,
   tailLines,
+  TmuxName,
   toSession,
   uniqueName,
   unexpanded
@@ -102,6 +104,24 @@ describe("the listing", () => {
     expect(parseSessionLine(line({ name: "a\tb" }))).toMatchObject(Either.right({ name: "a\tb" }))
   })
 
+  it("undoes tmux's escaping of session names: octal bytes, C-style escapes, '\\\\'", () => {
+    // As tmux 3.3 prints `x<U+2028>y \ <tab><ESC>` as a session name.
+    expect(parseSessionLine(line({ name: "x\\342\\200\\250y \\\\ \\t\\033" }))).toMatchObject(
+      Either.right({ name: "x\u2028y \\ \t\u001b" })
+    )
+    expect(parseNames("plain\nx\\342\\200\\251y\nback\\\\342\n")).toEqual(new Set(["plain", "x\u2029y", "back\\342", ""]))
+  })
+
+  it("session names survive tmux's escaping: decoded back unchanged", () => {
+    const encode = Schema.encodeSync(TmuxName)
+    const decode = Schema.decodeSync(TmuxName)
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (name) => {
+      const printed = encode(name)
+      expect(printed).not.toMatch(/[\u0000-\u001f\u2028\u2029]/)
+      expect(decode(printed)).toBe(name)
+    }))
+  })
+
   it.each([
     ["not termfleet's (no @tf_id)", line({ sessionId: "" })],
     ["too few fields", "$1\tabc"],
@@ -112,7 +132,9 @@ describe("the listing", () => {
     ["a negative creation time", line({ createdAt: "-5" })],
     ["a fractional creation time", line({ createdAt: "1.5" })],
     ["a malformed id", line({ sessionId: "../../etc" })],
-    ["a value that is not percent-encoded", line({ title: "%zz" })]
+    ["a value that is not percent-encoded", line({ title: "%zz" })],
+    ["a session name with a dangling escape", line({ name: "a\\" })],
+    ["a session name with a short octal escape", line({ name: "a\\34" })]
   ])("rejects a line with %s", (_, bad) => {
     expect(Either.isLeft(parseSessionLine(bad))).toBe(true)
   })
