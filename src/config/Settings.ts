@@ -15,7 +15,7 @@ import { createSecureContext } from "node:tls"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
-import { ensureToken, readTrimmed, secretFile, stateDirConfig } from "./StateDir.js"
+import { ensureToken, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", { message: Schema.String }) {}
 
@@ -109,6 +109,7 @@ export const readSettings = (
 ): Effect.Effect<DaemonSettings, SettingsError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const stateDir = yield* Option.match(flags.stateDir, { onNone: () => fromConfig(stateDirConfig), onSome: Effect.succeed })
+    yield* Effect.mapError(tightenStateDir(stateDir), (e) => refuse(e.message))
     const token = yield* findSecret({ flag: "token", env: "TERMFLEET_TOKEN", given: flags.token, givenFile: flags.tokenFile })
     const secret = yield* findSecret({
       flag: "fleet-secret",

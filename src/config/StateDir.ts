@@ -1,7 +1,9 @@
 /**
  * The state folder (mode 0700) holds what must stay on this computer: the
  * token clients present (generated on first start, mode 0600, unless given)
- * and, for a fleet, the secret its daemons share.
+ * and, for a fleet, the secret its daemons share. A folder found readable or
+ * writable by others (made by hand, or copied) is tightened, and the log says
+ * so; one that belongs to another user, or cannot be tightened, is refused.
  */
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Schema } from "effect"
@@ -33,6 +35,40 @@ export const readTrimmed = (path: string) =>
 
 /** The token of this computer's daemon, as the command-line client finds it. */
 export const readToken = (stateDir: string) => readTrimmed(tokenFile(stateDir))
+
+const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`
+
+/** The folder 0700, the token and the fleet secret 0600, when they exist; logs what it changed. */
+export const tightenStateDir = (stateDir: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const user = process.getuid?.()
+    const changed: Array<string> = []
+    for (const [path, mode] of [[stateDir, 0o700], [tokenFile(stateDir), 0o600], [secretFile(stateDir), 0o600]] as const) {
+      const info = yield* fs.stat(path).pipe(
+        Effect.asSome,
+        Effect.catchTag("SystemError", (e) => (e.reason === "NotFound" ? Effect.succeedNone : Effect.fail(e)))
+      )
+      if (Option.isNone(info)) continue
+      const owner = Option.getOrUndefined(info.value.uid)
+      if (user !== undefined && owner !== undefined && owner !== user) {
+        return yield* new StateError({
+          message: `${path} belongs to user ${owner}, not to this daemon's user (${user}): whoever owns it can read or replace the token. Use a state folder of your own (--state-dir)`
+        })
+      }
+      if ((info.value.mode & 0o077) === 0) continue
+      yield* fs.chmod(path, mode).pipe(
+        Effect.mapError((e) => new StateError({ message: `${path} is ${octal(info.value.mode)}, open to other users, and cannot be made ${octal(mode)}: ${e.message}` }))
+      )
+      changed.push(`${path} ${octal(info.value.mode)} → ${octal(mode)}`)
+    }
+    if (changed.length > 0) yield* Effect.logWarning(`the state folder was open to other users; tightened: ${changed.join(", ")}`)
+  }).pipe(
+    Effect.catchTags({
+      SystemError: (e) => Effect.fail(new StateError({ message: `state folder ${stateDir}: ${e.message}` })),
+      BadArgument: (e) => Effect.fail(new StateError({ message: `state folder ${stateDir}: ${e.message}` }))
+    })
+  )
 
 /** The token kept in the state folder, generated there on first start. */
 export const ensureToken = (stateDir: string) =>
