@@ -13,7 +13,7 @@ import { computer, json, lines, session, shellCommand, url } from "./Args.js"
 import { call, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
 import { keyBytes } from "./Keys.js"
 import { printLine } from "./Output.js"
-import { ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
+import { agentCell, ago, block, byComputerThenAge, table, titleOf } from "./Text.js"
 
 /** Runs `f` against the daemon at `url`, with the token it wants. */
 export const withDaemon = <A, E, R>(url: string, f: (daemon: Daemon) => Effect.Effect<A, E, R>) =>
@@ -30,11 +30,12 @@ const ls = Command.make("ls", { url, json, computer }, (args) =>
       if (sessions.length === 0) return yield* printLine("no sessions")
       const now = yield* Clock.currentTimeMillis
       const rows = [
-        ["SESSION", "COMPUTER", "STATUS", "TITLE", "PROJECT", "ACTIVE", "COMMAND"],
+        ["SESSION", "COMPUTER", "STATUS", "AGENT", "TITLE", "PROJECT", "ACTIVE", "COMMAND"],
         ...[...sessions].sort(byComputerThenAge).map((s) => [
           s.sessionId,
           s.computer,
           s.status,
+          agentCell(s, now),
           titleOf(s),
           s.projectPath ?? "-",
           ago(s.lastActivity, now),

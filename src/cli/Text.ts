@@ -30,13 +30,33 @@ export const table = (rows: ReadonlyArray<ReadonlyArray<string>>, width = Infini
   )
 }
 
-export const ago = (millis: number, now: number): string => {
+/** How long since `millis`, in one unit: `12s`, `3m`, `5h`, `2d`. */
+export const lasted = (millis: number, now: number): string => {
   const seconds = Math.max(0, Math.round((now - millis) / 1000))
-  if (seconds < 5) return "just now"
-  if (seconds < 60) return `${seconds}s ago`
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
-  if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h ago`
-  return `${Math.floor(seconds / 86_400)}d ago`
+  if (seconds < 60) return `${seconds}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`
+  if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h`
+  return `${Math.floor(seconds / 86_400)}d`
+}
+
+export const ago = (millis: number, now: number): string =>
+  now - millis < 4500 ? "just now" : `${lasted(millis, now)} ago`
+
+// An agent's cell gives the state in full and as much of its summary as fits.
+const AGENT_CELL_WIDTH = 48
+
+/**
+ * A session's agent in one cell: name, state, reason, how long, then the
+ * summary, `claude waiting permission 2m: Bash: rm -rf build`; the screen's
+ * reading follows in brackets when it contradicts the hooks; `-` for none.
+ */
+export const agentCell = (session: Session, now: number): string => {
+  const agent = session.agent
+  if (agent === undefined) return "-"
+  const state = [agent.name, agent.state, ...(agent.reason === null ? [] : [agent.reason]), lasted(agent.since, now)].join(" ")
+  const conflict = agent.conflict === null ? "" : ` [screen: ${[agent.conflict.state, agent.conflict.reason].filter((x) => x !== null).join(" ")}]`
+  const summary = agent.summary === "" ? "" : `: ${agent.summary}`
+  return truncate(cell(`${state}${conflict}${summary}`), AGENT_CELL_WIDTH)
 }
 
 /** The last line of a session's output that has something on it. */

@@ -12,7 +12,7 @@ import type { Computer, Session, SessionRef } from "../domain/Model.js"
 import { decodeServerEvent, type ServerEvent } from "../domain/Protocol.js"
 import { call, type ClientFailure, type Daemon } from "./FleetClient.js"
 import { ClientOutput } from "./Output.js"
-import { ago, byComputerThenAge, cell, lastLine, table, titleOf, truncate } from "./Text.js"
+import { agentCell, ago, byComputerThenAge, cell, lastLine, table, titleOf, truncate } from "./Text.js"
 
 /** A frame from the daemon, decoded with the protocol's Schema; anything else is ignored. */
 export const decodeFrame = (text: string): Option.Option<ServerEvent> => Either.getRight(decodeServerEvent(text))
@@ -78,8 +78,15 @@ export const renderWatch = (state: WatchState, view: { readonly url: string; rea
     const rows = mine.length === 0
       ? [["no sessions"]]
       : [
-        ["STATUS", "TITLE", "PROJECT", "ACTIVE", "LAST OUTPUT"],
-        ...mine.map((s) => [s.status, titleOf(s), s.projectPath ?? "-", ago(s.lastActivity, view.now), lastLine(s.lastOutput)])
+        ["STATUS", "AGENT", "TITLE", "PROJECT", "ACTIVE", "LAST OUTPUT"],
+        ...mine.map((s) => [
+          s.status,
+          agentCell(s, view.now),
+          titleOf(s),
+          s.projectPath ?? "-",
+          ago(s.lastActivity, view.now),
+          lastLine(s.lastOutput)
+        ])
       ]
     lines.push(...table(rows, view.columns - 2).map((line) => `  ${line}`))
   }

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { standIn } from "../support/Agents.js"
 import { binary } from "../support/Cli.js"
 import { MAIN, requireBuild } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
@@ -61,7 +62,7 @@ describe("node dist/main.js", () => {
       expect(watchAway.code).toBe(3)
     }), 60_000) // seven node processes, on a loaded machine
 
-  it.scopedLive("watch redraws on each pushed change and quits on Ctrl-C", () =>
+  it.scopedLive("watch redraws on each pushed change and quits on Ctrl-C; it and ls show each agent's state", () =>
     Effect.gen(function*() {
       const daemon = yield* localDaemon
       const socket = yield* privateTmux
@@ -78,7 +79,15 @@ describe("node dist/main.js", () => {
       yield* pollUntil(screen, (text) => text.includes("live") && text.includes("no sessions"), "the first screen")
       const { sessionId } = yield* daemon.post("/sessions", { title: "watched-build", projectPath: "/tmp", command: "sh" })
       const shown = yield* pollUntil(screen, (text) => text.includes("watched-build"), "the new session on screen")
-      expect(shown).toMatch(/solo\n\s+STATUS\s+TITLE\s+PROJECT\s+ACTIVE\s+LAST OUTPUT\n\s+\w+\s+watched-build\s+\/tmp\s/)
+      expect(shown).toMatch(/solo\n\s+STATUS\s+AGENT\s+TITLE\s+PROJECT\s+ACTIVE\s+LAST OUTPUT\n\s+\w+\s+-\s+watched-build\s+\/tmp\s/)
+
+      // The Claude Code stand-in at its prompt, without hooks: its state is read off its screen.
+      const agent = yield* daemon.post("/sessions", { title: "watched-agent", command: standIn("claude", yield* tempDir("tf-home")) })
+      yield* pollUntil(screen, (text) => /\s+claude done \d+s\s+watched-agent\s/.test(text), "the agent's state on screen")
+      const listed = yield* binary("ls", "--url", daemon.url)
+      expect(listed.stdout).toMatch(/^SESSION\s+COMPUTER\s+STATUS\s+AGENT\s+TITLE/)
+      expect(listed.stdout).toMatch(new RegExp(`\\n${agent.sessionId}\\s+solo\\s+\\w+\\s+claude done \\d+s\\s+watched-agent\\s`))
+      yield* daemon.del(`/sessions/${agent.sessionId}`)
 
       yield* daemon.del(`/sessions/${sessionId}`)
       yield* pollUntil(screen, (text) => !text.includes("watched-build") && text.includes("no sessions"), "the session gone")

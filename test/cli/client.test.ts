@@ -28,8 +28,8 @@ describe("termfleet ls, new, send, output, end", () => {
       const listed = yield* cli("ls", "--url", url, "--json")
       expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ sessionId: id, title: "cli agent" })])
       const table = (yield* cli("ls", "--url", url)).stdout.split("\n")
-      expect(table[0]).toMatch(/^SESSION\s+COMPUTER\s+STATUS\s+TITLE\s+PROJECT\s+ACTIVE\s+COMMAND$/)
-      expect(table[1]).toMatch(new RegExp(`^${id}\\s+solo\\s+\\w+\\s+cli agent\\s+/tmp\\s+.+\\s+sh$`))
+      expect(table[0]).toMatch(/^SESSION\s+COMPUTER\s+STATUS\s+AGENT\s+TITLE\s+PROJECT\s+ACTIVE\s+COMMAND$/)
+      expect(table[1]).toMatch(new RegExp(`^${id}\\s+solo\\s+\\w+\\s+-\\s+cli agent\\s+/tmp\\s+.+\\s+sh$`))
 
       expect(yield* cli("send", "--url", url, id, "echo", "cli-$((6*7))")).toEqual({ code: 0, stdout: "", stderr: "" })
       const output = yield* pollUntil(cli("output", "--url", url, id), (ran) => ran.stdout.includes("cli-42"), "cli-42 in the output")

@@ -24,6 +24,17 @@ const applyAll = (frames: ReadonlyArray<unknown>): WatchState =>
     emptyWatchState
   )
 
+const waitingAgent = {
+  name: "claude",
+  state: "waiting",
+  reason: "permission",
+  since: -30_000,
+  summary: "Bash: rm -rf build",
+  source: "hook",
+  choices: [],
+  conflict: null
+} as const
+
 const view = { url: "http://127.0.0.1:7420", now: 90_000, columns: 120 }
 
 describe("watch", () => {
@@ -32,6 +43,7 @@ describe("watch", () => {
       { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { title: "agent" })], computers: [computer("alpha")] }, seq: 1 },
       { event: "computer_updated", data: computer("beta"), seq: 2 },
       { event: "session_updated", data: makeSession("beta", "b1", { title: "build", lastActivity: 60_000, lastOutput: "ok\nDONE 3/3\n\n" }), seq: 3 },
+      { event: "session_updated", data: makeSession("beta", "b2", { title: "fix", createdAt: 1, lastActivity: 88_000, agent: waitingAgent }), seq: 4 },
       { event: "session_updated", data: makeSession("alpha", "a2", { title: "gone soon" }), seq: 4 },
       { event: "session_removed", data: { sessionId: "a2", computer: "alpha" }, seq: 5 },
       { event: "pong", data: null },
@@ -39,15 +51,16 @@ describe("watch", () => {
       { event: "from_a_newer_daemon", data: {} }
     ])
     expect(renderWatch(state, view).split("\n")).toEqual([
-      "termfleet watch  http://127.0.0.1:7420  connecting  2 computer(s), 2 session(s)  Ctrl-C quits",
+      "termfleet watch  http://127.0.0.1:7420  connecting  2 computer(s), 3 session(s)  Ctrl-C quits",
       "",
       "alpha",
-      "  STATUS   TITLE  PROJECT  ACTIVE  LAST OUTPUT",
-      "  running  agent  -        1m ago",
+      "  STATUS   AGENT  TITLE  PROJECT  ACTIVE  LAST OUTPUT",
+      "  running  -      agent  -        1m ago",
       "",
       "beta",
-      "  STATUS   TITLE  PROJECT  ACTIVE   LAST OUTPUT",
-      "  running  build  -        30s ago  DONE 3/3"
+      "  STATUS   AGENT                                             TITLE  PROJECT  ACTIVE    LAST OUTPUT",
+      "  running  -                                                 build  -        30s ago   DONE 3/3",
+      "  running  claude waiting permission 2m: Bash: rm -rf build  fix    -        just now"
     ])
   })
 
@@ -68,6 +81,15 @@ describe("watch", () => {
     const screen = renderWatch(state, view)
     expect(screen).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
     expect(screen).toContain("title")
+  })
+
+  it("says when the screen contradicts the hooks, and keeps a long summary to its cell", () => {
+    const agent = { ...waitingAgent, summary: "x".repeat(300), conflict: { state: "done", reason: null } } as const
+    const state = applyAll([
+      { event: "sessions_initial", data: { sessions: [makeSession("alpha", "a1", { agent })], computers: [] }, seq: 9 }
+    ])
+    const row = renderWatch(state, view).split("\n").at(-1)!
+    expect(row).toMatch(/^ {2}running {2}claude waiting permission 2m \[screen: done\]: x+… {2}session a1 /)
   })
 
   it("cuts lines to the terminal's width", () => {
