@@ -16,8 +16,9 @@ import { request as httpsRequest } from "node:https"
 import { DEFAULT_URL } from "../cli/Args.js"
 import { findToken, requestHeaders } from "../cli/FleetClient.js"
 import { ClientOutput, printError, printLine } from "../cli/Output.js"
+import { Limits } from "../domain/Limits.js"
 import { SessionEnv } from "./AgentState.js"
-import { HookAgent, MAX_HOOK_BYTES } from "./HookPayload.js"
+import { HookAgent } from "./HookPayload.js"
 
 export const HOOK_TIMEOUT_MILLIS = 3000
 
@@ -81,8 +82,8 @@ export const sendHook = (agentName: string, payload: string, env: Env): Effect.E
     const agent = yield* Schema.decodeUnknown(HookAgent)(agentName).pipe(
       Effect.mapError(() => new HookFailed({ message: `the agent is 'claude' or 'codex', not '${agentName}'` }))
     )
-    if (Buffer.byteLength(payload) > MAX_HOOK_BYTES) {
-      return yield* new HookFailed({ message: `a hook payload is at most ${MAX_HOOK_BYTES} bytes` })
+    if (Buffer.byteLength(payload) > Limits.hookBytes) {
+      return yield* new HookFailed({ message: `a hook payload is at most ${Limits.hookBytes} bytes` })
     }
     const session = yield* findSession(env)
     if (Option.isNone(session)) return "not-a-termfleet-session" as const
@@ -119,7 +120,7 @@ export const readStdin: Effect.Effect<string> = Effect.async((resume) => {
   process.stdin.on("data", (chunk: Buffer) => {
     chunks.push(chunk)
     size += chunk.length
-    if (size > MAX_HOOK_BYTES) done()
+    if (size > Limits.hookBytes) done()
   })
   process.stdin.on("end", done)
   process.stdin.on("error", done)

@@ -78,9 +78,6 @@ export type HookEvent =
   | { readonly agent: "claude"; readonly event: ClaudeHook }
   | { readonly agent: "codex"; readonly event: CodexNotify }
 
-/** Hook bodies are small; a larger one is not from an agent. */
-export const MAX_HOOK_BYTES = 64 * 1024
-
 const decodeClaude = Schema.decodeUnknownEither(ClaudeHook)
 const decodeCodex = Schema.decodeUnknownEither(CodexNotify)
 

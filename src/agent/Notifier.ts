@@ -12,6 +12,7 @@ import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@eff
 import { Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
+import { Limits } from "../domain/Limits.js"
 import type { AgentStateName, AgentStatus, Session } from "../domain/Model.js"
 import { surviving } from "../runtime/Survive.js"
 import { localUrl } from "./AgentState.js"
@@ -30,11 +31,6 @@ export interface NotifyEvent {
   readonly link: string
   readonly text: string
 }
-
-/** Events waiting to be sent; past this the oldest is dropped. */
-const QUEUE = 64
-/** Events being sent at once, so one dead endpoint does not hold up the next event. */
-const SENDERS = 4
 
 const finished = (state: AgentStatus["state"]) => state === "done" || state === "exited"
 
@@ -74,8 +70,8 @@ export const Notifier = Layer.scopedDiscard(
     const cache = yield* SessionCache
     const dashboard = localUrl((yield* HttpServer.HttpServer).address)
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
-    const outbox = yield* Queue.sliding<NotifyEvent>(QUEUE)
-    const senders = yield* Effect.makeSemaphore(SENDERS)
+    const outbox = yield* Queue.sliding<NotifyEvent>(Limits.notifyQueue)
+    const senders = yield* Effect.makeSemaphore(Limits.notifySenders)
 
     const send = (event: NotifyEvent) =>
       client.execute(HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(url), event)).pipe(

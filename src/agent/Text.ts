@@ -1,11 +1,11 @@
 /** Turning what agents print and send into the one-line summaries sessions carry. */
 
+import { Limits } from "../domain/Limits.js"
+
 const controls = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
 
-export const SUMMARY_CHARS = 200
-
 /** One line: controls and runs of blanks become one space, cut to `max` characters. */
-export const oneLine = (text: string, max = SUMMARY_CHARS): string => {
+export const oneLine = (text: string, max: number = Limits.summaryChars): string => {
   const line = text.replace(controls, " ").replace(/\s+/g, " ").trim()
   const chars = [...line]
   return chars.length <= max ? line : `${chars.slice(0, max - 1).join("")}…`

@@ -8,11 +8,10 @@
  */
 import { FitAddon } from "@xterm/addon-fit"
 import { Terminal } from "@xterm/xterm"
+import { Limits } from "../domain/Limits.js"
 import type { ClientMessage, TerminalEvent } from "../domain/Protocol.js"
 import { el, setText } from "./Dom.js"
 
-/** Lines of history each terminal keeps beyond its screen. */
-const SCROLLBACK = 5000
 /** A terminal whose session could not be reached (its computer restarting, say) tries again this often. */
 const RETRY_UNAVAILABLE_MS = 3000
 
@@ -117,7 +116,7 @@ export const terminals = (host: TerminalsHost) => {
     host.tabs.append(tab)
     host.panes.append(pane)
     const term = new Terminal({
-      scrollback: SCROLLBACK,
+      scrollback: Limits.dashboardScrollback,
       cursorBlink: true,
       fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
       fontSize: 14,

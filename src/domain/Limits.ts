@@ -33,7 +33,28 @@ export const Limits = {
   /** WebSocket messages a client may have waiting to be handled; more closes it (1008). */
   inboxMessages: 64,
   /** Requests to other daemons waiting for their answer at once (each holds a Redis connection while it waits). */
-  pendingPeerRequests: 16
+  pendingPeerRequests: 16,
+  /** A watched terminal (src/terminal): output bytes held for viewers that resume or wait for their snapshot. */
+  terminalHeldBytes: 4 * 1024 * 1024,
+  /** Output its headless terminal may have left to parse; past it the state is rebuilt from tmux instead. */
+  terminalUnparsedBytes: 2 * 1024 * 1024,
+  /** Lines of history kept in its headless terminal and in snapshots. */
+  terminalScrollback: 1000,
+  /** Lines of history a live terminal keeps in the dashboard. */
+  dashboardScrollback: 5000,
+  /** Commands a tmux control client may have waiting for their answer; more is a bug or a tmux that stopped answering. */
+  controlPendingCommands: 4096,
+  /** A line tmux writes in control mode; none comes near this. */
+  controlLineBytes: 4 * 1024 * 1024,
+  /** An agent's one-line summary (a waiting reason, a last message), in characters. */
+  summaryChars: 200,
+  /** A hook payload from an agent, in bytes; a larger one is not from an agent. */
+  hookBytes: 64 * 1024,
+  /** `--notify-url` events waiting to be sent (past it the oldest is dropped), and sent at once. */
+  notifyQueue: 64,
+  notifySenders: 4,
+  /** How far out of order one sender's stream entries may arrive (two fibers may XADD in either order). */
+  replayWindow: 1024
 } as const
 
 /** The daemon's bounds on its clients and streams: `DaemonSettings.limits`, defaults below. */

@@ -15,6 +15,7 @@ import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { join } from "node:path"
 import { DaemonConfig } from "../config/DaemonConfig.js"
+import { Limits } from "../domain/Limits.js"
 
 export interface Opened {
   readonly from: string
@@ -35,8 +36,6 @@ type SavedWindow = typeof SavedWindow.Type
 const SavedWindows = Schema.parseJson(Schema.Record({ key: Schema.String, value: SavedWindow }))
 const decodeSaved = Schema.decodeUnknownOption(SavedWindows)
 
-/** How far out of order one sender's entries may arrive (two fibers may XADD in either order). */
-const REPLAY_WINDOW = 1024
 
 /**
  * The anti-replay window of one sender on one stream (as in IPsec): an entry
@@ -70,16 +69,16 @@ export class ReplayWindow {
       this.seen.add(counter)
       return known && counter > 1 ? "gap" : "next"
     }
-    if (counter <= this.high - REPLAY_WINDOW || this.seen.has(counter)) return "refused"
+    if (counter <= this.high - Limits.replayWindow || this.seen.has(counter)) return "refused"
     this.seen.add(counter)
     const gap = counter > this.high + 1
     if (counter > this.high) {
       // Forget what fell out of the window: walk the few counters that left
       // it, not the whole set (this runs for nearly every entry).
-      if (counter - this.high >= REPLAY_WINDOW) {
-        for (const old of this.seen) if (old <= counter - REPLAY_WINDOW) this.seen.delete(old)
+      if (counter - this.high >= Limits.replayWindow) {
+        for (const old of this.seen) if (old <= counter - Limits.replayWindow) this.seen.delete(old)
       } else {
-        for (let old = this.high - REPLAY_WINDOW + 1; old <= counter - REPLAY_WINDOW; old++) this.seen.delete(old)
+        for (let old = this.high - Limits.replayWindow + 1; old <= counter - Limits.replayWindow; old++) this.seen.delete(old)
       }
       this.high = counter
     }

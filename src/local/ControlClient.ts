@@ -16,6 +16,7 @@
  */
 import { Deferred, Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
+import { Limits } from "../domain/Limits.js"
 import { ControlReader, type Notification } from "./ControlMode.js"
 import { TmuxError, tmuxEnv } from "./Tmux.js"
 
@@ -35,10 +36,6 @@ export interface ControlClient {
 
 /** Seconds a pane's output may wait for this daemon before tmux pauses it for this client. */
 export const PAUSE_AFTER_SECONDS = 2
-/** Commands waiting for their answer; more is a bug or a tmux that stopped answering. */
-const MAX_PENDING = 4096
-/** No line tmux writes in control mode comes near this. */
-const MAX_LINE_BYTES = 4 * 1024 * 1024
 
 const NEWLINE = 0x0a
 
@@ -108,7 +105,7 @@ export const openControlClient = (
         newline = data.indexOf(NEWLINE, start)
       }
       partial = start === data.length ? undefined : data.subarray(start)
-      if (partial !== undefined && partial.length > MAX_LINE_BYTES) {
+      if (partial !== undefined && partial.length > Limits.controlLineBytes) {
         partial = undefined
         child.kill()
         finish("a line from tmux was too long")
@@ -120,7 +117,7 @@ export const openControlClient = (
     child.stdin.on("error", () => {})
 
     const request = (command: string, onReply: (reply: Reply) => void) => {
-      if (done || command.includes("\n") || pending.length >= MAX_PENDING) {
+      if (done || command.includes("\n") || pending.length >= Limits.controlPendingCommands) {
         return onReply({ lines: [done ? "tmux control client ended" : "command refused"], failed: true })
       }
       pending.push(onReply)

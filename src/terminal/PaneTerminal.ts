@@ -11,6 +11,7 @@
  */
 import { SerializeAddon } from "@xterm/addon-serialize"
 import xtermHeadless from "@xterm/headless"
+import { Limits } from "../domain/Limits.js"
 import { formatPosition, type Position, parsePosition } from "../domain/TerminalProtocol.js"
 
 export interface ViewerSink {
@@ -19,15 +20,6 @@ export interface ViewerSink {
   readonly output: (position: Position, data: Buffer) => void
   readonly resized: (cols: number, rows: number) => void
 }
-
-export const TerminalLimits = {
-  /** Output bytes held for viewers that resume or wait for their snapshot. */
-  heldBytes: 4 * 1024 * 1024,
-  /** Output the headless terminal may have left to parse; past it the state is rebuilt from tmux instead. */
-  unparsedBytes: 2 * 1024 * 1024,
-  /** Lines of history kept in the headless terminal and in snapshots. */
-  scrollback: 1000
-} as const
 
 interface Viewer {
   readonly sink: ViewerSink
@@ -61,7 +53,7 @@ export class PaneTerminal {
     /** The state can no longer be kept exactly (parsing fell too far behind): rebuild it. */
     private readonly onOverflow: () => void
   ) {
-    this.term = new xtermHeadless.Terminal({ cols, rows, scrollback: TerminalLimits.scrollback, allowProposedApi: true })
+    this.term = new xtermHeadless.Terminal({ cols, rows, scrollback: Limits.terminalScrollback, allowProposedApi: true })
     this.term.loadAddon(this.serializer)
     this.term.write(replay)
   }
@@ -89,10 +81,10 @@ export class PaneTerminal {
     this.held.push({ start: this.offset, data })
     this.offset += data.length
     this.heldBytes += data.length
-    while (this.heldBytes > TerminalLimits.heldBytes && this.held.length > 1) this.heldBytes -= this.held.shift()!.data.length
+    while (this.heldBytes > Limits.terminalHeldBytes && this.held.length > 1) this.heldBytes -= this.held.shift()!.data.length
     this.unparsed += data.length
     this.term.write(data, () => (this.unparsed -= data.length))
-    if (this.unparsed > TerminalLimits.unparsedBytes) {
+    if (this.unparsed > Limits.terminalUnparsedBytes) {
       this.overflowed = true
       return this.onOverflow()
     }

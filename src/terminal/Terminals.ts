@@ -17,12 +17,13 @@
  * viewer leaves, the window goes back to tmux's own sizing.
  */
 import { Context, Deferred, Effect, Either, ExecutionStrategy, Exit, Fiber, Layer, Schema, Scope } from "effect"
+import { Limits } from "../domain/Limits.js"
 import { type Cols, type Position, type Rows, TerminalClosedReason } from "../domain/TerminalProtocol.js"
 import type { FollowedSession } from "../local/LocalSessions.js"
 import { LocalSessions } from "../local/LocalSessions.js"
 import { type Notification, quote, sendBytesCommands } from "../local/ControlMode.js"
 import { captureCommands, type PaneInfo, paneInfoCommand, parsePaneInfo, replayOf } from "./PaneScreen.js"
-import { PaneTerminal, TerminalLimits, type ViewerSink } from "./PaneTerminal.js"
+import { PaneTerminal, type ViewerSink } from "./PaneTerminal.js"
 
 export class TerminalUnavailable extends Schema.TaggedError<TerminalUnavailable>()("TerminalUnavailable", {
   reason: TerminalClosedReason,
@@ -121,7 +122,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         entry.live = false
         const client = entry.followed.client
         const captures: Array<ReadonlyArray<string>> = []
-        const commands = [...captureCommands(info, TerminalLimits.scrollback), paneInfoCommand(info.pane)]
+        const commands = [...captureCommands(info, Limits.terminalScrollback), paneInfoCommand(info.pane)]
         commands.forEach((command, i) =>
           client.request(command, (reply) => {
             if (i < commands.length - 1) return void captures.push(reply.lines)

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { MAX_HOOK_BYTES } from "../../src/agent/HookPayload.js"
+import { Limits } from "../../src/domain/Limits.js"
 import { keepToken, termfleetWith } from "../support/Agents.js"
 import { hookPayload } from "../support/Screens.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
@@ -77,10 +77,10 @@ describe("hook intake", () => {
       const malformed = yield* termfleetWith(inSession, ["hook", "claude"], "{\"hook_event_name\": \"Stop\"}")
       expect(malformed.code).toBe(1)
       expect(malformed.stderr).toContain("not a claude hook payload")
-      const huge = JSON.stringify({ ...JSON.parse(hookPayload("claude-UserPromptSubmit")), prompt: "x".repeat(MAX_HOOK_BYTES) })
+      const huge = JSON.stringify({ ...JSON.parse(hookPayload("claude-UserPromptSubmit")), prompt: "x".repeat(Limits.hookBytes) })
       const tooLarge = yield* termfleetWith(inSession, ["hook", "claude"], huge)
       expect(tooLarge.code).toBe(1)
-      expect(tooLarge.stderr).toContain(`at most ${MAX_HOOK_BYTES} bytes`)
+      expect(tooLarge.stderr).toContain(`at most ${Limits.hookBytes} bytes`)
       expect(yield* health(daemon)).toMatchObject({ hooksIn: 0, hooksRefused: 2 })
 
       const taken = yield* termfleetWith(inSession, ["hook", "codex", hookPayload("codex-agent-turn-complete")])

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { TerminalLimits } from "../../src/terminal/PaneTerminal.js"
+import { Limits } from "../../src/domain/Limits.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
 import { connectViewer } from "../support/TerminalViewer.js"
 import { tmuxCli } from "../support/TmuxServer.js"
@@ -188,6 +188,6 @@ describe("live terminals on one daemon", () => {
       const usage = yield* daemon.terminals.usage
       expect(usage.terminals).toBe(2)
       // What the two terminals hold stays within their bounds, whatever the flood wrote.
-      expect(usage.bytes).toBeLessThanOrEqual(2 * (TerminalLimits.heldBytes + 64 * 1024))
+      expect(usage.bytes).toBeLessThanOrEqual(2 * (Limits.terminalHeldBytes + 64 * 1024))
     }), 60_000)
 })

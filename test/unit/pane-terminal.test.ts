@@ -3,7 +3,8 @@ import { Either } from "effect"
 import xtermHeadless from "@xterm/headless"
 import { describe, expect, it } from "vitest"
 import { parsePaneInfo, replayOf } from "../../src/terminal/PaneScreen.js"
-import { PaneTerminal, TerminalLimits, type ViewerSink } from "../../src/terminal/PaneTerminal.js"
+import { Limits } from "../../src/domain/Limits.js"
+import { PaneTerminal, type ViewerSink } from "../../src/terminal/PaneTerminal.js"
 
 interface Recorded {
   readonly sink: ViewerSink
@@ -83,7 +84,7 @@ describe("PaneTerminal", () => {
     const chunk = Buffer.alloc(64 * 1024, 0x41)
     for (let round = 0; round < 12; round++) {
       for (let i = 0; i < 8; i++) pane.feed(chunk)
-      expect(pane.usage.held).toBeLessThanOrEqual(TerminalLimits.heldBytes)
+      expect(pane.usage.held).toBeLessThanOrEqual(Limits.terminalHeldBytes)
       while (pane.usage.unparsed > 0) await settle()
     }
     const late = recorder()
@@ -96,10 +97,10 @@ describe("PaneTerminal", () => {
   it("asks once to be rebuilt when parsing falls too far behind, and takes nothing more", () => {
     let overflowed = 0
     const pane = new PaneTerminal(1, 20, 5, "", () => overflowed++)
-    pane.feed(Buffer.alloc(TerminalLimits.unparsedBytes + 1, 0x41))
+    pane.feed(Buffer.alloc(Limits.terminalUnparsedBytes + 1, 0x41))
     pane.feed(Buffer.alloc(1024, 0x41))
     expect(overflowed).toBe(1)
-    expect(pane.usage).toEqual({ held: TerminalLimits.unparsedBytes + 1, unparsed: TerminalLimits.unparsedBytes + 1 })
+    expect(pane.usage).toEqual({ held: Limits.terminalUnparsedBytes + 1, unparsed: Limits.terminalUnparsedBytes + 1 })
     pane.dispose()
   })
 
