@@ -1,14 +1,16 @@
 /**
  * The client commands (`ls`, `new`, `send`, `end`, `output`, `watch`,
- * `attach`): they talk to a daemon's REST API through a client typed by
+ * `attach`, `wait`): they talk to a daemon's REST API through a client typed by
  * `FleetApi`, and `watch` and `attach` to its WebSocket (their code, and `ws`,
  * load only for them). `--json` prints what the daemon answered.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { resolve } from "node:path"
+import { flag } from "../config/Flag.js"
+import { AgentStateName } from "../domain/Model.js"
 import { computer, json, lines, session, shellCommand, url } from "./Args.js"
 import { call, type Daemon, findToken, requestHeaders } from "./FleetClient.js"
 import { keyBytes } from "./Keys.js"
@@ -127,4 +129,33 @@ const watch = Command.make("watch", { url }, (args) =>
 const attach = Command.make("attach", { url, session }, (args) =>
   withDaemon(args.url, (daemon) => Effect.flatMap(Effect.promise(() => import("./Attach.js")), (module) => module.attach(daemon, args.session))))
 
-export { attach, end, ls, newSession, output, send, watch }
+const until = flag("until", {
+  schema: Schema.compose(Schema.String, AgentStateName.annotations({ message: () => "expected waiting, done, working or exited" })),
+  value: "STATE",
+  about: "wait for this state of the agent: waiting, done, working or exited (default: waiting or done, whichever comes first)"
+})
+
+/** `90`, `90s`, `500ms`, `5m`, `2h`: a plain number is seconds. */
+const WaitDuration = Schema.String.pipe(
+  Schema.pattern(/^\d{1,9}(ms|s|m|h)?$/, { message: () => "expected a duration: 90, 90s, 500ms, 5m or 2h" }),
+  Schema.transform(Schema.DurationFromSelf, {
+    strict: true,
+    decode: (raw) => {
+      const [, digits = "0", unit = "s"] = /^(\d+)(\D*)$/.exec(raw) ?? []
+      return Duration.millis(Number(digits) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"])
+    },
+    encode: (duration) => `${Duration.toMillis(duration)}ms`
+  })
+)
+const timeout = flag("timeout", { schema: WaitDuration, value: "DURATION", about: "give up after this long, exit 5 (default: never)" })
+
+const wait = Command.make("wait", { url, json, until, timeout, session }, (args) =>
+  withDaemon(args.url, (daemon) =>
+    Effect.gen(function*() {
+      const { waitFor } = yield* Effect.promise(() => import("./Wait.js"))
+      const session = yield* waitFor(daemon, args.session, args.until, args.timeout)
+      if (args.json) return yield* printJson(session)
+      yield* printLine(`${session.computer}/${session.sessionId} ${agentCell(session, yield* Clock.currentTimeMillis)}`)
+    })))
+
+export { attach, end, ls, newSession, output, send, wait, watch }

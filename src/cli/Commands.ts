@@ -8,7 +8,8 @@
  * come with the declaration.
  *
  * Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage or
- * settings, 3 the daemon is not reachable.
+ * settings, 3 the daemon is not reachable; `wait` adds 4 the session (or its
+ * agent) is gone, 5 timed out.
  */
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
@@ -17,10 +18,10 @@ import { Array as Arr, Console, Effect } from "effect"
 import { type DaemonSettings, VERSION } from "../config/DaemonConfig.js"
 import { daemonFlags } from "../config/DaemonFlags.js"
 import { readSettings, type SettingsError } from "../config/Settings.js"
-import { attach, end, ls, newSession, output, send, watch } from "./Client.js"
+import { attach, end, ls, newSession, output, send, wait, watch } from "./Client.js"
 import { ClientOutput, type ClientOutputService } from "./Output.js"
 
-export const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3 } as const
+export const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, sessionGone: 4, timedOut: 5 } as const
 
 /**
  * What `termfleet daemon` runs once its settings are read (`main` loads the
@@ -47,7 +48,8 @@ const commands = (run: RunDaemon) =>
     entry("end a session", end),
     entry("print the last lines of a session's terminal", output),
     entry("a live view of every session, redrawn as they change; Ctrl-C quits", watch),
-    entry("a session full screen in this terminal, on whichever computer it runs; Ctrl-] detaches", attach)
+    entry("a session full screen in this terminal, on whichever computer it runs; Ctrl-] detaches", attach),
+    entry("wait until a session's agent needs you or is done (--until: one state); exit 4 session gone, 5 timed out", wait)
   ] as const
 
 /** `termfleet`, `termfleet --help`: the commands, one line each (@effect/cli's own lists every flag of every command). */
@@ -63,7 +65,8 @@ const overview = (list: ReturnType<typeof commands>) => {
     "",
     "'termfleet <command> --help' tells more about each, with every flag and its env var.",
     "'termfleet --version' prints the version; 'termfleet --completions bash' (or zsh, fish, sh) a completion script.",
-    "Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage or settings, 3 the daemon is not reachable.",
+    "Exit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage or settings, 3 the daemon is not reachable;",
+    "'wait' adds 4 the session or its agent is gone, 5 timed out.",
     ""
   ].join("\n")
 }
@@ -91,6 +94,10 @@ const exitCodeOf = (error: { readonly _tag: string }) => {
       return ExitCode.unreachable
     case "DaemonFailed":
       return ExitCode.daemonError
+    case "SessionGone":
+      return ExitCode.sessionGone
+    case "WaitTimedOut":
+      return ExitCode.timedOut
     default:
       return ExitCode.usage
   }

@@ -123,7 +123,7 @@ describe("the client's flags", () => {
     Effect.gen(function*() {
       const overview = yield* cli("--help")
       expect(overview.code).toBe(0)
-      for (const command of ["daemon", "ls", "new", "send", "end", "output", "watch"]) {
+      for (const command of ["daemon", "ls", "new", "send", "end", "output", "watch", "wait"]) {
         expect(overview.stdout).toMatch(new RegExp(`^  ${command}\\s+\\S`, "m"))
       }
       const ls = yield* cli("ls", "--help")

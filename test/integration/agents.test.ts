@@ -5,11 +5,12 @@
  * answer sent from beta reaches the stand-in on alpha, which moves on.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Fiber, Option } from "effect"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import type { AgentStatus, Session } from "../../src/domain/Model.js"
 import { homeWithHooks, keepToken, standIn } from "../support/Agents.js"
-import { uniquePrefix, useRedis } from "../support/RedisServer.js"
+import { cli } from "../support/Cli.js"
+import { freePort, uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
 import { subscribedClient, type WsClient } from "../support/WsClient.js"
 
@@ -81,22 +82,42 @@ describe("agent sessions across the fleet", () => {
       expect(health).toMatchObject({ hooksIn: 6, hooksRefused: 0 })
     }), AGENT_TEST_MILLIS)
 
-  it.scopedLive("Codex: its approval is read off the screen (notify says nothing of it), its finished turn comes by notify", () =>
+  it.scopedLive("Codex: its approval is read off the screen (notify says nothing of it), its finished turn comes by notify; termfleet wait on beta follows it", () =>
     Effect.gen(function*() {
       const home = yield* homeWithHooks("codex")
       const { alpha, beta, onBeta } = yield* fleet
+      const onBetaCli = (...argv: ReadonlyArray<string>) => cli("wait", "--url", beta.httpUrl("").replace(/\/$/, ""), ...argv)
+      // A session no daemon has is waited for a moment (it may be on its way from another computer), then refused.
+      const unknown = yield* Effect.fork(onBetaCli("0123456789ab"))
       const created = yield* request(beta, "POST", "/sessions", { computer: "alpha", title: "codex", command: standIn("codex", home) })
       const id: string = created.body.sessionId
       yield* agentUpdate(onBeta, id, (a) => a.name === "codex" && a.state === "done")
 
+      const permission = yield* Effect.fork(onBetaCli("--until", "waiting", id))
       yield* request(beta, "POST", `/sessions/${id}/input`, { text: "remove the build folder" })
       const asked = yield* agentUpdate(onBeta, id, (a) => a.state === "waiting")
       expect(asked).toMatchObject({ reason: "permission", source: "screen", summary: "rm -rf build" })
       expect(asked.choices.map((c) => c.keys)).toEqual(["1", "2", "3"])
+      expect(yield* Fiber.join(permission)).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^alpha/${id} codex waiting permission \\d+s: rm -rf build\n$`)) })
+      // Already there: at once. Not there in time: exit 5.
+      expect(JSON.parse((yield* onBetaCli("--json", "--until", "waiting", id)).stdout)).toMatchObject({ sessionId: id, agent: { state: "waiting" } })
+      expect(yield* onBetaCli("--until", "exited", "--timeout", "100ms", id)).toMatchObject({ code: 5, stderr: expect.stringContaining("within") })
 
+      // --until done waits out the permission; without --until, done (or waiting) ends the wait at once.
+      const turnOver = yield* Effect.fork(onBetaCli("--until", "done", id))
       yield* request(beta, "POST", `/sessions/${id}/input`, { text: "1" })
       const finished = yield* agentUpdate(onBeta, id, (a) => a.state === "done" && a.source === "hook")
       expect(finished.summary).toBe("Added --verbose: it raises the log level to debug.")
+      expect(yield* Fiber.join(turnOver)).toMatchObject({ code: 0, stdout: expect.stringContaining("codex done") })
+      expect(yield* onBetaCli(id)).toMatchObject({ code: 0, stdout: expect.stringContaining("codex done") })
       expect((yield* request(alpha, "GET", "/health")).body).toMatchObject({ hooksIn: 1, hooksRefused: 0 })
+
+      // The session ends while waited on: exit 4. No daemon: exit 3.
+      const ended = yield* Effect.fork(onBetaCli("--until", "working", id))
+      yield* request(beta, "DELETE", `/sessions/${id}`)
+      expect(yield* Fiber.join(ended)).toMatchObject({ code: 4 })
+      expect(yield* Fiber.join(unknown)).toMatchObject({ code: 4, stderr: expect.stringContaining("no session '0123456789ab'") })
+      const away = `http://127.0.0.1:${yield* Effect.promise(freePort)}`
+      expect(yield* cli("wait", "--url", away, id)).toMatchObject({ code: 3 })
     }), AGENT_TEST_MILLIS)
 })
