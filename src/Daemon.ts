@@ -48,7 +48,7 @@ const GoodbyeToClients = Layer.scopedDiscard(
 
 export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
   const fleet = Option.match(settings.fleet, {
-    onNone: () => Layer.empty,
+    onNone: () => Requests.notInFleet,
     onSome: (fleet) =>
       Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer).pipe(
         Layer.provide(Layer.mergeAll(Seal.layer(fleet.secret), RedisStatus.layer)),

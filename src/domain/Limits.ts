@@ -32,7 +32,7 @@ export const Limits = {
   attachedTerminals: 16,
   /** WebSocket messages a client may have waiting to be handled; more closes it (1008). */
   inboxMessages: 64,
-  /** Requests to other daemons waiting for their answer at once (each holds a Redis connection while it waits). */
+  /** Requests to other daemons waiting for their answer at once (the calls a reply stream's reader keeps by id). */
   pendingPeerRequests: 16,
   /** A watched terminal (src/terminal): output bytes held for viewers that resume or wait for their snapshot. */
   terminalHeldBytes: 4 * 1024 * 1024,

@@ -1,7 +1,8 @@
 /**
  * Request/response between daemons. A request is an entry in the target's
- * `requests:<name>` stream; the answer goes to `reply:<id>`, a stream that
- * expires shortly after, which the requester reads with a blocking XREAD.
+ * `requests:<name>` stream; the answer, naming the request's id, goes to the
+ * requester's `replies:<name>` stream, which it reads with one long-lived
+ * blocking XREAD for all its waiting calls.
  */
 import { Either, Schema } from "effect"
 import { Command, InputText, OutputLines, Title } from "./Limits.js"
@@ -36,16 +37,22 @@ export const PeerReply = Schema.Union(
 )
 export type PeerReply = typeof PeerReply.Type
 
-/** The body of a sealed request entry; the seal names the sender. */
+const RequestId = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{8,64}$/))
+
+/** The body of a sealed request entry; the seal names the sender, who gets the reply. */
 const RequestBody = Schema.Struct({
-  id: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{8,64}$/)),
+  id: RequestId,
   deadline: Schema.Number,
   request: PeerRequest
 })
 export type RequestBody = typeof RequestBody.Type
 
+/** The body of a sealed reply entry: the answer to request `id`. */
+const ReplyBody = Schema.Struct({ id: RequestId, reply: PeerReply })
+export type ReplyBody = typeof ReplyBody.Type
+
 const RequestJson = Schema.parseJson(RequestBody)
-const ReplyJson = Schema.parseJson(PeerReply)
+const ReplyJson = Schema.parseJson(ReplyBody)
 
 export const encodeRequest = Schema.encodeSync(RequestJson)
 export const encodeReply = Schema.encodeSync(ReplyJson)
@@ -55,5 +62,5 @@ const decodeReplyJson = Schema.decodeUnknownEither(ReplyJson)
 export const decodeRequest = (body: string): Either.Either<RequestBody, string> =>
   Either.mapLeft(decodeRequestJson(body), (e) => e.message)
 
-export const decodeReply = (body: string): Either.Either<PeerReply, string> =>
+export const decodeReply = (body: string): Either.Either<ReplyBody, string> =>
   Either.mapLeft(decodeReplyJson(body), (e) => e.message)

@@ -16,7 +16,13 @@
  * sender is asked for a fresh snapshot.
  */
 import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
-import { fleetServices } from "./Fleet.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { SessionCache } from "../cache/SessionCache.js"
+import { Stats } from "../runtime/Stats.js"
+import { RedisClient } from "./RedisClient.js"
+import { redisKeys } from "./RedisKeys.js"
+import { RedisStatus } from "./RedisStatus.js"
+import { Seal } from "./Seal.js"
 import { Retention } from "./RedisKeys.js"
 import { type Computer, type Topic, Ttl } from "../domain/Model.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
@@ -43,7 +49,14 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
   static readonly layer = Layer.scoped(
     EventStream,
     Effect.gen(function*() {
-      const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
+      const config = yield* DaemonConfig
+      const self = config.computer
+      const keys = redisKeys(config.prefix)
+      const cache = yield* SessionCache
+      const redis = yield* RedisClient
+      const seal = yield* Seal
+      const stats = yield* Stats
+      const status = yield* RedisStatus
 
       /** One event, already serialised (once, whatever the number of peers), for one peer. */
       type Outgoing = readonly [peer: string, body: string]
@@ -309,8 +322,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
 
       yield* consumeStream({
         stream: keys.events(self),
-        cursorKey: keys.cursor(self),
-        cursorTtlMillis: Retention.eventsMillis,
+        resume: { key: keys.cursor(self), ttlMillis: Retention.eventsMillis },
         count: config.limits.readBatch,
         handle: receive
       })

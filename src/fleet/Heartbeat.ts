@@ -6,7 +6,13 @@
  * peer's event stream, so peers learn of it at once, not 20 s later.
  */
 import { Array as Arr, Context, Deferred, Effect, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
-import { fleetServices } from "./Fleet.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
+import { SessionCache } from "../cache/SessionCache.js"
+import { Stats } from "../runtime/Stats.js"
+import { RedisClient } from "./RedisClient.js"
+import { redisKeys } from "./RedisKeys.js"
+import { RedisStatus } from "./RedisStatus.js"
+import { Seal } from "./Seal.js"
 import { Computer, Ttl } from "../domain/Model.js"
 import { EventStream } from "./EventStream.js"
 import type { PeerEvent } from "./PeerEvent.js"
@@ -35,7 +41,14 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
   static readonly layer = Layer.scoped(
     Heartbeat,
     Effect.gen(function*() {
-      const { cache, config, keys, redis, seal, self, stats, status } = yield* fleetServices
+      const config = yield* DaemonConfig
+      const self = config.computer
+      const keys = redisKeys(config.prefix)
+      const cache = yield* SessionCache
+      const redis = yield* RedisClient
+      const seal = yield* Seal
+      const stats = yield* Stats
+      const status = yield* RedisStatus
       const events = yield* EventStream
 
       const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))

@@ -24,8 +24,8 @@ export interface RedisKeys {
   /** Requests to a daemon (create, input, end, output). */
   readonly requests: (name: string) => string
   readonly requestsCursor: (name: string) => string
-  /** The answer to one request; expires shortly after it is written. */
-  readonly reply: (requestId: string) => string
+  /** Answers to a daemon's requests, each naming its request; expires shortly after the last one is written. */
+  readonly replies: (name: string) => string
 }
 
 export const redisKeys = (prefix: string): RedisKeys => ({
@@ -35,5 +35,5 @@ export const redisKeys = (prefix: string): RedisKeys => ({
   cursor: (name) => `${prefix}cursor:${name}`,
   requests: (name) => `${prefix}requests:${name}`,
   requestsCursor: (name) => `${prefix}requests-cursor:${name}`,
-  reply: (requestId) => `${prefix}reply:${requestId}`
+  replies: (name) => `${prefix}replies:${name}`
 })

@@ -1,15 +1,22 @@
 /**
  * Request/response between daemons over Redis streams: remote create, input,
  * end and output. The requester XADDs to the target's request stream and
- * waits on a reply stream of its own with a blocking XREAD and a timeout; the
- * target answers and lets the reply stream expire.
+ * waits for the answer on its own reply stream, read by one long-lived
+ * blocking XREAD for every waiting call (kept by request id), so calls share
+ * one connection however many run at once. The target writes each answer on
+ * its own, retried until the requester's deadline: one failed write never
+ * drops the other answers of its batch, whose requests were already taken.
  */
-import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
+import { Clock, Context, Deferred, Effect, Either, Layer, Schedule, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { fleetServices } from "./Fleet.js"
+import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
-import { Retention } from "./RedisKeys.js"
+import { RedisClient, type StreamEntry } from "./RedisClient.js"
+import { redisKeys, Retention } from "./RedisKeys.js"
+import { RedisStatus } from "./RedisStatus.js"
+import { Seal } from "./Seal.js"
 import { LocalSessions } from "../local/LocalSessions.js"
+import { Stats } from "../runtime/Stats.js"
 import {
   decodeReply,
   decodeRequest,
@@ -19,17 +26,25 @@ import {
   type PeerRequest,
   type RequestBody
 } from "../domain/PeerRequest.js"
-import { consumeStream } from "./StreamConsumer.js"
+import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 
 export class PeerUnavailable extends Schema.TaggedError<PeerUnavailable>()("PeerUnavailable", {
   computer: Schema.String,
   message: Schema.String
 }) {}
 
+/** This daemon runs local-only: there is no other computer to ask. */
+export class NotInFleet extends Schema.TaggedError<NotInFleet>()("NotInFleet", {
+  computer: Schema.String,
+  message: Schema.String
+}) {}
+
 /** How long a requester waits for an answer. */
 export const REQUEST_TIMEOUT_MILLIS = 5_000
-/** A reply stream lives this long, answered or not, so none is left behind. */
+/** A reply stream lives this long after its last answer, so none is left behind. */
 const REPLY_TTL_MILLIS = 30_000
+/** Answers kept in a reply stream: far more than the calls that can wait on it at once. */
+const REPLY_MAX_LEN = 1_000
 /**
  * Requests past their deadline by more than this are dropped unexecuted: the
  * requester has given up and told its user so, and a create or input done
@@ -38,7 +53,7 @@ const REPLY_TTL_MILLIS = 30_000
 const STALE_AFTER_MILLIS = 5_000
 
 export interface RequestsService {
-  readonly call: (computer: string, request: PeerRequest) => Effect.Effect<PeerReply, PeerUnavailable>
+  readonly call: (computer: string, request: PeerRequest) => Effect.Effect<PeerReply, PeerUnavailable | NotInFleet>
 }
 
 const failed = (kind: "SessionNotFound" | "InvalidSessionInput" | "TmuxError", message: string): PeerReply => ({
@@ -47,11 +62,22 @@ const failed = (kind: "SessionNotFound" | "InvalidSessionInput" | "TmuxError", m
   message
 })
 
+interface Waiting {
+  readonly computer: string
+  readonly answer: Deferred.Deferred<PeerReply, PeerUnavailable>
+}
+
 export class Requests extends Context.Tag("termfleet/Requests")<Requests, RequestsService>() {
+  /** A daemon in a fleet: asks peers, and answers them. */
   static readonly layer = Layer.scoped(
     Requests,
     Effect.gen(function*() {
-      const { keys, redis, seal, self, stats } = yield* fleetServices
+      const { computer: self, prefix } = yield* DaemonConfig
+      const keys = redisKeys(prefix)
+      const redis = yield* RedisClient
+      const seal = yield* Seal
+      const stats = yield* Stats
+      const status = yield* RedisStatus
       const local = yield* LocalSessions
 
       const execute = (request: PeerRequest): Effect.Effect<PeerReply> => {
@@ -82,20 +108,25 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
         )
       }
 
+      /** Runs a request and writes its answer, retried while its requester may still wait; never fails. */
       const answer = (from: string, { deadline, id, request }: RequestBody) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          if (now > deadline + STALE_AFTER_MILLIS) {
-            return yield* Effect.logDebug(`dropped stale request ${id} from ${from}`)
-          }
+          const givesUpAt = deadline + STALE_AFTER_MILLIS
+          if (now > givesUpAt) return yield* Effect.logDebug(`dropped stale request ${id} from ${from}`)
           const reply = yield* execute(request)
-          yield* redis.xadd(keys.reply(id), yield* seal.seal(keys.reply(id), encodeReply(reply)), 10, REPLY_TTL_MILLIS)
+          const where = keys.replies(from)
+          const fields = yield* seal.seal(where, encodeReply({ id, reply }))
+          const written = yield* Clock.currentTimeMillis
+          yield* status.report(redis.xadd(where, fields, REPLY_MAX_LEN, REPLY_TTL_MILLIS)).pipe(
+            Effect.retry(reconnectSchedule.pipe(Schedule.upTo(Math.max(0, givesUpAt - written)))),
+            Effect.catchAll((e) => Effect.logWarning(`could not answer request ${id} from ${from}: ${e.message}`))
+          )
         })
 
       yield* consumeStream({
         stream: keys.requests(self),
-        cursorKey: keys.requestsCursor(self),
-        cursorTtlMillis: Retention.requestsMillis,
+        resume: { key: keys.requestsCursor(self), ttlMillis: Retention.requestsMillis },
         count: 64,
         handle: (entries) =>
           Effect.forEach(entries, (entry) =>
@@ -109,34 +140,63 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
 
       const unavailable = (computer: string, message: string) => new PeerUnavailable({ computer, message })
 
+      // Calls waiting for their answer, by request id; at most Limits.pendingPeerRequests (the semaphore).
+      const waiting = new Map<string, Waiting>()
+
+      /** An answer from this daemon's reply stream, to the call waiting for it, if one still is. */
+      const deliver = (entry: StreamEntry) =>
+        Either.match(
+          Either.flatMap(seal.verify(keys.replies(self), entry.fields), ({ body, from }) =>
+            Either.map(decodeReply(body), ({ id, reply }) => ({ from, id, reply }))),
+          {
+            onLeft: (reason) => Effect.zipRight(stats.add("decodeFailures"), Effect.logDebug(`skipped reply ${entry.id}: ${reason}`)),
+            onRight: ({ from, id, reply }) => {
+              const call = waiting.get(id)
+              // None: answered after the call gave up, or to an earlier run of this daemon.
+              if (call === undefined) return Effect.void
+              waiting.delete(id)
+              return from === call.computer
+                ? Deferred.succeed(call.answer, reply)
+                : Deferred.fail(call.answer, unavailable(call.computer, `${call.computer} sent a garbled reply: answered by '${from}'`))
+            }
+          }
+        )
+
+      yield* consumeStream({
+        stream: keys.replies(self),
+        count: 64,
+        handle: (entries) => Effect.forEach(entries, deliver, { discard: true })
+      })
+
       const calls = yield* Effect.makeSemaphore(Limits.pendingPeerRequests)
       const call = (computer: string, request: PeerRequest) =>
-        calls.withPermits(1)(Effect.scoped(Effect.gen(function*() {
+        Effect.suspend(() => {
           const id = randomBytes(12).toString("hex")
-          const now = yield* Clock.currentTimeMillis
-          const replies = yield* redis.reader
-          const body = encodeRequest({ id, deadline: now + REQUEST_TIMEOUT_MILLIS, request })
-          yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000, Retention.requestsMillis)
-          const [entry] = yield* replies.xread(keys.reply(id), "0", { blockMillis: REQUEST_TIMEOUT_MILLIS, count: 1 })
-          if (entry === undefined) {
-            return yield* unavailable(computer, `${computer} did not answer within ${REQUEST_TIMEOUT_MILLIS / 1000} s`)
-          }
-          const reply = Either.flatMap(seal.verify(keys.reply(id), entry.fields), (opened) =>
-            opened.from === computer ? decodeReply(opened.body) : Either.left(`answered by '${opened.from}'`))
-          return yield* Either.match(reply, {
-            onLeft: (reason) => Effect.fail(unavailable(computer, `${computer} sent a garbled reply: ${reason}`)),
-            onRight: Effect.succeed
-          })
-        }))).pipe(
-          Effect.catchTag("RedisError", (e) => Effect.fail(unavailable(computer, `Redis: ${e.message}`))),
-          // Whatever Redis does, the caller has its answer by the deadline.
-          Effect.timeoutFail({
-            duration: REQUEST_TIMEOUT_MILLIS,
-            onTimeout: () => unavailable(computer, `${computer} did not answer within ${REQUEST_TIMEOUT_MILLIS / 1000} s`)
-          })
-        )
+          return calls.withPermits(1)(Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const answer = yield* Deferred.make<PeerReply, PeerUnavailable>()
+            waiting.set(id, { computer, answer })
+            const body = encodeRequest({ id, deadline: now + REQUEST_TIMEOUT_MILLIS, request })
+            yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000, Retention.requestsMillis)
+            return yield* Deferred.await(answer)
+          })).pipe(
+            Effect.ensuring(Effect.sync(() => waiting.delete(id))),
+            Effect.catchTag("RedisError", (e) => Effect.fail(unavailable(computer, `Redis: ${e.message}`))),
+            // Whatever Redis does, the caller has its answer by the deadline.
+            Effect.timeoutFail({
+              duration: REQUEST_TIMEOUT_MILLIS,
+              onTimeout: () => unavailable(computer, `${computer} did not answer within ${REQUEST_TIMEOUT_MILLIS / 1000} s`)
+            })
+          )
+        })
 
       return { call }
     })
   )
+
+  /** A local-only daemon: there is no peer to ask. */
+  static readonly notInFleet = Layer.succeed(Requests, {
+    call: (computer) =>
+      Effect.fail(new NotInFleet({ computer, message: `computer '${computer}' is unknown: this daemon runs local-only` }))
+  })
 }

@@ -1,10 +1,10 @@
 /**
  * Reads one Redis stream for ever, in order, from the last id handled, which
- * is stored in Redis so a restarted daemon resumes there (never `$`, which
- * would skip what was sent while it was away). Uses a connection of its
- * own, since a blocking XREAD holds its connection. Redis errors are retried
- * with capped exponential backoff; the stored id is read again only once it
- * can be, never replaced by a guess.
+ * (with `resume`) is stored in Redis so a restarted daemon resumes there
+ * (never `$`, which would skip what was sent while it was away). Uses a
+ * connection of its own, since a blocking XREAD holds its connection. Redis
+ * errors are retried with capped exponential backoff; the stored id is read
+ * again only once it can be, never replaced by a guess.
  */
 import { Effect, Fiber, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
@@ -24,9 +24,8 @@ export const isStreamId = (id: string): boolean => /^\d{1,20}-\d{1,20}$/.test(id
 
 export interface ConsumerOptions {
   readonly stream: string
-  readonly cursorKey: string
-  /** The stored cursor expires this long after it last moved. */
-  readonly cursorTtlMillis: number
+  /** Where the last id handled is stored, expiring `ttlMillis` after it last moved; without it, reading starts at the stream's start. */
+  readonly resume?: { readonly key: string; readonly ttlMillis: number }
   readonly count: number
   /** Handles one batch, oldest first; the cursor moves past it afterwards. */
   readonly handle: (entries: ReadonlyArray<StreamEntry>) => Effect.Effect<void, RedisError>
@@ -42,12 +41,13 @@ export const consumeStream = (
     const reader = yield* redis.reader
     let cursor = Option.none<string>()
 
+    const { resume } = options
     // Whatever is stored is checked: a garbled id would fail every read.
-    const storedCursor = Effect.flatMap(redis.get(options.cursorKey), (stored) =>
+    const storedCursor = resume === undefined ? Effect.succeed("0") : Effect.flatMap(redis.get(resume.key), (stored) =>
       Option.match(Option.filter(stored, isStreamId), {
         onNone: () =>
           Option.isSome(stored)
-            ? Effect.as(Effect.logWarning(`ignored a malformed cursor in ${options.cursorKey}; reading ${options.stream} from its start`), "0")
+            ? Effect.as(Effect.logWarning(`ignored a malformed cursor in ${resume.key}; reading ${options.stream} from its start`), "0")
             : Effect.succeed("0"),
         onSome: Effect.succeed
       }))
@@ -72,9 +72,10 @@ export const consumeStream = (
       yield* options.handle(entries)
       const last = entries[entries.length - 1]!.id
       cursor = Option.some(last)
+      if (resume === undefined) return
       yield* stored
       // A daemon fiber: one command, which ends on its own (ioredis gives up after two reconnects).
-      storing = Option.some(yield* Effect.forkDaemon(redis.set(options.cursorKey, last, options.cursorTtlMillis)))
+      storing = Option.some(yield* Effect.forkDaemon(redis.set(resume.key, last, resume.ttlMillis)))
     })
 
     yield* status.report(readOnce).pipe(

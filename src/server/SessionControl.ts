@@ -55,18 +55,19 @@ export class SessionControl extends Context.Tag("termfleet/SessionControl")<Sess
       const { computer: self } = yield* DaemonConfig
       const cache = yield* SessionCache
       const local = yield* LocalSessions
-      const requests = yield* Effect.serviceOption(Requests)
+      const requests = yield* Requests
 
       const remote = (computer: string, request: PeerRequest) =>
         Effect.gen(function*() {
           if (Option.isNone(yield* cache.computer(computer))) {
             return yield* new NotFound({ message: `computer '${computer}' is not online (no heartbeat within 60 s)` })
           }
-          if (Option.isNone(requests)) {
-            return yield* new NotFound({ message: `computer '${computer}' is unknown: this daemon runs local-only` })
-          }
-          const reply = yield* Effect.mapError(requests.value.call(computer, request), (e) =>
-            new PeerTimeout({ message: e.message }))
+          const reply = yield* requests.call(computer, request).pipe(
+            Effect.catchTags({
+              NotInFleet: (e) => Effect.fail(new NotFound({ message: e.message })),
+              PeerUnavailable: (e) => Effect.fail(new PeerTimeout({ message: e.message }))
+            })
+          )
           return yield* fromReply(reply)
         })
 

@@ -4,8 +4,9 @@
  * the API of the other, and both daemons' WebSocket clients see every step.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Scope } from "effect"
-import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Redis } from "ioredis"
+import { makeIoRedisClient, RedisError, type RedisClientService } from "../../src/fleet/RedisClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { sealFields } from "../../src/fleet/Seal.js"
 import { startDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
@@ -141,5 +142,59 @@ describe("fleet over Redis with real tmux", () => {
       expect(response.body.message).toContain("mute did not answer")
       const forged = yield* request(alpha, "POST", "/sessions", { computer: "forged", command: "sh" })
       expect(forged.status).toBe(404)
+    }))
+
+  it.scopedLive("a reply whose write fails is written again, and the other replies of its batch still go out", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("reply-fails")
+      const real = yield* makeIoRedisClient(redisUrl())
+      // alpha's first reply write fails, as on a full Redis.
+      let injected = false
+      const flaky: RedisClientService = {
+        ...real,
+        xadd: (key, fields, maxLen, ttlMillis) =>
+          Effect.suspend(() =>
+            key.includes(":repl") && !injected
+              ? Effect.sync(() => void (injected = true)).pipe(Effect.zipRight(Effect.fail(new RedisError({ command: "XADD", message: "OOM command not allowed (injected)" }))))
+              : real.xadd(key, fields, maxLen, ttlMillis))
+      }
+      yield* startDaemon("alpha", Option.some(flaky), { prefix })
+      const beta = yield* fleetDaemon("beta", prefix)
+
+      const created = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        (n) => request(beta, "POST", "/sessions", { computer: "alpha", title: `batch-${n}`, command: "sh" }),
+        { concurrency: "unbounded" }
+      )
+      expect(created.map((answer) => answer.status), JSON.stringify(created.map((a) => a.body))).toEqual([201, 201, 201, 201])
+      expect(injected, "the failure was injected").toBe(true)
+    }))
+
+  it.scopedLive("16 remote requests at once share the daemon's connections: Redis accepts no new one", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("one-reader")
+      yield* fleetDaemon("alpha", prefix)
+      const beta = yield* fleetDaemon("beta", prefix)
+      // A dashboard on beta: it wants alpha's sessions.
+      const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
+      const created = yield* request(beta, "POST", "/sessions", { computer: "alpha", title: "shared", command: "sh" })
+      expect(created.status).toBe(201)
+      const id: string = created.body.sessionId
+      yield* onBeta.nextEvent("session_updated", (s) => s.sessionId === id)
+
+      const admin = yield* Effect.acquireRelease(Effect.sync(() => new Redis(redisUrl())), (r) => Effect.sync(() => r.disconnect()))
+      const clients = Effect.promise(async () => String(await admin.client("LIST")).trim().split("\n").length)
+      const accepted = Effect.promise(async () => Number(/total_connections_received:(\d+)/.exec(await admin.info("stats"))?.[1]))
+      const before = { clients: yield* clients, accepted: yield* accepted }
+      let most = before.clients
+      const sampler = yield* Effect.fork(Effect.forever(Effect.map(clients, (n) => void (most = Math.max(most, n)))))
+      const outputs = yield* Effect.forEach(
+        Array.from({ length: 16 }, () => request(beta, "GET", `/sessions/${id}/output`)),
+        (answer) => answer,
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interrupt(sampler)
+      expect(outputs.map((answer) => answer.status)).toEqual(Array.from({ length: 16 }, () => 200))
+      expect({ clients: most, accepted: yield* accepted }).toEqual(before)
     }))
 })

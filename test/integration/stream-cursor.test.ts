@@ -29,8 +29,7 @@ const startReader = (redis: RedisClientService, stream: string, cursorKey: strin
     )
     yield* consumeStream({
       stream,
-      cursorKey,
-      cursorTtlMillis: 60_000,
+      resume: { key: cursorKey, ttlMillis: 60_000 },
       count: 5,
       handle: (entries: ReadonlyArray<StreamEntry>) => Queue.offer(handled, entries.map((e) => e.id))
     }).pipe(

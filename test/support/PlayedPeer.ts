@@ -4,12 +4,13 @@
  * as a real peer. Entries are numbered in order, or with the number a test
  * gives (to leave a gap on purpose). Also what tests use to watch for it.
  */
-import { Effect, Queue } from "effect"
+import { Effect, Either, Queue } from "effect"
+import { decodeReply } from "../../src/domain/PeerRequest.js"
 import type { Computer } from "../../src/domain/Model.js"
 import { encodePeerEvent, type PeerEvent } from "../../src/fleet/PeerEvent.js"
 import type { RedisClientService } from "../../src/fleet/RedisClient.js"
 import type { RedisKeys } from "../../src/fleet/RedisKeys.js"
-import { sealFields } from "../../src/fleet/Seal.js"
+import { sealFields, verifyFields } from "../../src/fleet/Seal.js"
 import type { CacheChange } from "../../src/cache/SessionCache.js"
 import { TEST_FLEET_SECRET, TEST_KEYS } from "./TestDaemon.js"
 
@@ -45,6 +46,15 @@ export const playedPeer = (redis: RedisClientService, computer: Computer, keys: 
 /** Every entry of a stream, without waiting. */
 export const entriesOf = (redis: RedisClientService, key: string) =>
   Effect.scoped(Effect.flatMap(redis.reader, (reader) => reader.xread(key, "0", { count: 10_000 })))
+
+/** The answers to request `id` in `requester`'s reply stream, verified (`from`: who sealed it) and decoded. */
+export const repliesTo = (redis: RedisClientService, requester: string, id: string, keys: RedisKeys = TEST_KEYS) =>
+  Effect.map(entriesOf(redis, keys.replies(requester)), (entries) =>
+    entries.flatMap((entry) => {
+      const answer = Either.flatMap(verifyFields(TEST_FLEET_SECRET, keys.replies(requester), entry.fields), ({ body, from }) =>
+        Either.map(decodeReply(body), (decoded) => ({ from, ...decoded })))
+      return Either.isRight(answer) && answer.right.id === id ? [answer.right] : []
+    }))
 
 /** Takes changes until one matches; the queue must be subscribed before the change can happen. */
 export const changeWhere = (changes: Queue.Dequeue<CacheChange>, match: (change: CacheChange) => boolean) =>
