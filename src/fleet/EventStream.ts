@@ -52,11 +52,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       const config = yield* DaemonConfig
       const self = config.computer
       const keys = redisKeys(config.prefix)
-      const cache = yield* SessionCache
-      const redis = yield* RedisClient
-      const seal = yield* Seal
-      const stats = yield* Stats
-      const status = yield* RedisStatus
+      const [cache, redis, seal, stats, status] = yield* Effect.all([SessionCache, RedisClient, Seal, Stats, RedisStatus])
 
       /** One event, already serialised (once, whatever the number of peers), for one peer. */
       type Outgoing = readonly [peer: string, body: string]

@@ -44,11 +44,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const config = yield* DaemonConfig
       const self = config.computer
       const keys = redisKeys(config.prefix)
-      const cache = yield* SessionCache
-      const redis = yield* RedisClient
-      const seal = yield* Seal
-      const stats = yield* Stats
-      const status = yield* RedisStatus
+      const [cache, redis, seal, stats, status] = yield* Effect.all([SessionCache, RedisClient, Seal, Stats, RedisStatus])
       const events = yield* EventStream
 
       const peers = Effect.map(cache.computers, Arr.filter((c) => c.name !== self))
