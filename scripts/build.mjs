@@ -12,6 +12,7 @@
  */
 import { build } from "esbuild"
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises"
+import { createRequire } from "node:module"
 
 await Promise.all([
   rm("dist/chunks", { recursive: true, force: true }),
@@ -28,6 +29,56 @@ const noBarrels = {
   }
 }
 
+/**
+ * `import { Effect, Schema } from "effect"` reaches each module through the
+ * package index's `export * as Effect`, which esbuild keeps as a whole
+ * namespace object: every function of every module named, used or not. The
+ * source keeps the usual imports; the bundle gets
+ * `import * as Effect from "effect/Effect"`, whose unused parts esbuild drops
+ * (about a third of Effect's code in `termfleet ls`).
+ */
+const barrels = ["effect", "@effect/platform"]
+const require = createRequire(import.meta.url)
+/** For each barrel: its `export * as Name from "./Module.js"` (name → module), and the other names it re-exports (name → module). */
+const barrelIndex = Object.fromEntries(await Promise.all(barrels.map(async (pkg) => {
+  const index = await readFile(require.resolve(pkg).replace(/dist\/cjs\/index\.js$/, "dist/esm/index.js"), "utf8")
+  const namespaces = new Map([...index.matchAll(/export \* as (\w+) from "\.\/(\w+)\.js"/g)].map((m) => [m[1], m[2]]))
+  const named = new Map()
+  for (const m of index.matchAll(/export \{([^}]*)\} from "\.\/(\w+)\.js"/g)) {
+    for (const name of m[1].replace(/\/\*[\s\S]*?\*\//g, "").split(",").map((n) => n.trim()).filter(Boolean)) named.set(name, m[2])
+  }
+  return [pkg, { namespaces, named }]
+})))
+
+const importFromBarrel = /import\s*\{([^}]*)\}\s*from\s*"(effect|@effect\/platform)"/g
+
+/** One `import { A, B as C, type D } from "<barrel>"` → `import * as A from "<barrel>/A"; ...`. */
+const unbarrel = (/** @type {string} */ specifiers, /** @type {string} */ pkg, /** @type {string} */ file) => {
+  const { namespaces, named } = barrelIndex[pkg]
+  return specifiers.split(",").map((spec) => spec.trim()).filter((spec) => spec !== "" && !spec.startsWith("type "))
+    .map((spec) => {
+      const [name, local = name] = spec.split(/\s+as\s+/)
+      const namespace = namespaces.get(name)
+      if (namespace !== undefined) return `import * as ${local} from "${pkg}/${namespace}";`
+      const module = named.get(name)
+      if (module !== undefined) return `import { ${spec} } from "${pkg}/${module}";`
+      throw new Error(`${file}: "${name}" is not exported by ${pkg}'s index`)
+    }).join(" ")
+}
+
+const noNamespaceObjects = {
+  name: "no-namespace-objects",
+  setup(/** @type {import("esbuild").PluginBuild} */ build) {
+    build.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8")
+      return {
+        contents: source.replace(importFromBarrel, (_all, specifiers, pkg) => unbarrel(specifiers, pkg, args.path)),
+        loader: "ts"
+      }
+    })
+  }
+}
+
 const node = build({
   entryPoints: { main: "src/main.ts" },
   outdir: "dist",
@@ -38,7 +89,7 @@ const node = build({
   target: "node20",
   sourcemap: true,
   chunkNames: "chunks/[name]-[hash]",
-  plugins: [noBarrels],
+  plugins: [noBarrels, noNamespaceObjects],
   // Native add-ons that dependencies load only when present.
   external: ["bufferutil", "utf-8-validate", "msgpackr-extract"],
   // CommonJS dependencies (ioredis, ws) call require() for node built-ins.
@@ -62,6 +113,7 @@ const dashboard = build({
   chunkNames: "[name]-[hash]",
   assetNames: "[name]-[hash]",
   metafile: true,
+  plugins: [noNamespaceObjects],
   logLevel: "warning"
 })
 

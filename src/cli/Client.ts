@@ -27,7 +27,7 @@ const ls = Command.make("ls", { url, json, computer }, (args) =>
   withDaemon(args.url, (daemon) =>
     Effect.gen(function*() {
       const urlParams = Option.match(args.computer, { onNone: () => ({}), onSome: (computer) => ({ computer }) })
-      const sessions = yield* call(daemon, (client) => client.fleet.sessions({ urlParams }))
+      const sessions = yield* call(daemon, "fleet", "sessions", { urlParams })
       if (args.json) return yield* printJson(sessions)
       if (sessions.length === 0) return yield* printLine("no sessions")
       const now = yield* Clock.currentTimeMillis
@@ -68,7 +68,7 @@ const newSession = Command.make("new", { url, json, computer, title, project, co
       ...(args.command.length === 0 ? {} : { command: shellCommand(args.command) })
     }
     return Effect.flatMap(
-      call(daemon, (client) => client.control.create({ payload })),
+      call(daemon, "control", "create", { payload }),
       (created) => (args.json ? printJson(created) : printLine(created.sessionId))
     )
   }))
@@ -99,25 +99,24 @@ const send = Command.make("send", { url, json, keys, session, text }, (args) =>
     )
     : withDaemon(args.url, (daemon) =>
       Effect.flatMap(
-        call(daemon, (client) => client.control.input({ path: { id: args.session }, payload: { text: args.text.join(" ") } })),
+        call(daemon, "control", "input", { path: { id: args.session }, payload: { text: args.text.join(" ") } }),
         (updated) => (args.json ? printJson(updated) : Effect.void)
       )))
 
 const end = Command.make("end", { url, json, session }, (args) =>
   withDaemon(args.url, (daemon) =>
     Effect.zipRight(
-      call(daemon, (client) => client.control.end({ path: { id: args.session } })),
+      call(daemon, "control", "end", { path: { id: args.session } }),
       args.json ? printJson({ sessionId: args.session, ended: true }) : Effect.void
     )))
 
 const output = Command.make("output", { url, json, lines, session }, (args) =>
   withDaemon(args.url, (daemon) =>
     Effect.flatMap(
-      call(daemon, (client) =>
-        client.control.output({
-          path: { id: args.session },
-          urlParams: Option.match(args.lines, { onNone: () => ({}), onSome: (lines) => ({ lines }) })
-        })),
+      call(daemon, "control", "output", {
+        path: { id: args.session },
+        urlParams: Option.match(args.lines, { onNone: () => ({}), onSome: (lines) => ({ lines }) })
+      }),
       (shown) => (args.json ? printJson(shown) : printLine(block(shown.output).trimEnd()))
     )))
 

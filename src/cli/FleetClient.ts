@@ -1,11 +1,15 @@
 /**
- * The command line's view of the daemon: a client typed by the same `FleetApi`
+ * The command line's view of the daemon: calls of the same `FleetApi`
  * declaration the daemon serves, the token it presents, and what each way of
  * failing means to the user (and to the exit code).
  */
-import { FetchHttpClient, FileSystem, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { request as httpRequest } from "node:http"
+import { request as httpsRequest } from "node:https"
 import { FleetApi } from "../domain/Api.js"
+import { Limits } from "../domain/Limits.js"
 import { isLoopbackHost } from "../config/Address.js"
 import { readToken, readTrimmed, stateDirConfig } from "../config/StateDir.js"
 import { SettingsError } from "../config/Settings.js"
@@ -74,47 +78,102 @@ export class DaemonUnreachable extends Schema.TaggedError<DaemonUnreachable>()("
 
 export type ClientFailure = DaemonFailed | DaemonUnreachable
 
-type CallError =
-  | { readonly _tag: "RequestError"; readonly reason: string; readonly message: string }
-  | { readonly _tag: "ResponseError"; readonly response: { readonly status: number; readonly json: Effect.Effect<unknown, unknown> } }
-  | { readonly _tag: "ParseError"; readonly message: string }
-  | { readonly _tag: "NotFound" | "InvalidInput" | "PeerTimeout" | "TerminalFailed" | "HttpApiDecodeError"; readonly message: string }
-
-/** An error the API does not declare (a refused token, say) still says why in its body. */
+/** An error the daemon answers with (the API's declared errors and its refusals) says why in its body. */
 const ErrorBody = Schema.Struct({ message: Schema.String })
+const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))
 
-/** Every error a `FleetApi` call can fail with, as the user is told it. */
-const toClientFailure = (url: string) => (error: CallError): Effect.Effect<never, ClientFailure> => {
-  switch (error._tag) {
-    case "RequestError":
-      return new DaemonUnreachable({ url, reason: error.reason === "Transport" ? "no answer" : error.message })
-    case "ResponseError":
-      return error.response.json.pipe(
-        Effect.flatMap(Schema.decodeUnknown(ErrorBody)),
-        Effect.match({
-          onFailure: () => `the daemon answered HTTP ${error.response.status}`,
-          onSuccess: (body) => body.message
-        }),
-        Effect.flatMap((message) => new DaemonFailed({ message }))
-      )
-    case "ParseError":
-      return new DaemonFailed({ message: `the daemon's answer was not understood: ${error.message.split("\n")[0]}` })
-    default:
-      return new DaemonFailed({ message: error.message })
-  }
+type Groups = typeof FleetApi extends HttpApi.HttpApi<string, infer G, infer _E, infer _R> ? G : never
+type GroupName = HttpApiGroup.HttpApiGroup.Name<Groups>
+type EndpointOf<G extends GroupName, N extends string> = HttpApiEndpoint.HttpApiEndpoint.WithName<
+  HttpApiGroup.HttpApiGroup.EndpointsWithName<Groups, G>,
+  N
+>
+type Request<E extends HttpApiEndpoint.HttpApiEndpoint.Any> =
+  & ([HttpApiEndpoint.HttpApiEndpoint.PathParsed<E>] extends [never] ? {} : { readonly path: HttpApiEndpoint.HttpApiEndpoint.PathParsed<E> })
+  & ([HttpApiEndpoint.HttpApiEndpoint.UrlParams<E>] extends [never] ? {} : { readonly urlParams: HttpApiEndpoint.HttpApiEndpoint.UrlParams<E> })
+  & ([HttpApiEndpoint.HttpApiEndpoint.Payload<E>] extends [never] ? {} : { readonly payload: HttpApiEndpoint.HttpApiEndpoint.Payload<E> })
+
+/** What a call reads of an endpoint (its Schemas need no services). */
+interface Endpoint {
+  readonly path: string
+  readonly method: string
+  readonly pathSchema: Option.Option<Schema.Schema.AnyNoContext>
+  readonly urlParamsSchema: Option.Option<Schema.Schema.AnyNoContext>
+  readonly payloadSchema: Option.Option<Schema.Schema.AnyNoContext>
+  readonly successSchema: Schema.Schema.AnyNoContext
 }
 
-const fleetClient = (daemon: Daemon) =>
-  HttpApiClient.make(FleetApi, {
-    baseUrl: daemon.url,
-    transformClient: HttpClient.mapRequest(HttpClientRequest.setHeaders(daemon.headers))
-  }).pipe(Effect.provide(FetchHttpClient.layer))
+interface Answer {
+  readonly status: number
+  readonly body: string
+}
 
-type FleetClient = Effect.Effect.Success<ReturnType<typeof fleetClient>>
+/**
+ * One HTTP exchange over `node:http(s)`, without keeping the connection
+ * alive (`agent: false`): the command exits as soon as its answer is read
+ * (Node's `fetch` kept it half a second longer), and neither `fetch` nor
+ * `HttpApiClient` is loaded.
+ */
+const exchange = (url: URL, method: string, headers: Record<string, string>, body: string | undefined) =>
+  Effect.async<Answer, string>((resume) => {
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest
+    const request = send(url, { method, headers, agent: false }, (response) => {
+      const chunks: Array<Buffer> = []
+      let size = 0
+      response.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size > Limits.clientAnswerBytes) request.destroy(new Error(`an answer over ${Limits.clientAnswerBytes} bytes`))
+        else chunks.push(chunk)
+      })
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })))
+      response.on("error", (error) => resume(Effect.fail(error.message)))
+    })
+    request.on("error", (error) => resume(Effect.fail(error.message)))
+    request.end(body)
+    return Effect.sync(() => request.destroy())
+  })
 
-/** Runs one call of the client, its failures translated for the user. */
-export const call = <A>(
+const understood = (reason: string) => new DaemonFailed({ message: `the daemon's answer was not understood: ${reason.split("\n")[0]}` })
+
+/**
+ * Calls one endpoint of `FleetApi` (its path, method and Schemas, declared
+ * once in `src/domain/Api.ts`): the request encoded and the answer decoded
+ * with the endpoint's Schemas, failures translated for the user.
+ */
+export const call = <G extends GroupName, N extends string>(
   daemon: Daemon,
-  request: (client: FleetClient) => Effect.Effect<A, CallError>
-): Effect.Effect<A, ClientFailure> =>
-  Effect.flatMap(fleetClient(daemon), (client) => Effect.catchAll(request(client), toClientFailure(daemon.url)))
+  group: G,
+  name: N,
+  request: Request<EndpointOf<G, N>>
+): Effect.Effect<HttpApiEndpoint.HttpApiEndpoint.Success<EndpointOf<G, N>>, ClientFailure> =>
+  Effect.gen(function*() {
+    const endpoint = FleetApi.groups[group]!.endpoints[name]! as unknown as Endpoint
+    const given = request as { readonly path?: unknown; readonly urlParams?: unknown; readonly payload?: unknown }
+    const encode = (schema: Option.Option<Schema.Schema.AnyNoContext>, value: unknown) =>
+      Option.match(schema, {
+        onNone: () => Effect.succeed(undefined),
+        onSome: (schema) =>
+          Effect.mapError(Schema.encodeUnknown(schema)(value), (error) => new DaemonFailed({ message: error.message }))
+      })
+    const path = (yield* encode(endpoint.pathSchema, given.path)) as Record<string, string> | undefined
+    const query = (yield* encode(endpoint.urlParamsSchema, given.urlParams)) as Record<string, string | undefined> | undefined
+    const payload = yield* encode(endpoint.payloadSchema, given.payload)
+    const url = new URL(endpoint.path.replace(/:(\w+)/g, (_, key: string) => encodeURIComponent(path?.[key] ?? "")), daemon.url)
+    for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) url.searchParams.set(key, value)
+    const body = payload === undefined ? undefined : JSON.stringify(payload)
+    const headers = body === undefined ? { ...daemon.headers } : { ...daemon.headers, "content-type": "application/json" }
+    const answer = yield* Effect.mapError(
+      exchange(url, endpoint.method, headers, body),
+      () => new DaemonUnreachable({ url: daemon.url, reason: "no answer" })
+    )
+    if (answer.status < 200 || answer.status > 299) {
+      return yield* new DaemonFailed({
+        message: Option.match(decodeErrorBody(answer.body), {
+          onNone: () => `the daemon answered HTTP ${answer.status}`,
+          onSome: (error) => error.message
+        })
+      })
+    }
+    const json = yield* Effect.try({ try: () => answer.body === "" ? undefined : JSON.parse(answer.body) as unknown, catch: () => understood("not JSON") })
+    return yield* Effect.mapError(Schema.decodeUnknown(endpoint.successSchema)(json), (error) => understood(error.message))
+  }) as Effect.Effect<HttpApiEndpoint.HttpApiEndpoint.Success<EndpointOf<G, N>>, ClientFailure>

@@ -126,7 +126,7 @@ const textDecoder = new TextDecoder()
 export const watch = (daemon: Daemon): Effect.Effect<never, ClientFailure, ClientOutput> =>
   Effect.gen(function*() {
     // Checked before the screen is taken over, so "is the daemon running?" stays readable.
-    yield* call(daemon, (client) => client.fleet.health())
+    yield* call(daemon, "fleet", "health", {})
     const output = yield* ClientOutput
     const state = yield* Ref.make(emptyWatchState)
     const attempts = yield* Ref.make(0)

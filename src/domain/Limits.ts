@@ -53,6 +53,8 @@ export const Limits = {
   /** `--notify-url` events waiting to be sent (past it the oldest is dropped), and sent at once. */
   notifyQueue: 64,
   notifySenders: 4,
+  /** An answer the command line reads from a daemon, in bytes (10,000 sessions are about 4 MB). */
+  clientAnswerBytes: 64 * 1024 * 1024,
   /** How far out of order one sender's stream entries may arrive (two fibers may XADD in either order). */
   replayWindow: 1024
 } as const
