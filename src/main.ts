@@ -10,8 +10,6 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Effect, Layer } from "effect"
 import { resolve } from "node:path"
-import { readStdin, runHook } from "./agent/HookCommand.js"
-import { runHooksInstall } from "./agent/HooksInstall.js"
 import { runCli, type RunDaemon } from "./cli/Commands.js"
 import { ClientOutput } from "./cli/Output.js"
 
@@ -21,15 +19,16 @@ const runDaemon: RunDaemon = (settings) =>
 const platform = Layer.mergeAll(ClientOutput.live, NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
 const [command, ...rest] = process.argv.slice(2)
-// `hooks` and `hook` parse their own arguments (src/agent); every other command is in src/cli/Commands.ts.
+// `hooks` and `hook` parse their own arguments (src/agent), and their code loads for them alone; every other command is in src/cli/Commands.ts.
 const run: Effect.Effect<number, never, Layer.Layer.Success<typeof platform>> = command === "hooks"
-  ? Effect.map(runHooksInstall(rest, process.env, [process.execPath, resolve(process.argv[1]!)]), ({ code, err, out }) => {
-    for (const line of out) console.log(line)
-    for (const line of err) console.error(line)
-    return code
-  })
+  ? Effect.flatMap(Effect.promise(() => import("./agent/HooksInstall.js")), ({ runHooksInstall }) =>
+    Effect.map(runHooksInstall(rest, process.env, [process.execPath, resolve(process.argv[1]!)]), ({ code, err, out }) => {
+      for (const line of out) console.log(line)
+      for (const line of err) console.error(line)
+      return code
+    }))
   : command === "hook"
-  ? runHook(rest, process.env, readStdin)
+  ? Effect.flatMap(Effect.promise(() => import("./agent/HookCommand.js")), ({ readStdin, runHook }) => runHook(rest, process.env, readStdin))
   : runCli(process.argv.slice(2), runDaemon)
 
 run.pipe(
