@@ -9,11 +9,15 @@ import { InputText, Limits, OutputLines } from "./Limits.js"
 import { Computer, Project, Session, Todo } from "./Model.js"
 import { CreateSessionBody } from "./PeerRequest.js"
 
+/** How the daemon sees Redis: `degraded` answers reads but refuses writes (full: `maxmemory` with `noeviction`). */
+export const RedisState = Schema.Literal("local-only", "connecting", "connected", "degraded", "unreachable")
+export type RedisState = typeof RedisState.Type
+
 export const Health = Schema.Struct({
   status: Schema.Literal("ok"),
   computer: Schema.String,
   version: Schema.String,
-  redis: Schema.Literal("local-only", "connecting", "connected", "unreachable"),
+  redis: RedisState,
   peers: Schema.Number,
   clients: Schema.Number,
   eventsIn: Schema.Number,

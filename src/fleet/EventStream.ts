@@ -80,7 +80,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
               entries.push({ key, fields, maxLen: config.limits.streamMaxLen, ttlMillis: Retention.eventsMillis })
             }
           }
-          return Effect.retry(status.report(redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))).pipe(
+          return Effect.retry(status.report("write", redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))).pipe(
             Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>
               Effect.sync(() =>

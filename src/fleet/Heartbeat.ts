@@ -127,7 +127,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
 
       const announce = Effect.flatMap(cache.me, (computer) => broadcast({ _tag: "heartbeat", computer }))
 
-      const beat = status.report(Effect.zipRight(writePresence, discover))
+      const beat = status.report("write", Effect.zipRight(writePresence, discover))
       const retried = Effect.retry(beat, reconnectSchedule)
 
       // The first beat runs before the layer is up, so a started daemon is
@@ -141,7 +141,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       )
       // Discovery runs more often than presence is written, so a peer whose
       // key expired leaves the dashboards within a few seconds of it.
-      const discovery = yield* status.report(discover).pipe(
+      const discovery = yield* status.report("read", discover).pipe(
         Effect.ignore,
         Effect.delay(config.discoveryMillis),
         Effect.forever,
@@ -157,7 +157,7 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
       const interest = yield* cache.interest.changes.pipe(
         Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
         Stream.drop(1),
-        Stream.runForEach(() => Effect.ignore(status.report(Effect.zipRight(writePresence, announce)))),
+        Stream.runForEach(() => Effect.ignore(status.report("write", Effect.zipRight(writePresence, announce)))),
         Effect.forkScoped
       )
       // Nothing may write after the goodbye, and Redis being away may not hold

@@ -118,7 +118,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
           const where = keys.replies(from)
           const fields = yield* seal.seal(where, encodeReply({ id, reply }))
           const written = yield* Clock.currentTimeMillis
-          yield* status.report(redis.xadd(where, fields, REPLY_MAX_LEN, REPLY_TTL_MILLIS)).pipe(
+          yield* status.report("write", redis.xadd(where, fields, REPLY_MAX_LEN, REPLY_TTL_MILLIS)).pipe(
             Effect.retry(reconnectSchedule.pipe(Schedule.upTo(Math.max(0, givesUpAt - written)))),
             Effect.catchAll((e) => Effect.logWarning(`could not answer request ${id} from ${from}: ${e.message}`))
           )
@@ -177,7 +177,8 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
             const answer = yield* Deferred.make<PeerReply, PeerUnavailable>()
             waiting.set(id, { computer, answer })
             const body = encodeRequest({ id, deadline: now + REQUEST_TIMEOUT_MILLIS, request })
-            yield* redis.xadd(keys.requests(computer), yield* seal.seal(keys.requests(computer), body), 1_000, Retention.requestsMillis)
+            const sealed = yield* seal.seal(keys.requests(computer), body)
+            yield* status.report("write", redis.xadd(keys.requests(computer), sealed, 1_000, Retention.requestsMillis))
             return yield* Deferred.await(answer)
           })).pipe(
             Effect.ensuring(Effect.sync(() => waiting.delete(id))),

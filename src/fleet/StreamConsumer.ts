@@ -78,7 +78,7 @@ export const consumeStream = (
       storing = Option.some(yield* Effect.forkDaemon(redis.set(resume.key, last, resume.ttlMillis)))
     })
 
-    yield* status.report(readOnce).pipe(
+    yield* status.report("read", readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
       // A failed cursor SET is made again with the next batch's.
       Effect.tapError(() => Effect.sync(() => void (storing = Option.none()))),

@@ -1,7 +1,6 @@
 /** Counters reported by `/health`. One instance per daemon (not global metrics), so two daemons in one test stay apart. */
 import { Context, Effect, Layer } from "effect"
-
-export type RedisState = "local-only" | "connecting" | "connected" | "unreachable"
+import type { RedisState } from "../domain/Api.js"
 
 export interface Counters {
   redis: RedisState
@@ -17,8 +16,8 @@ export interface Counters {
 export interface StatsService {
   readonly snapshot: Effect.Effect<Readonly<Counters>>
   readonly add: (counter: Exclude<keyof Counters, "redis">, n?: number) => Effect.Effect<void>
-  /** Sets the Redis state; answers whether it changed, so callers log transitions once. */
-  readonly setRedis: (state: RedisState) => Effect.Effect<boolean>
+  /** Sets the Redis state (`RedisStatus` decides it). */
+  readonly setRedis: (state: RedisState) => Effect.Effect<void>
 }
 
 export class Stats extends Context.Tag("termfleet/Stats")<Stats, StatsService>() {
@@ -27,12 +26,7 @@ export class Stats extends Context.Tag("termfleet/Stats")<Stats, StatsService>()
     return {
       snapshot: Effect.sync(() => ({ ...counters })),
       add: (counter, n = 1) => Effect.sync(() => void (counters[counter] += n)),
-      setRedis: (state) =>
-        Effect.sync(() => {
-          const changed = counters.redis !== state
-          counters.redis = state
-          return changed
-        })
+      setRedis: (state) => Effect.sync(() => void (counters.redis = state))
     }
   })
 }
