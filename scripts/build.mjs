@@ -5,6 +5,8 @@
  *   far fewer modules than one file per module, which is most of the start-up
  *   time; a dynamic `import()` becomes its own chunk in dist/chunks/, so a
  *   path that is not taken is not loaded.
+ * - src/hook.ts → dist/hook.js: the hook command agents run on every event,
+ *   alone (plain Node, no Effect), so it starts in a fraction of the time.
  * - src/dashboard/main.ts (the web page) → dist/dashboard/: scripts and style
  *   sheets named by their content's hash, and index.html pointing at them;
  *   the daemon serves this folder.
@@ -99,6 +101,17 @@ const node = build({
   logLevel: "warning"
 })
 
+const hook = build({
+  entryPoints: { hook: "src/hook.ts" },
+  outdir: "dist",
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: true,
+  logLevel: "warning"
+})
+
 const dashboard = build({
   entryPoints: { main: "src/dashboard/main.ts" },
   outdir: "dist/dashboard",
@@ -126,4 +139,4 @@ const page = (await readFile("src/dashboard/index.html", "utf8"))
   .replace('src="/dashboard/main.js"', `src="${served(entry[0])}"`)
 await mkdir("dist/dashboard", { recursive: true })
 await writeFile("dist/dashboard/index.html", page)
-await node
+await Promise.all([node, hook])

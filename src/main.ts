@@ -9,7 +9,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Effect, Layer } from "effect"
-import { resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { runCli, type RunDaemon } from "./cli/Commands.js"
 import { ClientOutput } from "./cli/Output.js"
 
@@ -22,13 +22,13 @@ const [command, ...rest] = process.argv.slice(2)
 // `hooks` and `hook` parse their own arguments (src/agent), and their code loads for them alone; every other command is in src/cli/Commands.ts.
 const run: Effect.Effect<number, never, Layer.Layer.Success<typeof platform>> = command === "hooks"
   ? Effect.flatMap(Effect.promise(() => import("./agent/HooksInstall.js")), ({ runHooksInstall }) =>
-    Effect.map(runHooksInstall(rest, process.env, [process.execPath, resolve(process.argv[1]!)]), ({ code, err, out }) => {
+    Effect.map(runHooksInstall(rest, process.env, [process.execPath, join(dirname(resolve(process.argv[1]!)), "hook.js")]), ({ code, err, out }) => {
       for (const line of out) console.log(line)
       for (const line of err) console.error(line)
       return code
     }))
   : command === "hook"
-  ? Effect.flatMap(Effect.promise(() => import("./agent/HookCommand.js")), ({ readStdin, runHook }) => runHook(rest, process.env, readStdin))
+  ? Effect.promise(() => import("./agent/HookCommand.js").then((hook) => hook.runHook(rest, process.env, hook.readStdin, hook.processOutput)))
   : runCli(process.argv.slice(2), runDaemon)
 
 run.pipe(

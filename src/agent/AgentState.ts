@@ -14,6 +14,7 @@ import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import type { AgentName, Session } from "../domain/Model.js"
 import { detectAgent } from "./Detect.js"
+import { SessionEnv } from "./HookWire.js"
 import type { HookEvent } from "./HookPayload.js"
 import { type AgentMemory, applyHook, applyProcess, applyScreen, newMemory, statusOf } from "./Machine.js"
 import { readScreen } from "./Screen.js"
@@ -25,13 +26,6 @@ export interface PaneFacts {
   readonly title: string
   readonly dead: boolean
 }
-
-/** The variables every new session gets, so `termfleet hook` run inside it finds its session and this daemon. */
-export const SessionEnv = {
-  session: "TERMFLEET_SESSION",
-  url: "TERMFLEET_URL",
-  stateDir: "TERMFLEET_STATE_DIR"
-} as const
 
 export interface AgentStateService {
   /**

@@ -7,22 +7,24 @@
  * does nothing, it gives up after `HOOK_TIMEOUT_MILLIS`, it prints nothing on
  * standard output (Claude Code reads that as context for the model) and it
  * never exits 2 (Claude Code reads that as "block this tool call").
+ *
+ * Agents run it on every event (Claude Code: several per tool call), so it
+ * is plain Node, without Effect, and `scripts/build.mjs` bundles it alone as
+ * `dist/hook.js` (what `termfleet hooks install` writes): loading Effect and
+ * the command line would cost it several times its own work. For the same
+ * reason the daemon's answer is not decoded: a refusal's body is shown as
+ * the daemon wrote it (cut, control characters removed).
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { ConfigProvider, Effect, Option, Schema } from "effect"
 import { execFile } from "node:child_process"
+import { readFile } from "node:fs/promises"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
-import { DEFAULT_URL } from "../cli/Args.js"
-import { findToken, requestHeaders } from "../cli/FleetClient.js"
-import { ClientOutput, printError, printLine } from "../cli/Output.js"
-import { Limits } from "../domain/Limits.js"
-import { SessionEnv } from "./AgentState.js"
-import { HookAgent } from "./HookPayload.js"
+import { DEFAULT_URL, tokenSource } from "../config/Locations.js"
+import { HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, SessionEnv } from "./HookWire.js"
 
 export const HOOK_TIMEOUT_MILLIS = 3000
 
-export const hookUsage = `usage: termfleet hook claude|codex [JSON]
+export const hookUsage = `usage: termfleet hook claude|codex [JSON]   (or: node dist/hook.js claude|codex [JSON])
 
   what an agent's hook runs (see 'termfleet hooks install'): posts the hook's JSON
   (Claude Code: on standard input; Codex: the last argument) to this computer's daemon,
@@ -30,35 +32,52 @@ export const hookUsage = `usage: termfleet hook claude|codex [JSON]
   Outside a termfleet session it does nothing. Exit codes: 0 taken or nothing to do,
   1 refused or not delivered (never 2: Claude Code would read it as "block").`
 
-export class HookFailed extends Schema.TaggedError<HookFailed>()("HookFailed", { message: Schema.String }) {}
-
 type Env = Readonly<Record<string, string | undefined>>
 
+/** A hook call ends sent, with nothing to do, or failed with a message for the user. */
+export type HookOutcome = { readonly _tag: "Sent" } | { readonly _tag: "NotATermfleetSession" } | { readonly _tag: "Failed"; readonly message: string }
+
+const failed = (message: string): HookOutcome => ({ _tag: "Failed", message })
+
 /** The termfleet session of the tmux pane this runs in, asked of tmux itself (it finds its server through $TMUX). */
-const sessionOfPane = (pane: string): Effect.Effect<Option.Option<string>> =>
-  Effect.async((resume) => {
+const sessionOfPane = (pane: string): Promise<string | null> =>
+  new Promise((resolve) => {
     execFile("tmux", ["display-message", "-p", "-t", pane, "#{@tf_id}"], { timeout: 1000 }, (error, stdout) => {
       const id = error === null ? stdout.trim() : ""
-      resume(Effect.succeed(/^[0-9a-f]{12}$/.test(id) ? Option.some(id) : Option.none()))
+      resolve(/^[0-9a-f]{12}$/.test(id) ? id : null)
     })
   })
 
 /** `TERMFLEET_SESSION`, set by the daemon in the sessions it starts, else the pane's. */
-export const findSession = (env: Env): Effect.Effect<Option.Option<string>> => {
+export const findSession = (env: Env): Promise<string | null> => {
   const given = env[SessionEnv.session]
-  if (given !== undefined && given !== "") return Effect.succeedSome(given)
+  if (given !== undefined && given !== "") return Promise.resolve(given)
   const pane = env["TMUX_PANE"]
-  return pane !== undefined && env["TMUX"] !== undefined && /^%\d+$/.test(pane) ? sessionOfPane(pane) : Effect.succeedNone
+  return pane !== undefined && env["TMUX"] !== undefined && /^%\d+$/.test(pane) ? sessionOfPane(pane) : Promise.resolve(null)
 }
 
-export type HookOutcome = "sent" | "not-a-termfleet-session"
+/** The token `tokenSource` names: `null` to send none, a string to say what is wrong. */
+const tokenFor = async (url: string, env: Env): Promise<{ readonly token: string | null } | string> => {
+  const source = tokenSource(url, env)
+  switch (source._tag) {
+    case "Given":
+      return { token: source.token }
+    case "None":
+      return { token: null }
+    default: {
+      const text = await readFile(source.path, "utf8").then((text) => text.trim(), () => "")
+      if (text !== "") return { token: text }
+      return source._tag === "NamedFile" ? `TERMFLEET_TOKEN_FILE ${JSON.stringify(source.path)}: the file is missing or empty` : { token: null }
+    }
+  }
+}
 
 /**
  * One POST on a connection of its own, closed after: a kept-alive
  * connection would hold the hook (and the agent waiting for it) for seconds.
  */
 const post = (url: URL, body: string, headers: Readonly<Record<string, string>>) =>
-  Effect.async<{ readonly status: number; readonly body: string }, Error>((resume) => {
+  new Promise<{ readonly status: number; readonly body: string } | Error>((resolve) => {
     const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
       method: "POST",
       agent: false,
@@ -67,78 +86,86 @@ const post = (url: URL, body: string, headers: Readonly<Record<string, string>>)
     }, (response) => {
       const chunks: Array<Buffer> = []
       response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })))
-      response.on("error", (error) => resume(Effect.fail(error)))
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }))
+      response.on("error", resolve)
     })
     request.on("timeout", () => request.destroy(new Error(`no answer within ${HOOK_TIMEOUT_MILLIS} ms`)))
-    request.on("error", (error) => resume(Effect.fail(error)))
+    request.on("error", resolve)
     request.end(body)
-    return Effect.sync(() => request.destroy())
   })
+
+// What of a refusal's body is shown: one line, no control characters.
+const shown = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, " ").slice(0, 300)
 
 /** Posts one hook call. */
-export const sendHook = (agentName: string, payload: string, env: Env): Effect.Effect<HookOutcome, HookFailed> =>
-  Effect.gen(function*() {
-    const agent = yield* Schema.decodeUnknown(HookAgent)(agentName).pipe(
-      Effect.mapError(() => new HookFailed({ message: `the agent is 'claude' or 'codex', not '${agentName}'` }))
-    )
-    if (Buffer.byteLength(payload) > Limits.hookBytes) {
-      return yield* new HookFailed({ message: `a hook payload is at most ${Limits.hookBytes} bytes` })
-    }
-    const session = yield* findSession(env)
-    if (Option.isNone(session)) return "not-a-termfleet-session" as const
-    const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
-    const token = yield* findToken(url).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [[k, v]]))))),
-      Effect.provide(NodeFileSystem.layer),
-      Effect.mapError((error) => new HookFailed({ message: error.message }))
-    )
-    const response = yield* post(new URL(`/hooks/${agent}`, url), payload, {
-      ...requestHeaders(token),
-      "content-type": "application/json",
-      "x-termfleet-session": session.value
-    }).pipe(Effect.mapError((error) => new HookFailed({ message: `the daemon at ${url} did not take the hook: ${error.message}` })))
-    if (response.status >= 200 && response.status < 300) return "sent" as const
-    const message = Option.getOrElse(
-      Option.map(Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ message: Schema.String })))(response.body), (body) => body.message),
-      () => `HTTP ${response.status}`
-    )
-    return yield* new HookFailed({ message: `the daemon refused the hook: ${message}` })
+export const sendHook = async (agentName: string, payload: string, env: Env): Promise<HookOutcome> => {
+  if (!(hookAgents as ReadonlyArray<string>).includes(agentName)) {
+    return failed(`the agent is ${hookAgents.map((a) => `'${a}'`).join(" or ")}, not '${shown(agentName)}'`)
+  }
+  const agent = agentName as HookAgentName
+  if (Buffer.byteLength(payload) > HOOK_PAYLOAD_BYTES) return failed(`a hook payload is at most ${HOOK_PAYLOAD_BYTES} bytes`)
+  const session = await findSession(env)
+  if (session === null) return { _tag: "NotATermfleetSession" }
+  const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
+  if (!URL.canParse(url)) return failed(`the daemon's URL ${JSON.stringify(url)} is not a URL`)
+  const token = await tokenFor(url, env)
+  if (typeof token === "string") return failed(token)
+  const response = await post(new URL(`/hooks/${agent}`, url), payload, {
+    ...(token.token === null ? {} : { authorization: `Bearer ${token.token}` }),
+    "content-type": "application/json",
+    "x-termfleet-session": session
   })
+  if (response instanceof Error) return failed(`the daemon at ${url} did not take the hook: ${response.message}`)
+  if (response.status >= 200 && response.status < 300) return { _tag: "Sent" }
+  return failed(`the daemon refused the hook (HTTP ${response.status}): ${shown(response.body)}`)
+}
 
 /** Standard input, whole, up to one byte past the bound (so an oversize payload is told as such). */
-export const readStdin: Effect.Effect<string> = Effect.async((resume) => {
-  const chunks: Array<Buffer> = []
-  let size = 0
-  let finished = false
-  const done = () => {
-    if (finished) return
-    finished = true
-    process.stdin.destroy()
-    resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
-  }
-  process.stdin.on("data", (chunk: Buffer) => {
-    chunks.push(chunk)
-    size += chunk.length
-    if (size > Limits.hookBytes) done()
+export const readStdin = (): Promise<string> =>
+  new Promise((resolve) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    let finished = false
+    const done = () => {
+      if (finished) return
+      finished = true
+      process.stdin.destroy()
+      resolve(Buffer.concat(chunks).toString("utf8"))
+    }
+    process.stdin.on("data", (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > HOOK_PAYLOAD_BYTES) done()
+    })
+    process.stdin.on("end", done)
+    process.stdin.on("error", done)
   })
-  process.stdin.on("end", done)
-  process.stdin.on("error", done)
-})
 
-/** `termfleet hook AGENT [JSON]`; answers the exit code. */
-export const runHook = (
+/** Where `runHook` writes in a process of its own. */
+export const processOutput = {
+  stdout: (text: string) => void process.stdout.write(text),
+  stderr: (text: string) => void process.stderr.write(text)
+}
+
+/** `hook AGENT [JSON]`: its exit code, having written what it has to say to `stderr` (`--help` to `stdout`). */
+export const runHook = async (
   argv: ReadonlyArray<string>,
   env: Env,
-  stdin: Effect.Effect<string>
-): Effect.Effect<number, never, ClientOutput> =>
-  Effect.gen(function*() {
-    if (argv.includes("--help") || argv.includes("-h")) return yield* Effect.as(printLine(hookUsage), 0)
-    const [agent, ...rest] = argv
-    if (agent === undefined) return yield* Effect.as(printError(hookUsage), 1)
-    const payload = agent === "codex" ? rest.at(-1) ?? "" : yield* stdin
-    return yield* sendHook(agent, payload, env).pipe(
-      Effect.as(0),
-      Effect.catchAll((failure) => Effect.as(printError(`termfleet hook: ${failure.message}`), 1))
-    )
-  })
+  stdin: () => Promise<string>,
+  write: { readonly stdout: (text: string) => void; readonly stderr: (text: string) => void }
+): Promise<number> => {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    write.stdout(`${hookUsage}\n`)
+    return 0
+  }
+  const [agent, ...rest] = argv
+  if (agent === undefined) {
+    write.stderr(`${hookUsage}\n`)
+    return 1
+  }
+  const payload = agent === "codex" ? rest.at(-1) ?? "" : await stdin()
+  const outcome = await sendHook(agent, payload, env)
+  if (outcome._tag !== "Failed") return 0
+  write.stderr(`termfleet hook: ${outcome.message}\n`)
+  return 1
+}

@@ -9,6 +9,7 @@
  * the last argument.
  */
 import { Either, ParseResult, Schema } from "effect"
+import { hookAgents } from "./HookWire.js"
 
 /** Fields every Claude Code hook event carries. */
 const ClaudeCommon = {
@@ -71,7 +72,7 @@ export const CodexNotify = Schema.Struct({
 export type CodexNotify = typeof CodexNotify.Type
 
 /** Agents whose hooks termfleet takes. */
-export const HookAgent = Schema.Literal("claude", "codex")
+export const HookAgent = Schema.Literal(...hookAgents)
 export type HookAgent = typeof HookAgent.Type
 
 export type HookEvent =

@@ -1,7 +1,7 @@
 /**
  * `termfleet hooks install [--agent claude|codex] [--uninstall]`: writes the
- * hook configuration of the current user so the agents call `termfleet
- * hook` (Claude Code: command hooks in `~/.claude/settings.json`; Codex:
+ * hook configuration of the current user so the agents run the hook
+ * command, `node dist/hook.js` (Claude Code: command hooks in `~/.claude/settings.json`; Codex:
  * `notify` in `~/.codex/config.toml`). It shows what it changes, changes
  * nothing when run again, and `--uninstall` takes out exactly what it put in.
  *
@@ -30,15 +30,19 @@ export class InstallRefused extends Schema.TaggedError<InstallRefused>()("Instal
 
 const shellWord = (word: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)
 
-/** The program the hooks run, as words: this node and this termfleet, so it works without `termfleet` on the PATH. */
+/**
+ * The program the hooks run, as words, before the agent's name: this node
+ * and the `hook.js` beside this termfleet's `main.js` (quick to start, see
+ * `HookCommand.ts`), so it works without `termfleet` on the PATH.
+ */
 export type HookProgram = ReadonlyArray<string>
 
 // ---------------------------------------------------------------------------
 // Claude Code: settings.json
 
-/** A command hook of termfleet's, whichever copy of termfleet wrote it. */
+/** A command hook of termfleet's, whichever copy (or version: `main.js hook claude` before `hook.js claude`) wrote it. */
 const isOurs = (command: unknown): boolean =>
-  typeof command === "string" && /(^|[\s/'"])(termfleet|main\.js)['"]?\s+hook\s+claude$/.test(command)
+  typeof command === "string" && /(^|[\s/'"])((termfleet|main\.js)['"]?\s+hook|hook\.js['"]?)\s+claude$/.test(command)
 
 const toolEvents: ReadonlySet<string> = new Set(["PreToolUse", "PermissionRequest", "PostToolUse"])
 
@@ -73,7 +77,7 @@ export const planClaude = (
     const settings = yield* Either.mapLeft(Schema.decodeUnknownEither(Settings)(parsed), () => refuse("not a JSON object"))
     const hooks = yield* Either.mapLeft(Schema.decodeUnknownEither(HooksObject)(settings["hooks"] ?? {}), () =>
       refuse("\"hooks\" is not an object of event arrays"))
-    const command = `${program.map(shellWord).join(" ")} hook claude`
+    const command = [...program, "claude"].map(shellWord).join(" ")
     const changes: Array<string> = []
     const next: Record<string, ReadonlyArray<unknown>> = { ...hooks }
     const ourGroup = (event: string): Group => ({
@@ -123,7 +127,7 @@ export const planCodex = (
   uninstall: boolean
 ): Either.Either<Plan, InstallRefused> => {
   // TOML basic strings escape as JSON strings do.
-  const line = `notify = [${[...program, "hook", "codex"].map((word) => JSON.stringify(word)).join(", ")}] ${MARK}`
+  const line = `notify = [${[...program, "codex"].map((word) => JSON.stringify(word)).join(", ")}] ${MARK}`
   const lines = text === null || text === "" ? [] : text.replace(/\n$/, "").split("\n")
   const at = topLevelNotify(lines)
   const ours = at >= 0 && lines[at]!.endsWith(MARK)
@@ -138,7 +142,7 @@ export const planCodex = (
     return Either.left(
       new InstallRefused({
         message: `${file} already has '${lines[at]!.trim()}', and Codex runs one notify program: ` +
-          `remove it, or make it also run: ${[...program, "hook", "codex"].map(shellWord).join(" ")} JSON`
+          `remove it, or make it also run: ${[...program, "codex"].map(shellWord).join(" ")} JSON`
       })
     )
   }
@@ -189,7 +193,7 @@ export const hooksUsage = `usage: termfleet hooks install [--agent claude|codex]
 
   connects the agents of this user to termfleet: Claude Code's hooks in ~/.claude/settings.json
   (or $CLAUDE_CONFIG_DIR), Codex's notify in ~/.codex/config.toml (or $CODEX_HOME) run
-  'termfleet hook'. Prints what it changes; running it again changes nothing.
+  termfleet's hook command (dist/hook.js: 'termfleet hook', quicker to start). Prints what it changes; running it again changes nothing.
   --agent NAME   only this agent (default: both)
   --uninstall    take out what install put in`
 

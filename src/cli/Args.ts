@@ -6,8 +6,8 @@ import { SessionPath } from "../domain/Api.js"
 import { OutputLines } from "../domain/Limits.js"
 import { ComputerName } from "../domain/Model.js"
 import { checked, flag, PlainDecimal } from "../config/Flag.js"
+import { DEFAULT_URL } from "../config/Locations.js"
 
-export const DEFAULT_URL = "http://127.0.0.1:7420"
 
 const Url = Schema.String.pipe(Schema.filter((raw) =>
   (URL.canParse(raw) && ["http:", "https:"].includes(new URL(raw).protocol)) || "expected an http:// or https:// URL"

@@ -10,8 +10,8 @@ import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { FleetApi } from "../domain/Api.js"
 import { Limits } from "../domain/Limits.js"
-import { isLoopbackHost } from "../config/Address.js"
-import { readToken, readTrimmed, stateDirConfig } from "../config/StateDir.js"
+import { tokenEnv, tokenSource } from "../config/Locations.js"
+import { readTrimmed } from "../config/StateDir.js"
 import { SettingsError } from "../config/Settings.js"
 
 /** A daemon to talk to, and the headers every request to it (REST or WebSocket) carries. */
@@ -20,40 +20,30 @@ export interface Daemon {
   readonly headers: Readonly<Record<string, string>>
 }
 
-/** Whether `url` names this computer: only then is this computer's token sent without being asked for. */
-export const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackHost(new URL(url).hostname)
-
-const setting = (name: string) =>
-  Config.string(name).pipe(Config.option, Config.map(Option.filter((value) => value !== "")))
-
-/**
- * `TERMFLEET_TOKEN`, else the file `TERMFLEET_TOKEN_FILE` names, else, for
- * a daemon on this computer, the token it keeps in its state folder
- * (`TERMFLEET_STATE_DIR`, or the default one): that token is never sent to
- * another computer. With none, the request goes without, and the daemon's
- * refusal says what is missing.
- */
+/** The token for `url`, from where `tokenSource` says (the environment read through `Config`). */
 export const findToken = (url: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SettingsError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const [given, file] = yield* Effect.mapError(
-      Config.all([setting("TERMFLEET_TOKEN"), setting("TERMFLEET_TOKEN_FILE")]),
+    const env = yield* Effect.mapError(
+      Config.all(Object.fromEntries(tokenEnv.map((name) => [name, Config.string(name).pipe(Config.option, Config.map(Option.getOrUndefined))]))),
       (error) => new SettingsError({ message: String(error) })
     )
-    if (Option.isSome(given)) return Option.some(Redacted.make(given.value))
-    if (Option.isSome(file)) {
-      const token = yield* readTrimmed(file.value).pipe(
-        Effect.catchAll((error) => Effect.fail(error.message)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail("the file is missing or empty"), onSome: Effect.succeed })),
-        Effect.mapError((reason) => new SettingsError({ message: `TERMFLEET_TOKEN_FILE ${JSON.stringify(file.value)}: ${reason}` }))
-      )
-      return Option.some(Redacted.make(token))
+    const source = tokenSource(url, env)
+    switch (source._tag) {
+      case "Given":
+        return Option.some(Redacted.make(source.token))
+      case "NamedFile": {
+        const token = yield* readTrimmed(source.path).pipe(
+          Effect.catchAll((error) => Effect.fail(error.message)),
+          Effect.flatMap(Option.match({ onNone: () => Effect.fail("the file is missing or empty"), onSome: Effect.succeed })),
+          Effect.mapError((reason) => new SettingsError({ message: `TERMFLEET_TOKEN_FILE ${JSON.stringify(source.path)}: ${reason}` }))
+        )
+        return Option.some(Redacted.make(token))
+      }
+      case "StateDir":
+        return yield* readTrimmed(source.path).pipe(Effect.map(Option.map(Redacted.make)), Effect.orElseSucceed(Option.none))
+      case "None":
+        return Option.none()
     }
-    if (!isLoopbackUrl(url)) return Option.none()
-    return yield* stateDirConfig.pipe(
-      Effect.flatMap(readToken),
-      Effect.map(Option.map(Redacted.make)),
-      Effect.orElseSucceed(Option.none)
-    )
   })
 
 /** The one place a request to the daemon gets its headers. */

@@ -1,13 +1,13 @@
 /**
- * Where the daemon listens: the host and port flags' rules, whether an
- * address is this computer only (loopback), and the URL clients use.
+ * Where the daemon listens: the host and port flags' rules, and the URL
+ * clients use (whether an address is this computer only: `Locations.ts`).
  */
 import { Schema } from "effect"
-import { BlockList, isIPv6 } from "node:net"
+import { isIPv6 } from "node:net"
 import { PlainDecimal } from "./Flag.js"
+import { isIPv4 } from "./Locations.js"
 
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
-const isIPv4 = (text: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(text) && text.split(".").every((part) => Number(part) <= 255)
 
 /**
  * An IPv4 address, an IPv6 address with or without brackets (kept without),
@@ -28,19 +28,6 @@ export const Port = PlainDecimal.pipe(
   Schema.compose(Schema.Int.pipe(Schema.between(0, 65535))),
   Schema.annotations({ message: () => "expected a port: a plain decimal number from 0 to 65535" })
 )
-
-const loopback = new BlockList()
-loopback.addSubnet("127.0.0.0", 8, "ipv4")
-loopback.addAddress("::1", "ipv6")
-loopback.addSubnet("::ffff:127.0.0.0", 104, "ipv6")
-
-/** Whether only this computer can reach `host` (a `URL.hostname` is fine: IPv6 in brackets). */
-export const isLoopbackHost = (host: string): boolean => {
-  const bare = host.replace(/^\[(.*)\]$/, "$1")
-  if (bare === "localhost") return true
-  if (isIPv4(bare)) return loopback.check(bare, "ipv4")
-  return isIPv6(bare) && loopback.check(bare, "ipv6")
-}
 
 /** `http://127.0.0.1:7420`, `https://[::1]:7420` */
 export const baseUrl = (options: { readonly tls: boolean; readonly host: string; readonly port: number }): string =>

@@ -8,22 +8,18 @@
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { homedir } from "node:os"
 import { join } from "node:path"
+import { stateDirIn, tokenFile } from "./Locations.js"
 
 export class StateError extends Schema.TaggedError<StateError>()("StateError", { message: Schema.String }) {}
 
-/** `TERMFLEET_STATE_DIR`, else `$XDG_STATE_HOME/termfleet`, else `~/.local/state/termfleet` (empty values count as unset). */
-export const stateDirConfig: Config.Config<string> = Config.nonEmptyString("TERMFLEET_STATE_DIR").pipe(
-  Config.orElse(() =>
-    Config.nonEmptyString("XDG_STATE_HOME").pipe(
-      Config.orElse(() => Config.sync(() => join(homedir(), ".local", "state"))),
-      Config.map((base) => join(base, "termfleet"))
-    )
-  )
-)
+const optional = (name: string) => Config.string(name).pipe(Config.option, Config.map(Option.getOrUndefined))
 
-export const tokenFile = (stateDir: string) => join(stateDir, "token")
+/** The state folder (`stateDirIn`), its variables read through `Config`. */
+export const stateDirConfig: Config.Config<string> = Config.all({
+  TERMFLEET_STATE_DIR: optional("TERMFLEET_STATE_DIR"),
+  XDG_STATE_HOME: optional("XDG_STATE_HOME")
+}).pipe(Config.map(stateDirIn))
 export const secretFile = (stateDir: string) => join(stateDir, "fleet-secret")
 
 /** A file's text, trimmed; `None` when it is missing or empty. */

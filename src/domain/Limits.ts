@@ -8,6 +8,7 @@
  * defaults of its settings, which tests may lower.
  */
 import { Schema } from "effect"
+import { HOOK_PAYLOAD_BYTES } from "../agent/HookWire.js"
 
 export const Limits = {
   /** Text typed into a session by one request, in UTF-8 bytes. */
@@ -49,7 +50,7 @@ export const Limits = {
   /** An agent's one-line summary (a waiting reason, a last message), in characters. */
   summaryChars: 200,
   /** A hook payload from an agent, in bytes; a larger one is not from an agent. */
-  hookBytes: 64 * 1024,
+  hookBytes: HOOK_PAYLOAD_BYTES,
   /** `--notify-url` events waiting to be sent (past it the oldest is dropped), and sent at once. */
   notifyQueue: 64,
   notifySenders: 4,

@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { termfleetWith } from "../support/Agents.js"
-import { MAIN } from "../support/DaemonProcess.js"
+import { cleanEnv, MAIN } from "../support/DaemonProcess.js"
 import { tempDir } from "../support/TempDir.js"
 
 const userSettings = {
@@ -17,10 +18,21 @@ const userSettings = {
   hooks: { PreToolUse: [{ matcher: "Edit", hooks: [{ type: "command", command: "my-linter --check" }] }] }
 }
 const userToml = `model = "gpt-5-codex"\napproval_policy = "on-request"\n\n[mcp_servers.docs]\ncommand = "docs-mcp"\n`
-const ourCommand = `${process.execPath} ${MAIN} hook claude`
+// The light hook command beside main.js (dist/hook.js).
+const HOOK = join(dirname(MAIN), "hook.js")
+const ourCommand = `${process.execPath} ${HOOK} claude`
 
 const install = (home: string, ...flags: ReadonlyArray<string>) => termfleetWith({ HOME: home }, ["hooks", "install", ...flags])
 const read = (path: string) => readFileSync(path, "utf8")
+
+/** A hook's command line through the shell, as Claude Code runs it, outside any tmux pane or termfleet session. */
+const run = (command: string) =>
+  new Promise<{ code: number | string | null | undefined; stdout: string; stderr: string }>((resolve) => {
+    const { TMUX: _, TMUX_PANE: __, ...env } = cleanEnv()
+    const child = execFile("sh", ["-c", command], { env, timeout: 15_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : error.code, stdout, stderr }))
+    child.stdin?.end("{}")
+  })
 
 describe("termfleet hooks install", () => {
   it.scopedLive("adds its hooks beside the user's, idempotent, and uninstalls back to what was there", () =>
@@ -51,7 +63,7 @@ describe("termfleet hooks install", () => {
       )
       const toml = read(configFile)
       // Top level, before any table, as Codex reads it; the rest untouched.
-      expect(toml.split("\n")[0]).toBe(`notify = ${JSON.stringify([process.execPath, MAIN, "hook", "codex"]).replaceAll(",", ", ")} # termfleet hooks install`)
+      expect(toml.split("\n")[0]).toBe(`notify = ${JSON.stringify([process.execPath, HOOK, "codex"]).replaceAll(",", ", ")} # termfleet hooks install`)
       expect(toml.endsWith(userToml)).toBe(true)
 
       const again = yield* install(home)
@@ -78,6 +90,22 @@ describe("termfleet hooks install", () => {
       expect((yield* install(home, "--uninstall")).code).toBe(0)
       expect(existsSync(settingsFile)).toBe(false)
       expect(existsSync(configFile)).toBe(false)
+    }))
+
+  it.scopedLive("replaces the hooks an older termfleet installed (`main.js hook claude`), and they run", () =>
+    Effect.gen(function*() {
+      const home = yield* tempDir("tf-home")
+      const settingsFile = join(home, ".claude", "settings.json")
+      mkdirSync(join(home, ".claude"))
+      const older = `${process.execPath} ${MAIN} hook claude`
+      writeFileSync(settingsFile, JSON.stringify({ hooks: { Stop: [{ hooks: [{ type: "command", command: older, timeout: 5 }] }] } }))
+      const upgraded = yield* install(home, "--agent", "claude")
+      expect(upgraded.stdout).toContain(`- hooks.Stop: ${JSON.stringify(older)}\n  + hooks.Stop: ${JSON.stringify(ourCommand)}`)
+      expect(JSON.parse(read(settingsFile)).hooks.Stop).toEqual([{ hooks: [{ type: "command", command: ourCommand, timeout: 5 }] }])
+      // Both commands run, and do nothing outside a termfleet session.
+      for (const command of [older, ourCommand]) {
+        expect(yield* Effect.promise(() => run(command))).toEqual({ code: 0, stdout: "", stderr: "" })
+      }
     }))
 
   it.scopedLive("refuses to replace someone else's Codex notify, and settings that are not JSON; usage errors exit 2", () =>

@@ -4,7 +4,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Option, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { findToken, isLoopbackUrl } from "../../src/cli/FleetClient.js"
+import { findToken } from "../../src/cli/FleetClient.js"
+import { isLoopbackUrl } from "../../src/config/Locations.js"
 import { tempDir } from "../support/TempDir.js"
 
 const tokenFor = (env: Readonly<Record<string, string>>, url: string) =>

@@ -1,0 +1,19 @@
+/**
+ * What an agent's hook and the daemon agree on, in plain TypeScript: the
+ * hook command (`dist/hook.js`) imports this and nothing of Effect, so it
+ * starts in a fraction of the time the whole command line takes.
+ */
+
+/** The agents whose hooks termfleet takes: `POST /hooks/<agent>`, `termfleet hook <agent>`. */
+export const hookAgents = ["claude", "codex"] as const
+export type HookAgentName = typeof hookAgents[number]
+
+/** A hook payload from an agent, in bytes; a larger one is not from an agent (listed in `Limits`). */
+export const HOOK_PAYLOAD_BYTES = 64 * 1024
+
+/** The variables every new session gets, so a hook run inside it finds its session and this daemon. */
+export const SessionEnv = {
+  session: "TERMFLEET_SESSION",
+  url: "TERMFLEET_URL",
+  stateDir: "TERMFLEET_STATE_DIR"
+} as const
