@@ -23,6 +23,8 @@ import { Projects } from "./local/Projects.js"
 import { RedisClient } from "./fleet/RedisClient.js"
 import { RedisStatus } from "./fleet/RedisStatus.js"
 import { Requests } from "./fleet/Requests.js"
+import { PanePublisher } from "./fleet/PanePublisher.js"
+import { RemotePanes } from "./fleet/RemotePanes.js"
 import { Seal } from "./fleet/Seal.js"
 import { SessionCache } from "./cache/SessionCache.js"
 import { SessionControl } from "./server/SessionControl.js"
@@ -48,13 +50,20 @@ const GoodbyeToClients = Layer.scopedDiscard(
 )
 
 export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
-  const fleet = Option.match(settings.fleet, {
+  // One Redis connection, seal and status for every part that talks to peers (a Layer value is built once).
+  const peering = Option.map(settings.fleet, (fleet) =>
+    Layer.mergeAll(Seal.layer(fleet.secret), RedisStatus.layer).pipe(Layer.provideMerge(io.redis(fleet))))
+  const fleet = Option.match(peering, {
     onNone: () => Requests.notInFleet,
-    onSome: (fleet) =>
-      Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer).pipe(
-        Layer.provide(Layer.mergeAll(Seal.layer(fleet.secret), RedisStatus.layer)),
-        Layer.provide(io.redis(fleet))
+    onSome: (peering) =>
+      Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer, PanePublisher).pipe(
+        Layer.provide(peering)
       )
+  })
+  // Below the viewers of terminals, which watch other computers' sessions through it.
+  const remotePanes = Option.match(peering, {
+    onNone: () => Layer.empty,
+    onSome: (peering) => RemotePanes.layer.pipe(Layer.provide(peering))
   })
   // Built after the server, so released before it: clients get their 1001 while it still runs.
   return GoodbyeToClients.pipe(
@@ -62,6 +71,7 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
     Layer.provideMerge(SessionControl.layer),
     Layer.provideMerge(Layer.mergeAll(WebSocketHub.layer, fleet)),
     Layer.provideMerge(TerminalViewing.layer),
+    Layer.provideMerge(remotePanes),
     Layer.provideMerge(Terminals.layer),
     Layer.provideMerge(Layer.mergeAll(LocalSessions.layer, Projects.layer, Notifier)),
     Layer.provideMerge(AgentState.layer),

@@ -56,6 +56,8 @@ export interface SessionCacheService {
   readonly revision: Effect.Effect<number>
   /** Topics at least one local client is subscribed to. */
   readonly interest: SubscriptionRef.SubscriptionRef<ReadonlyArray<Topic>>
+  /** Sessions of other computers whose live terminal a local viewer watches (in this computer's heartbeat). */
+  readonly watching: SubscriptionRef.SubscriptionRef<ReadonlyArray<SessionRef>>
 }
 
 interface Stamped<A> {
@@ -73,9 +75,10 @@ const sameSession = (a: Session, b: Session) =>
 
 const sameComputer = (a: Computer, b: Computer) =>
   a.lastSeen === b.lastSeen && a.startedAt === b.startedAt && a.version === b.version &&
-  a.interestedIn.join() === b.interestedIn.join()
+  a.interestedIn.join() === b.interestedIn.join() && refsKey(a.terminals) === refsKey(b.terminals)
 
 const sessionKey = (ref: SessionRef) => `${ref.computer}\u0000${ref.sessionId}`
+const refsKey = (refs: ReadonlyArray<SessionRef> | undefined) => (refs ?? []).map(sessionKey).join("\n")
 
 export const makeSessionCache = (
   self: string,
@@ -85,6 +88,7 @@ export const makeSessionCache = (
     const startedAt = yield* Clock.currentTimeMillis
     const changes = yield* Effect.acquireRelease(PubSub.unbounded<CacheChange>(), PubSub.shutdown)
     const interest = yield* SubscriptionRef.make<ReadonlyArray<Topic>>([])
+    const watching = yield* SubscriptionRef.make<ReadonlyArray<SessionRef>>([])
     const sessionsByKey = new Map<string, Session>()
     const computersByName = new Map<string, Stamped<Computer>>()
     const projectsByComputer = new Map<string, Stamped<ReadonlyArray<Project>>>()
@@ -99,12 +103,13 @@ export const makeSessionCache = (
     const publish = (change: CacheChange) => Effect.sync(() => unsafePublish(change))
     /** This computer as peers see it: always live, interest as of now. */
     const selfComputer = (now: number) =>
-      Effect.map(SubscriptionRef.get(interest), (interestedIn): Computer => ({
+      Effect.map(Effect.all([SubscriptionRef.get(interest), SubscriptionRef.get(watching)]), ([interestedIn, terminals]): Computer => ({
         name: self,
         version,
         startedAt,
         lastSeen: now,
-        interestedIn
+        interestedIn,
+        ...(terminals.length > 0 ? { terminals } : {})
       }))
     const isLive = (name: string, now: number) => {
       if (name === self) return true
@@ -249,7 +254,8 @@ export const makeSessionCache = (
       todos: fresh(todosByComputer),
       subscribe: PubSub.subscribe(changes),
       revision: Effect.sync(() => revision),
-      interest
+      interest,
+      watching
     }
     return service
   })

@@ -41,6 +41,12 @@ export const Limits = {
   terminalUnparsedBytes: 2 * 1024 * 1024,
   /** Lines of history kept in its headless terminal and in snapshots. */
   terminalScrollback: 1000,
+  /** A live terminal of another computer: output bytes per entry of its Redis stream (which keeps `terminalHeldBytes` of them). */
+  peerTerminalEntryBytes: 16 * 1024,
+  /** Sessions of other computers this daemon's viewers may watch at once (listed in its heartbeat): clients × their terminals. */
+  watchedTerminals: 4096,
+  /** Keys, sizes and asks waiting to go to other computers (Redis away): more are dropped. */
+  peerTerminalInputs: 4096,
   /** Lines of history a live terminal keeps in the dashboard. */
   dashboardScrollback: 5000,
   /** Commands a tmux control client may have waiting for their answer; more is a bug or a tmux that stopped answering. */

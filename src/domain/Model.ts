@@ -4,6 +4,7 @@
  * decoded with these schemas.
  */
 import { Schema } from "effect"
+import { Limits } from "./Limits.js"
 
 /** A computer name: what `--computer` accepts and what keys are built from. */
 export const ComputerName = Schema.String.pipe(
@@ -15,12 +16,20 @@ export const ComputerName = Schema.String.pipe(
 export const Topic = Schema.Literal("sessions", "preparation")
 export type Topic = typeof Topic.Type
 
+export const SessionRef = Schema.Struct({
+  sessionId: Schema.String,
+  computer: ComputerName
+})
+export type SessionRef = typeof SessionRef.Type
+
 export const Computer = Schema.Struct({
   name: ComputerName,
   version: Schema.String,
   startedAt: Schema.Number,
   lastSeen: Schema.Number,
-  interestedIn: Schema.Array(Topic)
+  interestedIn: Schema.Array(Topic),
+  /** Sessions of other computers whose live terminal this daemon's viewers watch: their owners stream them while listed. */
+  terminals: Schema.optional(Schema.Array(SessionRef).pipe(Schema.maxItems(Limits.watchedTerminals)))
 })
 export type Computer = typeof Computer.Type
 
@@ -88,12 +97,6 @@ export const Session = Schema.Struct({
   agent: Schema.optional(AgentStatus)
 })
 export type Session = typeof Session.Type
-
-export const SessionRef = Schema.Struct({
-  sessionId: Schema.String,
-  computer: ComputerName
-})
-export type SessionRef = typeof SessionRef.Type
 
 export const Project = Schema.Struct({
   computer: ComputerName,

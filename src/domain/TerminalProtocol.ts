@@ -30,7 +30,7 @@ export const formatPosition = (epoch: number, offset: number): Position => `${ep
 export const Cols = TerminalCells
 export const Rows = TerminalCells
 
-const TerminalSessionId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
+export const TerminalSessionId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
 
 export const TerminalMessage = Schema.Union(
   /**

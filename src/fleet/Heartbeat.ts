@@ -154,9 +154,14 @@ export class Heartbeat extends Context.Tag("termfleet/Heartbeat")<Heartbeat, Hea
         Effect.forever,
         Effect.forkScoped
       )
+      // Topics, and the terminals of peers' sessions watched here: owners start or stop streaming them at once.
       const interest = yield* cache.interest.changes.pipe(
         Stream.changesWith(Arr.getEquivalence<string>((a, b) => a === b)),
         Stream.drop(1),
+        Stream.merge(cache.watching.changes.pipe(
+          Stream.changesWith(Arr.getEquivalence((a, b) => a.computer === b.computer && a.sessionId === b.sessionId)),
+          Stream.drop(1)
+        )),
         Stream.runForEach(() => Effect.ignore(status.report("write", Effect.zipRight(writePresence, announce)))),
         Effect.forkScoped
       )

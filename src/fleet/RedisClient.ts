@@ -55,6 +55,8 @@ export interface RedisClientService {
    * caller writes it again (entries that did land are then refused as replays).
    */
   readonly xaddBatch: (entries: ReadonlyArray<XAddEntry>) => Effect.Effect<ReadonlyArray<string>, RedisError>
+  /** The id of a stream's newest entry (`XREVRANGE key + - COUNT 1`), none when it is empty or missing: where a reader of only what comes next starts. */
+  readonly lastId: (key: string) => Effect.Effect<Option.Option<string>, RedisError>
   readonly reader: Effect.Effect<StreamReader, RedisError, Scope.Scope>
 }
 
@@ -162,6 +164,9 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
       zrem: (key, member) => run("ZREM", () => redis.zrem(key, member)),
       zrangeByScore: (key, min, max) => run("ZRANGEBYSCORE", () => redis.zrangebyscore(key, score(min), score(max))),
       xaddBatch,
+      lastId: (key) =>
+        Effect.map(run("XREVRANGE", () => redis.xrevrange(key, "+", "-", "COUNT", 1)), (entries) =>
+          Option.fromNullable(entries[0]?.[0])),
       xadd: (key, fields, maxLen, ttlMillis) =>
         Effect.map(xaddBatch([ttlMillis === undefined ? { key, fields, maxLen } : { key, fields, maxLen, ttlMillis }]), (ids) => ids[0]!),
       reader: Effect.gen(function*() {

@@ -8,7 +8,9 @@ export const Retention = {
   /** `events:` streams and `cursor:` keys: a week without a write. */
   eventsMillis: 7 * 24 * 3_600_000,
   /** `requests:` streams and their cursors: requests are dropped seconds after their deadline anyway. */
-  requestsMillis: 3_600_000
+  requestsMillis: 3_600_000,
+  /** `terminal:` streams: written while a peer watches; a viewer that is gone longer gets a fresh snapshot anyway. */
+  paneMillis: 60_000
 } as const
 
 /** Every Redis key termfleet uses, under one prefix so fleets and test runs can share a Redis. */
@@ -26,6 +28,11 @@ export interface RedisKeys {
   readonly requestsCursor: (name: string) => string
   /** Answers to a daemon's requests, each naming its request; expires shortly after the last one is written. */
   readonly replies: (name: string) => string
+  /** The live terminal of one session, written by its owner while peers watch it: snapshots, output, sizes. */
+  readonly pane: (computer: string, sessionId: string) => string
+  /** Keys, sizes and asks for snapshots for a daemon's live terminals, from its peers' viewers, in order. */
+  readonly terminalInput: (name: string) => string
+  readonly terminalInputCursor: (name: string) => string
 }
 
 export const redisKeys = (prefix: string): RedisKeys => ({
@@ -35,5 +42,8 @@ export const redisKeys = (prefix: string): RedisKeys => ({
   cursor: (name) => `${prefix}cursor:${name}`,
   requests: (name) => `${prefix}requests:${name}`,
   requestsCursor: (name) => `${prefix}requests-cursor:${name}`,
-  replies: (name) => `${prefix}replies:${name}`
+  replies: (name) => `${prefix}replies:${name}`,
+  pane: (computer, sessionId) => `${prefix}terminal:${computer}:${sessionId}`,
+  terminalInput: (name) => `${prefix}terminal-input:${name}`,
+  terminalInputCursor: (name) => `${prefix}terminal-input-cursor:${name}`
 })

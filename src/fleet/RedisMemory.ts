@@ -91,6 +91,7 @@ export const makeMemoryRedis: Effect.Effect<RedisClientService> = Effect.gen(fun
         }).pipe(Effect.tap(() => PubSub.publish(written, key)))),
     xaddBatch: (entries) =>
       Effect.forEach(entries, ({ fields, key, maxLen, ttlMillis }) => service.xadd(key, fields, maxLen, ttlMillis)),
+    lastId: (key) => live(key, () => Option.fromNullable(streams.get(key)?.entries.at(-1)?.id)),
     reader: Effect.succeed({
       xread: (key, afterId, { blockMillis, count }) =>
         Effect.scoped(

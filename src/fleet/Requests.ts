@@ -50,7 +50,7 @@ const REPLY_MAX_LEN = 1_000
  * requester has given up and told its user so, and a create or input done
  * later anyway would surprise them. It is the clock skew the fleet tolerates.
  */
-const STALE_AFTER_MILLIS = 5_000
+export const STALE_AFTER_MILLIS = 5_000
 
 export interface RequestsService {
   readonly call: (computer: string, request: PeerRequest) => Effect.Effect<PeerReply, PeerUnavailable | NotInFleet>

@@ -35,7 +35,6 @@ interface Chunk {
 export class PaneTerminal {
   private readonly term: InstanceType<typeof xtermHeadless.Terminal>
   private readonly serializer = new SerializeAddon()
-  private offset = 0
   private readonly held: Array<Chunk> = []
   private heldBytes = 0
   private unparsed = 0
@@ -51,7 +50,9 @@ export class PaneTerminal {
     private rows: number,
     replay: string,
     /** The state can no longer be kept exactly (parsing fell too far behind): rebuild it. */
-    private readonly onOverflow: () => void
+    private readonly onOverflow: () => void,
+    /** Where `replay` leaves the pane's output: 0 for a state built here, a peer's position for a mirror of its pane. */
+    private offset = 0
   ) {
     this.term = new xtermHeadless.Terminal({ cols, rows, scrollback: Limits.terminalScrollback, allowProposedApi: true })
     this.term.loadAddon(this.serializer)
@@ -116,6 +117,18 @@ export class PaneTerminal {
       this.scheduleFlush()
     }
     return () => void this.viewers.delete(viewer)
+  }
+
+  /**
+   * Gives the viewer of `sink` a fresh snapshot, after the bytes it was not
+   * sent yet (so the snapshot continues where its output ended).
+   */
+  resnapshot(sink: ViewerSink): void {
+    const viewer = [...this.viewers].find((v) => v.sink === sink)
+    if (viewer === undefined || viewer.cursor === undefined) return
+    this.flush()
+    viewer.cursor = undefined
+    this.snapshotFor(viewer)
   }
 
   /** Gives every viewer a fresh snapshot (after the state was rebuilt elsewhere, viewers move here). */

@@ -1,7 +1,8 @@
 /**
  * The terminals one WebSocket client has attached: it handles the client's
  * `attach`, `keys`, `resize` and `detach` messages and sends it the
- * `terminal_*` frames, for sessions of this computer (`Terminals`).
+ * `terminal_*` frames, for sessions of this computer (`Terminals`) and of
+ * others (`RemotePanes`).
  */
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
@@ -10,6 +11,7 @@ import { Limits } from "../domain/Limits.js"
 import type { TerminalClosedReason, TerminalMessage } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { type Attachment, Terminals, TerminalUnavailable, type Viewer } from "./Terminals.js"
+import { RemotePanes } from "../fleet/RemotePanes.js"
 
 export interface ClientTerminals {
   readonly handle: (message: TerminalMessage) => Effect.Effect<void>
@@ -34,6 +36,10 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
       const { computer: self } = yield* DaemonConfig
       const cache = yield* SessionCache
       const terminals = yield* Terminals
+      // Sessions of other computers, through Redis (none when running local-only).
+      const remote = yield* Effect.serviceOption(RemotePanes)
+      const localOnly = (computer: string) =>
+        new TerminalUnavailable({ reason: "unavailable", message: `sessions of '${computer}' cannot be reached: this daemon runs local-only` })
 
       /** Which computer owns a session: the one named, else the one the cache knows it on. */
       const ownerOf = (sessionId: string, computer: string | undefined) =>
@@ -83,10 +89,10 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
               const viewer = viewerFor(sessionId, computer)
               const attaching: Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope> = computer === self
                 ? terminals.attach(sessionId, { cols, rows }, from, viewer)
-                : Effect.fail(new TerminalUnavailable({
-                  reason: "unavailable",
-                  message: `sessions of '${computer}' cannot be watched from here yet`
-                }))
+                : Option.match(remote, {
+                  onNone: () => Effect.fail(localOnly(computer)),
+                  onSome: (panes) => panes.attach(computer, sessionId, { cols, rows }, from, viewer)
+                })
               const attachment = yield* Effect.either(Scope.extend(attaching, scope))
               if (attachment._tag === "Left") {
                 yield* Scope.close(scope, Exit.void)
@@ -100,10 +106,14 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
             Effect.gen(function*() {
               const owner = yield* ownerOf(sessionId, undefined)
               if (Option.isNone(owner)) return closed(sessionId, "not_found", `no session '${sessionId}' on any online computer`)
-              if (owner.value !== self) {
-                return closed(sessionId, "unavailable", `keys for sessions of '${owner.value}' cannot be sent from here yet`)
-              }
-              const typed = yield* Effect.either(terminals.type(sessionId, bytes))
+              const typed = yield* Effect.either(
+                owner.value === self
+                  ? terminals.type(sessionId, bytes)
+                  : Option.match(remote, {
+                    onNone: () => Effect.fail(localOnly(owner.value)),
+                    onSome: (panes) => panes.type(owner.value, sessionId, bytes)
+                  })
+              )
               if (typed._tag === "Left") closed(sessionId, typed.left.reason, typed.left.message)
             })
 

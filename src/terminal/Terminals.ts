@@ -44,13 +44,19 @@ export interface Attachment {
   /** Types bytes into the pane; this viewer's size becomes the pane's. */
   readonly keys: (bytes: Uint8Array) => Effect.Effect<void>
   readonly resize: (size: Size) => Effect.Effect<void>
+  /** A fresh snapshot for this viewer, continuing where its output ended (a peer's viewer missed some of it). */
+  readonly resnapshot: Effect.Effect<void>
 }
 
 export interface TerminalsService {
-  /** Watches a session of this computer until the scope closes. */
+  /**
+   * Watches a session of this computer until the scope closes. Without a
+   * size the viewer leaves the pane's size alone until it types or resizes
+   * (it speaks for viewers elsewhere, which set their sizes themselves).
+   */
   readonly attach: (
     sessionId: string,
-    size: Size,
+    size: Size | undefined,
     from: Position | undefined,
     viewer: Viewer
   ) => Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope>
@@ -65,7 +71,7 @@ const LINGER = "30 seconds"
 
 interface ViewerEntry {
   readonly viewer: Viewer
-  size: Size
+  size: Size | undefined
   detach: (() => void) | undefined
 }
 
@@ -99,7 +105,8 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
       const nextEpoch = () => (lastEpoch = Math.max(clock.unsafeCurrentTimeMillis(), lastEpoch + 1))
 
       /** Tells the pane's viewers' sizes to tmux: the one who acted last wins. */
-      const sizeTo = (entry: Watched, size: Size) => {
+      const sizeTo = (entry: Watched, size: Size | undefined) => {
+        if (size === undefined) return
         const pane = entry.terminal?.size ?? { cols: entry.info.cols, rows: entry.info.rows }
         if (pane.cols === size.cols && pane.rows === size.rows) return
         entry.followed.client.request(
@@ -247,7 +254,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           })
         })
 
-      const attach = (sessionId: string, size: Size, from: Position | undefined, viewer: Viewer) =>
+      const attach = (sessionId: string, size: Size | undefined, from: Position | undefined, viewer: Viewer) =>
         Effect.gen(function*() {
           const entry = yield* watch(sessionId)
           if (entry.linger !== undefined) {
@@ -269,7 +276,8 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
               Effect.sync(() => {
                 viewerEntry.size = next
                 sizeTo(entry, next)
-              })
+              }),
+            resnapshot: Effect.sync(() => entry.terminal?.resnapshot(viewer))
           } satisfies Attachment
         })
 

@@ -99,6 +99,9 @@ for (const subject of subjects) {
           expect(yield* reader.xread(key("s"), ids[4]!, { count: 10 })).toEqual([])
           expect(yield* reader.xread(key("none"), "0", { count: 10 })).toEqual([])
         }))
+        // The newest id: where a reader of only what comes next starts.
+        expect(yield* redis.lastId(key("s"))).toEqual(Option.some(ids[4]!))
+        expect(yield* redis.lastId(key("none"))).toEqual(Option.none())
       }))
 
     subject.it("a blocking XREAD waits, and an XADD from elsewhere wakes it with the new entry", (redis, key) =>

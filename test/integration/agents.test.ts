@@ -9,9 +9,10 @@ import { Effect, Fiber, Option } from "effect"
 import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
 import type { AgentStatus, Session } from "../../src/domain/Model.js"
 import { homeWithHooks, keepToken, standIn } from "../support/Agents.js"
+import { request } from "../support/Panes.js"
 import { cli } from "../support/Cli.js"
 import { freePort, uniquePrefix, useRedis } from "../support/RedisServer.js"
-import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
+import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
 import { subscribedClient, type WsClient } from "../support/WsClient.js"
 
 const redisUrl = useRedis()
@@ -29,17 +30,6 @@ const fleet = Effect.gen(function*() {
   const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
   return { alpha, beta, onBeta }
 })
-
-const request = (daemon: TestDaemon, method: string, path: string, body?: unknown) =>
-  Effect.promise(async () => {
-    const response = await fetch(daemon.httpUrl(path), {
-      method,
-      headers: { ...daemon.authHeaders, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, body: text.length > 0 ? JSON.parse(text) : null }
-  })
 
 /** The next update of session `id` whose agent status satisfies `where`. */
 const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) => boolean) =>

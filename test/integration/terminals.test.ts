@@ -10,54 +10,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { Limits } from "../../src/domain/Limits.js"
-import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
+import { COLOURS_THEN_FULL_SCREEN, lineCounts, newSession, numberedLines, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
+import { startDaemon } from "../support/TestDaemon.js"
 import { connectViewer } from "../support/TerminalViewer.js"
 import { tmuxCli } from "../support/TmuxServer.js"
-
-const request = (daemon: TestDaemon, method: string, path: string, body?: unknown) =>
-  Effect.promise(async () => {
-    const response = await fetch(daemon.httpUrl(path), {
-      method,
-      headers: { ...daemon.authHeaders, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, body: text.length > 0 ? JSON.parse(text) : null }
-  })
-
-const newSession = (daemon: TestDaemon, command: string) =>
-  Effect.map(request(daemon, "POST", "/sessions", { command }), (created) => created.body.sessionId as string)
-
-/** The tmux name of a session created without a title is its command's; sessions here are found by their id option. */
-const tmuxTarget = (daemon: TestDaemon, sessionId: string) =>
-  Effect.map(
-    tmuxCli(daemon.settings.tmuxSocket, "list-sessions", "-F", "#{session_id} #{@tf_id}"),
-    (out) => out.split("\n").find((line) => line.endsWith(` ${sessionId}`))!.split(" ")[0]!
-  )
-
-const paneSize = (daemon: TestDaemon, target: string) =>
-  Effect.map(tmuxCli(daemon.settings.tmuxSocket, "display-message", "-p", "-t", target, "#{pane_width}x#{pane_height}"), (s) => s.trim())
-
-const screenOf = (daemon: TestDaemon, target: string) =>
-  Effect.map(
-    tmuxCli(daemon.settings.tmuxSocket, "capture-pane", "-p", "-t", target),
-    (text) => text.replace(/\n$/, "").split("\n").map((row) => row.trimEnd())
-  )
 
 describe("live terminals on one daemon", () => {
   it.scopedLive("a viewer sees the screen tmux has, colours and a full-screen program included", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("alpha", Option.none())
-      const script = [
-        "printf '\\033[31mred\\033[0m \\033[1;44mbold on blue\\033[0m plain\\n'",
-        "printf 'second line\\n'",
-        "read go",
-        // A full-screen program: alternate screen, cleared, text placed by the cursor, application cursor keys.
-        "printf '\\033[?1049h\\033[?1h\\033[2J\\033[5;10Hfull screen \\033[7minverse\\033[0m'",
-        "printf '\\033[12;3Hbottom'",
-        "read done"
-      ].join("; ")
-      const sessionId = yield* newSession(daemon, `sh -c "${script.replaceAll('"', '\\"')}"`)
+      const sessionId = yield* newSession(daemon, COLOURS_THEN_FULL_SCREEN)
       const target = yield* tmuxTarget(daemon, sessionId)
       const viewer = yield* connectViewer(daemon.wsUrl)
       yield* viewer.send({ type: "attach", sessionId, cols: 60, rows: 16 })
@@ -114,10 +76,7 @@ describe("live terminals on one daemon", () => {
     Effect.gen(function*() {
       const daemon = yield* startDaemon("alpha", Option.none())
       const lines = 4000
-      const sessionId = yield* newSession(
-        daemon,
-        `sh -c 'read go; i=0; while [ $i -lt ${lines} ]; do i=$((i+1)); echo line-$i.; done; read done'`
-      )
+      const sessionId = yield* newSession(daemon, numberedLines(lines))
       const first = yield* connectViewer(daemon.wsUrl)
       yield* first.send({ type: "attach", sessionId, cols: 80, rows: 24 })
       yield* first.waitUntil("the snapshot", () => first.lastPosition() !== undefined)
@@ -131,9 +90,7 @@ describe("live terminals on one daemon", () => {
       yield* second.waitUntil("the last line", () => second.received().includes(`line-${lines}.`))
       // Resumed: no snapshot, the first frame starts where the first viewer stopped.
       expect(second.events()[0]).toBe("terminal_output")
-      const all = first.received() + second.received()
-      const counts = new Map<string, number>()
-      for (const match of all.matchAll(/line-(\d+)\./g)) counts.set(match[1]!, (counts.get(match[1]!) ?? 0) + 1)
+      const counts = lineCounts(first.received() + second.received())
       expect(counts.size).toBe(lines)
       expect([...counts.values()].every((n) => n === 1)).toBe(true)
 
