@@ -7,7 +7,6 @@ import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
 import { request as httpRequest } from "node:http"
-import { request as httpsRequest } from "node:https"
 import { FleetApi } from "../domain/Api.js"
 import { Limits } from "../domain/Limits.js"
 import { tokenEnv, tokenSource } from "../config/Locations.js"
@@ -105,8 +104,20 @@ interface Answer {
  * `HttpApiClient` is loaded.
  */
 const exchange = (url: URL, method: string, headers: Record<string, string>, body: string | undefined) =>
+  Effect.flatMap(
+    // `node:https` (and TLS) load only for an https:// daemon.
+    url.protocol === "https:" ? Effect.promise(() => import("node:https")).pipe(Effect.map((https) => https.request)) : Effect.succeed(httpRequest),
+    (send) => exchangeWith(send, url, method, headers, body)
+  )
+
+const exchangeWith = (
+  send: typeof httpRequest,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined
+) =>
   Effect.async<Answer, string>((resume) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest
     const request = send(url, { method, headers, agent: false }, (response) => {
       const chunks: Array<Buffer> = []
       let size = 0

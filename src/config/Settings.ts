@@ -11,7 +11,6 @@
 import { FileSystem } from "@effect/platform"
 import { Config, ConfigError, Effect, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
-import { createSecureContext } from "node:tls"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
@@ -94,7 +93,8 @@ const readTls = (cert: Option.Option<string>, key: Option.Option<string>) =>
       cert: yield* readFile("--tls-cert", cert.value),
       key: Redacted.make(yield* readFile("--tls-key", key.value))
     }
-    // Refused now, with the flags' names, rather than when the server starts.
+    // Refused now, with the flags' names, rather than when the server starts. (`node:tls` loads only here: a client command needs none.)
+    const { createSecureContext } = yield* Effect.promise(() => import("node:tls"))
     yield* Effect.try({
       try: () => createSecureContext({ cert: tls.cert, key: Redacted.value(tls.key) }),
       catch: (error) =>
