@@ -5,7 +5,7 @@
  * both Layers.
  */
 import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 
 export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   command: Schema.String,
@@ -108,14 +108,14 @@ const READ_GRACE_MILLIS = 2_000
 
 const connect = (url: string) =>
   Effect.acquireRelease(
-    Effect.sync(() =>
-      new Redis(url, {
+    // ioredis (and what it requires) loads only in a fleet: a local-only daemon starts without it.
+    Effect.map(Effect.promise(() => import("ioredis")), ({ Redis: IoRedis }): Redis =>
+      new IoRedis(url, {
         lazyConnect: false,
         maxRetriesPerRequest: 2,
         enableAutoPipelining: true,
         commandTimeout: COMMAND_TIMEOUT_MILLIS
-      })
-    ),
+      })),
     (redis) => Effect.sync(() => redis.disconnect())
   )
 

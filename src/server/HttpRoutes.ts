@@ -2,7 +2,7 @@
  * Everything served over HTTP: the REST API of `Api.ts` (with its OpenAPI
  * document at `/openapi.json`) and the `/ws` upgrade handed to the hub.
  */
-import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse, OpenApi } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
@@ -76,8 +76,20 @@ const WebSocketRoute = HttpLayerRouter.use((router) =>
       ))
   }))
 
+/**
+ * `/openapi.json`, made on its first request rather than at start
+ * (`addHttpApi`'s `openapiPath` builds it while the daemon starts, before
+ * its first answer), then kept.
+ */
+const OpenApiRoute = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const document = yield* Effect.cached(Effect.sync(() => OpenApi.fromApi(FleetApi)))
+    yield* router.add("GET", "/openapi.json", Effect.map(document, (spec) => HttpServerResponse.unsafeJson(spec)))
+  }))
+
 export const HttpRoutes = Layer.mergeAll(
-  HttpLayerRouter.addHttpApi(FleetApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide([FleetHandlers, ControlHandlers, HookHandlers])),
+  HttpLayerRouter.addHttpApi(FleetApi).pipe(Layer.provide([FleetHandlers, ControlHandlers, HookHandlers])),
+  OpenApiRoute,
   WebSocketRoute,
   DashboardRoute
 ).pipe(Layer.provide(HttpGuard))
