@@ -2,7 +2,8 @@
  * The live connection to the daemon's `/ws`, reconnecting with capped
  * exponential backoff; the header shows its state.
  */
-import type { ClientMessage, ServerEvent } from "../domain/Protocol.js"
+import { Either } from "effect"
+import { type ClientMessage, decodeServerEvent, type ServerEvent } from "../domain/Protocol.js"
 import { byTestId, setText } from "./Dom.js"
 
 const BACKOFF_FIRST_MS = 250
@@ -23,18 +24,9 @@ const setState = (name: "live" | "reconnecting", label: string) => {
   setText(node, label)
 }
 
-const parseFrame = (data: unknown): ServerEvent | undefined => {
-  if (typeof data !== "string") return undefined
-  let frame: unknown
-  try {
-    frame = JSON.parse(data)
-  } catch {
-    return undefined
-  }
-  return typeof frame === "object" && frame !== null && "event" in frame && typeof frame.event === "string"
-    ? frame as ServerEvent
-    : undefined
-}
+/** A frame, decoded with the Schema the daemon encodes it with; one that does not decode is dropped. */
+const parseFrame = (data: unknown): ServerEvent | undefined =>
+  typeof data === "string" ? Either.getOrUndefined(decodeServerEvent(data)) : undefined
 
 export const connect = (handlers: ConnectionHandlers): void => {
   let attempts = 0
