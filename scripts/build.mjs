@@ -81,15 +81,15 @@ const noNamespaceObjects = {
   }
 }
 
+/** What every bundle shares: ES modules, Effect imported module by module. */
+const esm = /** @type {const} */ ({ bundle: true, format: "esm", plugins: [noNamespaceObjects], logLevel: "warning" })
+/** The Node bundles: Node 20, source maps beside them. */
+const forNode = /** @type {const} */ ({ ...esm, platform: "node", target: "node20", sourcemap: true, outdir: "dist" })
+
 const node = build({
+  ...forNode,
   entryPoints: { main: "src/main.ts" },
-  outdir: "dist",
-  bundle: true,
   splitting: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
   chunkNames: "chunks/[name]-[hash]",
   plugins: [noBarrels, noNamespaceObjects],
   // Native add-ons that dependencies load only when present.
@@ -97,27 +97,16 @@ const node = build({
   // CommonJS dependencies (ioredis, ws) call require() for node built-ins.
   banner: {
     js: "import { createRequire as __termfleetRequire } from 'node:module'; const require = __termfleetRequire(import.meta.url);"
-  },
-  logLevel: "warning"
+  }
 })
 
-const hook = build({
-  entryPoints: { hook: "src/hook.ts" },
-  outdir: "dist",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
-  logLevel: "warning"
-})
+const hook = build({ ...forNode, entryPoints: { hook: "src/hook.ts" } })
 
 const dashboard = build({
+  ...esm,
   entryPoints: { main: "src/dashboard/main.ts" },
   outdir: "dist/dashboard",
-  bundle: true,
   splitting: true,
-  format: "esm",
   platform: "browser",
   target: "es2022",
   minify: true,
@@ -125,9 +114,7 @@ const dashboard = build({
   entryNames: "[name]-[hash]",
   chunkNames: "[name]-[hash]",
   assetNames: "[name]-[hash]",
-  metafile: true,
-  plugins: [noNamespaceObjects],
-  logLevel: "warning"
+  metafile: true
 })
 
 const { metafile } = await dashboard
