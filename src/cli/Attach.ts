@@ -5,9 +5,14 @@
  * Ctrl-] detaches. Its size follows this terminal's (SIGWINCH). A lost
  * connection is resumed from the last position, so nothing is missed or
  * shown twice. On exit the terminal is restored.
+ *
+ * The daemon knows the sessions of other computers only while a client of it
+ * follows them: attach first subscribes to `sessions` until its session
+ * shows up, then attaches to it on its computer.
  */
 import { Effect, Either, Schema } from "effect"
 import WebSocket from "ws"
+import { SessionRef } from "../domain/Model.js"
 import { TerminalClosed, TerminalOutput, TerminalResized, TerminalSnapshot } from "../domain/TerminalProtocol.js"
 import { type ClientFailure, type Daemon, DaemonFailed, DaemonUnreachable } from "./FleetClient.js"
 import { webSocketUrl } from "./Watch.js"
@@ -19,7 +24,10 @@ const Frame = Schema.Union(
   Schema.Struct({ event: Schema.Literal("terminal_snapshot"), data: TerminalSnapshot }),
   Schema.Struct({ event: Schema.Literal("terminal_output"), data: TerminalOutput }),
   Schema.Struct({ event: Schema.Literal("terminal_resized"), data: TerminalResized }),
-  Schema.Struct({ event: Schema.Literal("terminal_closed"), data: TerminalClosed })
+  Schema.Struct({ event: Schema.Literal("terminal_closed"), data: TerminalClosed }),
+  // Only to learn which computer the session is on.
+  Schema.Struct({ event: Schema.Literal("sessions_initial"), data: Schema.Struct({ sessions: Schema.Array(SessionRef) }) }),
+  Schema.Struct({ event: Schema.Literal("session_updated"), data: SessionRef })
 )
 const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(Frame))
 
@@ -27,6 +35,9 @@ const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(Frame))
 const RESTORE = "\u001b[0m\u001b[?1049l\u001b[?25h\u001b[?1l\u001b>\u001b[?1000l\u001b[?1002l\u001b[?1003l\u001b[?1006l\u001b[?2004l\r\n"
 /** A screen of its own, cleared, for the session's snapshot to be drawn on. */
 const ENTER = "\u001b[?1049h\u001b[H\u001b[2J"
+
+/** How long attach waits for its session to show up in the daemon's sessions before attaching anyway (the daemon then says why not). */
+const FIND_FOR_MILLIS = 5_000
 
 /** How long a lost connection is tried again before giving up. */
 const RECONNECT_FOR_MILLIS = 30_000
@@ -42,6 +53,8 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
       return
     }
     let position: string | undefined
+    let computer: string | undefined
+    let finding: ReturnType<typeof setTimeout> | undefined
     let ws: WebSocket | undefined
     let attached = false
     let done = false
@@ -54,6 +67,7 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
     const finish = (result: Effect.Effect<void, ClientFailure>) => {
       if (done) return
       done = true
+      clearTimeout(finding)
       stdin.off("data", onKeys)
       stdout.off("resize", onResize)
       if (stdin.isTTY) stdin.setRawMode(false)
@@ -74,11 +88,27 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
     }
     const onResize = () => send({ type: "resize", sessionId, ...size() })
 
+    const attachNow = () => {
+      clearTimeout(finding)
+      finding = undefined
+      send({ type: "attach", sessionId, ...(computer === undefined ? {} : { computer }), ...size(), ...(position === undefined ? {} : { from: position }) })
+    }
+    const found = (ref: SessionRef | undefined) => {
+      if (ref === undefined || finding === undefined) return
+      computer = ref.computer
+      send({ type: "unsubscribe", topic: "sessions" })
+      attachNow()
+    }
+
     const onFrame = (raw: WebSocket.RawData) => {
       const frame = decodeFrame(raw.toString())
-      if (Either.isLeft(frame) || frame.right.data.sessionId !== sessionId) return
+      if (Either.isLeft(frame)) return
+      if (frame.right.event === "sessions_initial") return found(frame.right.data.sessions.find((s) => s.sessionId === sessionId))
+      if (frame.right.data.sessionId !== sessionId) return
       const { data, event } = frame.right
       switch (event) {
+        case "session_updated":
+          return found(data as SessionRef)
         case "terminal_snapshot":
           if (!attached) {
             attached = true
@@ -114,7 +144,9 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
       socket.on("open", () => {
         everOpened = true
         lostAt = undefined
-        socket.send(JSON.stringify({ type: "attach", sessionId, ...size(), ...(position === undefined ? {} : { from: position }) }))
+        if (computer !== undefined) return attachNow()
+        finding = setTimeout(attachNow, FIND_FOR_MILLIS)
+        send({ type: "subscribe", topic: "sessions" })
       })
       socket.on("message", onFrame)
       socket.on("unexpected-response", (_request, response) =>

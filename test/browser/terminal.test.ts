@@ -1,14 +1,19 @@
 /**
  * A session opened from the dashboard as a live terminal (xterm.js), in
  * Debian's chromium: what the page's terminal shows is what tmux shows, and
- * what is typed in the page arrives in the pane, control keys included.
+ * what is typed in the page arrives in the pane, control keys included; the
+ * same for a session of another computer (two daemons, real Redis), with a
+ * full-screen program.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { Page } from "playwright-core"
 import { launchBrowser, openPage } from "../support/Browser.js"
 import { pollUntil } from "../support/Poll.js"
-import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { existsSync } from "node:fs"
+import { newSession, tmuxTarget } from "../support/Panes.js"
+import { uniquePrefix, useRedis } from "../support/RedisServer.js"
+import { startDaemon, startFleetDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
 import { tmuxCli } from "../support/TmuxServer.js"
 
 /** The xterm screen as text: one line per row, trailing blanks and blank rows at the end dropped. */
@@ -22,6 +27,17 @@ const trimScreen = (lines: ReadonlyArray<string>) => {
   while (trimmed.length > 0 && trimmed.at(-1) === "") trimmed.pop()
   return trimmed.join("\n")
 }
+
+const redisUrl = useRedis()
+
+/** vim, or where it is missing a small full-screen program of its own kind: the alternate screen, left with its own key. */
+const FULL_SCREEN = existsSync("/usr/bin/vim")
+  ? { run: "vim -u NONE -N", shows: "~", quit: ["Escape", ":q!", "Enter"] }
+  : {
+    run: `sh -c 'printf "\\033[?1049h\\033[2J\\033[5;5Hfull-screen, q quits"; stty raw -echo; dd bs=1 count=1 2>/dev/null; stty sane; printf "\\033[?1049l"'`,
+    shows: "full-screen, q quits",
+    quit: ["q"]
+  }
 
 describe("dashboard terminals", () => {
   it.scopedLive("a session opened as a terminal shows what tmux shows, takes typed keys, Enter and Ctrl-C, and catches up by itself after a lost connection", () =>
@@ -94,6 +110,42 @@ describe("dashboard terminals", () => {
       yield* Effect.promise(() => page.locator(`[data-testid="terminal-tab"][data-session-id="${sessionId}"] [data-testid="terminal-close"]`).click())
       yield* Effect.promise(() => terminal.waitFor({ state: "detached" }))
       expect(yield* Effect.promise(() => page.getByTestId("sessions-view").isVisible())).toBe(true)
+      expect(errors).toEqual([])
+    }))
+
+  it.scopedLive("beta's dashboard opens a session of alpha as a terminal: keys arrive, a full-screen program shows and quits", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("browser-remote")
+      const alpha = yield* startFleetDaemon(redisUrl(), "alpha", { prefix })
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
+      const sessionId = yield* newSession(alpha, "sh")
+      const target = yield* tmuxTarget(alpha, sessionId)
+      const capture = tmuxCli(alpha.settings.tmuxSocket, "capture-pane", "-p", "-t", target).pipe(Effect.map((text) => trimScreen(text.split("\n"))))
+
+      const browser = yield* launchBrowser
+      const { page, errors } = yield* openPage(browser, beta.httpUrl(`/?token=${TEST_TOKEN}`))
+      yield* Effect.promise(() => page.locator(`[data-testid="session"][data-session-id="${sessionId}"] [data-testid="session-open"]`).click())
+      const terminal = page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"]`)
+      yield* Effect.promise(() => terminal.and(page.locator('[data-state="live"]')).waitFor())
+      yield* Effect.promise(() => terminal.click())
+      const type = (text: string) => Effect.promise(() => page.keyboard.type(text))
+      const press = (key: string) => Effect.promise(() => page.keyboard.press(key))
+      const sameAsAlpha = (what: string) =>
+        Effect.flatMap(pollUntil(capture, (text) => text.includes(what), `alpha's screen showing ${what}`), (tmuxScreen) =>
+          pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxScreen, `the page's screen equal to alpha's (${what})`))
+
+      yield* type("echo typed-on-beta-$((6*7))")
+      yield* press("Enter")
+      yield* sameAsAlpha("\ntyped-on-beta-42")
+
+      yield* type(FULL_SCREEN.run)
+      yield* press("Enter")
+      yield* sameAsAlpha(FULL_SCREEN.shows)
+      for (const key of FULL_SCREEN.quit) yield* (key.length === 1 || key.startsWith(":") ? type(key) : press(key))
+      yield* type("echo after-full-screen")
+      yield* press("Enter")
+      const back = yield* sameAsAlpha("\nafter-full-screen")
+      expect(back).toContain("typed-on-beta-42")
       expect(errors).toEqual([])
     }))
 })

@@ -2,7 +2,8 @@
  * `termfleet attach` as a user runs it: the built binary in a real terminal
  * (a pane of a private tmux server of the test), attached to a session of a
  * daemon; what is typed in the terminal reaches the session, its output shows
- * full screen, Ctrl-] detaches with exit 0 and the terminal is back as it was.
+ * full screen, Ctrl-] detaches with exit 0 and the terminal is back as it was;
+ * the same through a second daemon for a session of the first (real Redis).
  * Needs `npm run build` first (`make test` does it).
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
@@ -13,10 +14,39 @@ import { binary } from "../support/Cli.js"
 import { MAIN, requireBuild } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { tempDir } from "../support/TempDir.js"
-import { startDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
+import { newSession, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
+import { uniquePrefix, useRedis } from "../support/RedisServer.js"
+import { startDaemon, startFleetDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
 import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
 
 beforeAll(requireBuild)
+
+/**
+ * The user's terminal: a pane of a private tmux server (100x30) where sh runs
+ * `termfleet attach` against `url`, then writes down how it exited.
+ */
+const attachedTerminal = (url: string, sessionId: string) =>
+  Effect.gen(function*() {
+    const socket = yield* privateTmux
+    const exitFile = join(yield* tempDir("tf-attach"), "exit-code")
+    // Its arguments are never spliced into the script.
+    yield* tmuxCli(
+      socket,
+      "new-session", "-d", "-s", "user", "-x", "100", "-y", "30", "-e", `TERMFLEET_TOKEN=${TEST_TOKEN}`,
+      "sh", "-c", `echo before-attach; "$0" "$1" attach --url "$2" "$3"; echo $? > "$4"; echo after-attach; sleep 100`,
+      process.execPath, MAIN, url, sessionId, exitFile
+    )
+    const screen = tmuxCli(socket, "capture-pane", "-p", "-t", "user")
+    // Full screen: the session's own screen replaces what the terminal showed.
+    yield* pollUntil(screen, (text) => !text.includes("before-attach"), "the session's screen")
+    return {
+      screen,
+      type: (...keys: ReadonlyArray<string>) => Effect.forEach(keys, (key) => tmuxCli(socket, "send-keys", "-t", "user", ...(key === "Enter" || key === "C-]" ? [key] : ["-l", key])), { discard: true }),
+      exitCode: Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
+    }
+  })
+
+const redisUrl = useRedis()
 
 describe("termfleet attach", () => {
   it.scopedLive("types into the session, shows its output full screen, and detaches on Ctrl-] with exit 0", () =>
@@ -30,31 +60,33 @@ describe("termfleet attach", () => {
           body: JSON.stringify({ title: "attached", command: "sh" })
         }).then((response) => response.json() as Promise<{ sessionId: string }>)
       )
-      const socket = yield* privateTmux
-      const exitFile = join(yield* tempDir("tf-attach"), "exit-code")
-      // The user's terminal: sh runs attach, then writes down how it exited; its arguments are never spliced into the script.
-      yield* tmuxCli(
-        socket,
-        "new-session", "-d", "-s", "user", "-x", "100", "-y", "30", "-e", `TERMFLEET_TOKEN=${TEST_TOKEN}`,
-        "sh", "-c", `echo before-attach; "$0" "$1" attach --url "$2" "$3"; echo $? > "$4"; echo after-attach; sleep 100`,
-        process.execPath, MAIN, url, sessionId, exitFile
-      )
-      const screen = tmuxCli(socket, "capture-pane", "-p", "-t", "user")
-      // Full screen: the session's own (empty) screen replaces what the terminal showed.
-      yield* pollUntil(screen, (text) => !text.includes("before-attach"), "the session's screen")
-      yield* tmuxCli(socket, "send-keys", "-t", "user", "-l", "echo typed-through-$((6*7))")
-      yield* tmuxCli(socket, "send-keys", "-t", "user", "Enter")
-      yield* pollUntil(screen, (text) => text.includes("typed-through-42"), "the session's output in the terminal")
+      const terminal = yield* attachedTerminal(url, sessionId)
+      yield* terminal.type("echo typed-through-$((6*7))", "Enter")
+      yield* pollUntil(terminal.screen, (text) => text.includes("typed-through-42"), "the session's output in the terminal")
       // The session took the size of the terminal it is shown in.
       const size = yield* tmuxCli(daemon.settings.tmuxSocket, "display-message", "-p", "-t", "=attached:", "#{pane_width}x#{pane_height}")
       expect(size.trim()).toBe("100x30")
 
-      yield* tmuxCli(socket, "send-keys", "-t", "user", "C-]")
-      const exitCode = Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
-      expect(yield* pollUntil(exitCode, (code) => code !== "", "attach to exit")).toBe("0")
+      yield* terminal.type("C-]")
+      expect(yield* pollUntil(terminal.exitCode, (code) => code !== "", "attach to exit")).toBe("0")
       // The terminal is back: the main screen with what was on it before.
-      const after = yield* pollUntil(screen, (text) => text.includes("after-attach"), "the terminal restored")
+      const after = yield* pollUntil(terminal.screen, (text) => text.includes("after-attach"), "the terminal restored")
       expect(after).toContain("before-attach")
+    }))
+
+  it.scopedLive("attached through beta to a session of alpha: a command typed runs on alpha, its output shows", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("attach-remote")
+      const alpha = yield* startFleetDaemon(redisUrl(), "alpha", { prefix })
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
+      const sessionId = yield* newSession(alpha, "sh")
+      const terminal = yield* attachedTerminal(beta.httpUrl("").replace(/\/$/, ""), sessionId)
+      yield* terminal.type("echo from-alpha-$((6*7))", "Enter")
+      yield* pollUntil(terminal.screen, (text) => /from-alpha-42/.test(text), "alpha's output in the terminal")
+      expect((yield* screenOf(alpha, yield* tmuxTarget(alpha, sessionId))).join("\n")).toMatch(/from-alpha-42/)
+      expect(yield* paneSize(alpha, yield* tmuxTarget(alpha, sessionId))).toBe("100x30")
+      yield* terminal.type("C-]")
+      expect(yield* pollUntil(terminal.exitCode, (code) => code !== "", "attach to exit")).toBe("0")
     }))
 
   it.scopedLive("send --keys presses keys by their tmux names: C-c ends sleep; bad names are usage errors", () =>

@@ -8,13 +8,12 @@
  *   npx vitest run test/integration/remote-terminals.test.ts
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Scope } from "effect"
-import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { Effect, Exit, Scope } from "effect"
 import { COLOURS_THEN_FULL_SCREEN, lineCounts, newSession, numberedLines, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { tempDir } from "../support/TempDir.js"
 import { connectViewer } from "../support/TerminalViewer.js"
-import { startDaemon } from "../support/TestDaemon.js"
+import { startFleetDaemon } from "../support/TestDaemon.js"
 import { privateTmux } from "../support/TmuxServer.js"
 
 const redisUrl = useRedis()
@@ -25,11 +24,10 @@ describe("live terminals of another computer", () => {
       const prefix = uniquePrefix("remote-terminals")
       const alphaSocket = yield* privateTmux
       const alphaState = yield* tempDir("tf-alpha")
-      const startAlpha = Effect.flatMap(makeIoRedisClient(redisUrl()), (redis) =>
-        startDaemon("alpha", Option.some(redis), { prefix, tmuxSocket: alphaSocket, stateDir: alphaState }))
+      const startAlpha = startFleetDaemon(redisUrl(), "alpha", { prefix, tmuxSocket: alphaSocket, stateDir: alphaState })
       const alphaRun = yield* Scope.make()
       const alpha = yield* Scope.extend(startAlpha, alphaRun)
-      const beta = yield* Effect.flatMap(makeIoRedisClient(redisUrl()), (redis) => startDaemon("beta", Option.some(redis), { prefix }))
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
       const attach = { type: "attach", computer: "alpha", cols: 60, rows: 16 } as const
 
       // The screen: colours, then a full-screen program.

@@ -9,7 +9,7 @@ import { Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { createServer } from "node:http"
 import { daemonLayer, type ServerLayer } from "../../src/Daemon.js"
 import { type DaemonSettings, defaultSettings } from "../../src/config/DaemonConfig.js"
-import { RedisClient, type RedisClientService } from "../../src/fleet/RedisClient.js"
+import { makeIoRedisClient, RedisClient, type RedisClientService } from "../../src/fleet/RedisClient.js"
 import { redisKeys } from "../../src/fleet/RedisKeys.js"
 import { SessionCache, type SessionCacheService } from "../../src/cache/SessionCache.js"
 import { Stats, type StatsService } from "../../src/runtime/Stats.js"
@@ -77,3 +77,7 @@ export const startDaemon = (
     }
   })
 
+
+/** A daemon of a fleet on the real Redis at `redisUrl` (a connection of its own, as a daemon process has). */
+export const startFleetDaemon = (redisUrl: string, computer: string, overrides: Partial<DaemonSettings> = {}) =>
+  Effect.flatMap(makeIoRedisClient(redisUrl), (redis) => startDaemon(computer, Option.some(redis), overrides))
