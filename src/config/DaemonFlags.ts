@@ -3,17 +3,16 @@
  * its rule. Secrets and files are read afterwards, by `Settings.ts`.
  */
 import * as Options from "@effect/cli/Options"
-import { Config, Schema } from "effect"
+import { Config, Either, Schema } from "effect"
 import { ComputerName } from "../domain/Model.js"
 import { Host, Port } from "./Address.js"
 import { flag } from "./Flag.js"
+import { checkRedisUrl } from "./RedisAddress.js"
 
 const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
   message: () => "expected 1-64 letters, digits, ':', '.', '_' or '-'"
 }))
-const RedisUrl = Schema.String.pipe(Schema.pattern(/^rediss?:\/\/./, {
-  message: () => "expected a Redis URL: redis://host:port or rediss://host:port (TLS)"
-}))
+const RedisUrl = Schema.String.pipe(Schema.filter((url) => Either.match(checkRedisUrl(url), { onLeft: (rule) => rule, onRight: () => true })))
 const NotifyUrl = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, {
   message: () => "expected an http:// or https:// URL"
 }))
@@ -42,7 +41,7 @@ export const daemonFlags = {
     env: "TERMFLEET_REDIS_URL",
     schema: RedisUrl,
     value: "URL",
-    about: "the Redis shared by the fleet (default: none, local-only)"
+    about: "the Redis shared by the fleet, or its Sentinels: redis+sentinel://host:port,host:port/master (default: none, local-only)"
   }),
   host: flag("host", {
     env: "TERMFLEET_HOST",

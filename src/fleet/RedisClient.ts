@@ -4,8 +4,9 @@
  * suite (`test/contract/redis-client.test.ts`) runs the same tests against
  * both Layers.
  */
-import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
-import type { Redis } from "ioredis"
+import { Context, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
+import type { Redis, RedisOptions } from "ioredis"
+import { isSentinelUrl, parseSentinelUrl, type SentinelAddress } from "../config/RedisAddress.js"
 
 export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   command: Schema.String,
@@ -106,15 +107,35 @@ const COMMAND_TIMEOUT_MILLIS = 2_000
 /** A blocking read gets this long past its own block time before its connection is taken as dead and replaced. */
 const READ_GRACE_MILLIS = 2_000
 
+const options = {
+  lazyConnect: false,
+  maxRetriesPerRequest: 2,
+  enableAutoPipelining: true,
+  commandTimeout: COMMAND_TIMEOUT_MILLIS
+} satisfies RedisOptions
+
+/**
+ * Through Sentinels: ioredis asks them for the master, and on a failover
+ * (their `+switch-master`, or a write refused by a master turned replica)
+ * connects to the new one; commands in flight meanwhile are sent again.
+ */
+const viaSentinels = (address: SentinelAddress): RedisOptions => ({
+  ...options,
+  sentinels: [...address.sentinels],
+  name: address.name,
+  ...Option.match(address.username, { onNone: () => ({}), onSome: (username) => ({ username }) }),
+  ...Option.match(address.password, { onNone: () => ({}), onSome: (password) => ({ password }) }),
+  failoverDetector: true,
+  reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false)
+})
+
 const connect = (url: string) =>
   Effect.acquireRelease(
     // ioredis (and what it requires) loads only in a fleet: a local-only daemon starts without it.
     Effect.map(Effect.promise(() => import("ioredis")), ({ Redis: IoRedis }): Redis =>
-      new IoRedis(url, {
-        lazyConnect: false,
-        maxRetriesPerRequest: 2,
-        enableAutoPipelining: true,
-        commandTimeout: COMMAND_TIMEOUT_MILLIS
+      Either.match(isSentinelUrl(url) ? parseSentinelUrl(url) : Either.left("one server"), {
+        onLeft: () => new IoRedis(url, options),
+        onRight: (address) => new IoRedis(viaSentinels(address))
       })),
     (redis) => Effect.sync(() => redis.disconnect())
   )

@@ -79,6 +79,9 @@ describe("termfleet daemon: settings", () => {
     ["a computer name that looks like a flag", {}, ["--computer", "-rf"], `--computer "-rf": a computer name is`],
     ["a computer name with a space", {}, ["--computer", "a b"], `--computer "a b"`],
     ["a Redis URL that is not one", {}, ["--redis", "http://x"], `--redis "http://x": expected a Redis URL`],
+    ["Sentinels without the master's name", {}, ["--redis", "redis+sentinel://a:26379,b:26380"], `(the master's name after the last '/')`],
+    ["a Sentinel without a port number", {}, ["--redis", "redis+sentinel://a:x/m"], `expected host:port for each Sentinel, not 'a:x'`],
+    ["a Sentinel on port 0", {}, ["--redis", "redis+sentinel://a:0/m"], `expected host:port for each Sentinel, not 'a:0'`],
     ["a prefix with a space", {}, ["--prefix", "a b"], `--prefix "a b"`],
     ["an unknown flag", {}, ["--bogus"], "--bogus"]
   ]

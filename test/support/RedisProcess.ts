@@ -12,16 +12,28 @@ export interface RedisServer {
   readonly stop: () => Promise<void>
 }
 
-export const startRedisServer = async (port?: number): Promise<RedisServer> => {
+/** `redis-server` on a free loopback port (or `port`), with `extraArgs` (`--replicaof 127.0.0.1 6379`). */
+export const startRedisServer = (port?: number, extraArgs: ReadonlyArray<string> = []): Promise<RedisServer> =>
+  spawnRedis(port, (chosen) => [
+    "--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", ...extraArgs
+  ], "Ready to accept connections")
+
+/**
+ * Starts `redis-server` with the arguments `args` makes for its port, and
+ * waits until it prints `ready`; the URL is `redis://127.0.0.1:<port>`.
+ */
+export const spawnRedis = async (
+  port: number | undefined,
+  args: (port: number) => ReadonlyArray<string>,
+  ready: string
+): Promise<RedisServer> => {
   const chosen = port ?? (await freePort())
-  const child = spawn("redis-server", [
-    "--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"
-  ], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn("redis-server", args(chosen), { stdio: ["ignore", "pipe", "pipe"] })
   await new Promise<void>((resolve, reject) => {
     let output = ""
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
-      if (output.includes("Ready to accept connections")) resolve()
+      if (output.includes(ready)) resolve()
     }
     child.stdout.on("data", onData)
     child.once("error", reject)
