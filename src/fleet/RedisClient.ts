@@ -132,7 +132,8 @@ const viaSentinels = (address: SentinelAddress): RedisOptions => ({
 const connect = (url: string) =>
   Effect.acquireRelease(
     // ioredis (and what it requires) loads only in a fleet: a local-only daemon starts without it.
-    Effect.map(Effect.promise(() => import("ioredis")), ({ Redis: IoRedis }): Redis =>
+    // Its default export: the bundle's import of this CommonJS module has no named ones.
+    Effect.map(Effect.promise(() => import("ioredis")), ({ default: { Redis: IoRedis } }): Redis =>
       Either.match(isSentinelUrl(url) ? parseSentinelUrl(url) : Either.left("one server"), {
         onLeft: () => new IoRedis(url, options),
         onRight: (address) => new IoRedis(viaSentinels(address))
