@@ -72,13 +72,18 @@ export const DashboardRoute = HttpLayerRouter.use((router) =>
     for (const name of names) {
       const contentType = contentTypes[path.extname(name)]
       if (contentType === undefined) continue
-      const body = yield* fs.readFile(path.join(folder, name))
       const page = name === "index.html"
-      const response = HttpServerResponse.uint8Array(body, {
-        contentType,
-        headers: { ...securityHeaders, "cache-control": page ? "no-cache" : "private, max-age=31536000, immutable" }
-      })
-      yield* router.add("GET", page ? "/" : `/dashboard/${name}`, Effect.succeed(response))
+      const respond = (body: Uint8Array) =>
+        HttpServerResponse.uint8Array(body, {
+          contentType,
+          headers: { ...securityHeaders, "cache-control": page ? "no-cache" : "private, max-age=31536000, immutable" }
+        })
+      const file = path.join(folder, name)
+      // Source maps (several MB, asked for only by a browser's developer tools) are read when asked for, not held.
+      const response = path.extname(name) === ".map"
+        ? Effect.orDie(Effect.map(fs.readFile(file), respond))
+        : Effect.succeed(respond(yield* fs.readFile(file)))
+      yield* router.add("GET", page ? "/" : `/dashboard/${name}`, response)
     }
   }).pipe(Effect.orDie)
 )

@@ -181,7 +181,8 @@ describe("dashboard", () => {
 
       const get = (path: string, headers: Record<string, string>) =>
         Effect.promise(() => fetch(solo.httpUrl(path), { headers }))
-      for (const [path, type] of [[script, "text/javascript"], [style, "text/css"]] as const) {
+      // Source maps are read from disk when asked for (not held by the daemon), served like the rest.
+      for (const [path, type] of [[script, "text/javascript"], [style, "text/css"], [`${script}.map`, "application/json"]] as const) {
         const answer = yield* get(path ?? "", solo.authHeaders)
         expect(answer.status).toBe(200)
         expect(answer.headers.get("content-type")).toContain(type)
