@@ -8,7 +8,8 @@
  *   with exactly alpha's sessions, never see a session go back in time, never
  *   get a frame it cannot tell from another (seq only grows), and never see
  *   alpha vanish. Both daemons report the outage in /health and log it once,
- *   and their heartbeats come back.
+ *   and their heartbeats come back. A live terminal of alpha's session on
+ *   beta, attached across the outage, ends showing alpha's pane by itself.
  * - Unreachable at start: the daemon serves its own sessions, keeps trying
  *   (every attempt is seen by a stand-in server that hangs up), logs the
  *   outage once, and connects when Redis appears.
@@ -24,6 +25,8 @@ import { type FleetDaemon, occurrences, requireBuild, spawnFleetDaemon } from ".
 import { hangUpServer } from "../support/HangUpServer.js"
 import { type Frame, seqOf, subscribedClient, type WsClient } from "../support/WsClient.js"
 import { ownRedis } from "../support/OwnRedis.js"
+import { connectViewer } from "../support/TerminalViewer.js"
+import { tmuxCli } from "../support/TmuxServer.js"
 import { viewOf } from "../support/SessionView.js"
 import { freePort, uniquePrefix } from "../support/RedisServer.js"
 
@@ -134,6 +137,10 @@ describe("Redis lost and back", () => {
       for (const id of [one, two]) {
         yield* onBeta.waitFor(`${id} on beta's client`, (f) => f.event === "session_updated" && f.data.sessionId === id, 15_000)
       }
+      // A live terminal of alpha's session on beta, attached across the outage.
+      const viewer = yield* connectViewer(beta.wsUrl)
+      yield* viewer.send({ type: "attach", sessionId: one, computer: "alpha", cols: 80, rows: 24 })
+      yield* viewer.waitUntil("the terminal's snapshot", () => viewer.events().includes("terminal_snapshot"))
       yield* drive.type(one, 4)
       yield* drive.type(two, 3)
 
@@ -176,6 +183,21 @@ describe("Redis lost and back", () => {
           three: "echo three-6"
         })
       }
+
+      // The terminal on beta shows alpha's pane as tmux has it, by itself, never closed.
+      const paneOfOne = Effect.map(tmuxCli(alpha.tmuxSocket, "list-panes", "-a", "-F", "#{pane_id} #{@tf_id}"), (listing) =>
+        listing.split("\n").find((line) => line.endsWith(` ${one}`))?.split(" ")[0] ?? "")
+      const capture = Effect.flatMap(paneOfOne, (pane) =>
+        Effect.map(tmuxCli(alpha.tmuxSocket, "capture-pane", "-p", "-t", pane), (text) => text.replace(/\n$/, "").split("\n").map((row) => row.trimEnd())))
+      const terminalSame = yield* pollReached(
+        Effect.all({ pane: capture, terminal: Effect.map(viewer.screen, (rows) => rows.map((row) => row.trimEnd())) }),
+        ({ pane, terminal }) => JSON.stringify(pane) === JSON.stringify(terminal) && pane.includes("one-12"),
+        "beta's terminal to show alpha's pane",
+        30_000,
+        250
+      )
+      check(Either.isRight(terminalSame), `beta's terminal of alpha's session never matched it: ${Either.isLeft(terminalSame) ? terminalSame.left.message : ""}`)
+      check(!viewer.events().includes("terminal_closed"), `beta's terminal was closed: ${JSON.stringify(viewer.frames().filter((f) => f.event === "terminal_closed"))}`)
 
       // Nothing out of order, duplicated or missing on the way.
       for (const problem of anomalies(onBeta.frames, "alpha")) check(false, `beta's client: ${problem}`)
