@@ -42,6 +42,23 @@ const screenOf = async (replay: string, cols = 20, rows = 5) => {
 }
 
 describe("PaneTerminal", () => {
+  it("a mirror starts at a peer's position; a fresh snapshot for one viewer continues exactly where its output ended", async () => {
+    const pane = new PaneTerminal(7, 20, 5, "from the peer\r\n", () => {}, 1000)
+    expect(pane.position).toBe("7-1000")
+    const viewer = recorder()
+    pane.addViewer(viewer.sink, "7-1000")
+    pane.feed(Buffer.from("one\r\n"))
+    await until("the output", () => viewer.frames.at(-1)?.position === "7-1005")
+    pane.feed(Buffer.from("two\r\n"))
+    pane.resnapshot(viewer.sink)
+    pane.feed(Buffer.from("three\r\n"))
+    await until("the rest", () => viewer.frames.at(-1)?.position === "7-1017")
+    // Resumed from the peer's position with no snapshot; the bytes before the new snapshot, the snapshot at their end, the bytes after it.
+    expect(viewer.frames.map((f) => `${f.kind} ${f.position}`)).toEqual(["output 7-1005", "output 7-1010", "snapshot 7-1010", "output 7-1017"])
+    expect(viewer.frames[2]!.data).toContain("two")
+    expect(viewer.frames[3]!.data).toBe("three\r\n")
+  })
+
   it("a viewer gets a snapshot at the current position, then every byte after it, in order", async () => {
     const pane = new PaneTerminal(100, 20, 5, "", () => {})
     pane.feed(Buffer.from("one\r\n"))
