@@ -12,7 +12,7 @@ import { Effect, Option } from "effect"
 import { Limits } from "../../src/domain/Limits.js"
 import { COLOURS_THEN_FULL_SCREEN, lineCounts, newSession, numberedLines, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { startDaemon } from "../support/TestDaemon.js"
-import { connectViewer } from "../support/TerminalViewer.js"
+import { connectViewer, type TerminalViewer } from "../support/TerminalViewer.js"
 import { tmuxCli } from "../support/TmuxServer.js"
 
 describe("live terminals on one daemon", () => {
@@ -107,18 +107,21 @@ describe("live terminals on one daemon", () => {
       const target = yield* tmuxTarget(daemon, sessionId)
       const wide = yield* connectViewer(daemon.wsUrl)
       const small = yield* connectViewer(daemon.wsUrl)
-      const resizedTo = (cols: number, rows: number) => (frame: { event: string; data: any }) =>
-        frame.event === "terminal_resized" && frame.data.cols === cols && frame.data.rows === rows
+      // The size a viewer was told last (an earlier resize may land after a later viewer attached).
+      const toldSize = (viewer: TerminalViewer, cols: number, rows: number) => {
+        const last = viewer.frames().filter((frame) => frame.event === "terminal_resized").at(-1)
+        return last?.data.cols === cols && last.data.rows === rows
+      }
       yield* wide.send({ type: "attach", sessionId, cols: 120, rows: 40 })
       yield* wide.waitUntil("a snapshot", () => wide.events().includes("terminal_snapshot"))
       yield* small.send({ type: "attach", sessionId, cols: 70, rows: 20 })
-      yield* wide.waitUntil("70x20", () => wide.frames().some(resizedTo(70, 20)))
+      yield* wide.waitUntil("70x20", () => toldSize(wide, 70, 20))
       expect(yield* paneSize(daemon, target)).toBe("70x20")
       yield* wide.send({ type: "keys", sessionId, data: "x" })
-      yield* small.waitUntil("120x40", () => small.frames().some(resizedTo(120, 40)))
+      yield* small.waitUntil("120x40", () => toldSize(small, 120, 40))
       expect(yield* paneSize(daemon, target)).toBe("120x40")
       yield* small.send({ type: "resize", sessionId, cols: 90, rows: 30 })
-      yield* wide.waitUntil("90x30", () => wide.frames().some(resizedTo(90, 30)))
+      yield* wide.waitUntil("90x30", () => toldSize(wide, 90, 30))
       expect(yield* paneSize(daemon, target)).toBe("90x30")
       // Detaching is answered, and the pane goes back to tmux's own sizing (no manual size left on the window).
       yield* small.send({ type: "detach", sessionId })
