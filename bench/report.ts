@@ -1,4 +1,5 @@
 /** The table printed at the end of `npm run bench`, and BENCHMARKS.md around it. */
+import { AGENT_WAIT, type AgentWaitRound } from "./agentWait.js"
 import { type Attempted, LATENCY_RUNS, MAX_ATTEMPTS, type Round } from "./compare.js"
 import { MAX_LAG_MS, passed, type RunResult, STEP_MS, STEP_RATES, type Throughput, TOP_RATE } from "./pipelines.js"
 import { type StartupResults, startupMethod, startupRows } from "./startup.js"
@@ -61,7 +62,10 @@ export interface Others {
 }
 
 export interface Results {
+  /** Empty when not run (BENCH_ONLY=<another scenario>). */
   readonly comparison: ReadonlyArray<Round>
+  /** An agent starts waiting → another daemon's client; absent when not run. */
+  readonly agentWait?: ReadonlyArray<Attempted<AgentWaitRound>>
   /** Absent when only the comparison was run (BENCH_ONLY=compare). */
   readonly others?: Others
 }
@@ -321,11 +325,53 @@ const otherTable = (o: Others) =>
       .map((k) => `${k} ${o[k].map(attemptNote).join("; ")}`).join("; ")}.`
   ].join("\n")
 
+/** An agent starts waiting → another daemon's client: termfleet beside the same hops bare, each started two ways. */
+export const agentWaitTable = (rounds: ReadonlyArray<Attempted<AgentWaitRound>>) => {
+  const v = rounds.map((x) => x.value)
+  const row = (figure: string, of: (x: AgentWaitRound) => Summary, base: (x: AgentWaitRound) => Summary, baseNote: string) => {
+    const [p50, p99, b50, b99] = [over(v, (x) => of(x).p50), over(v, (x) => of(x).p99), over(v, (x) => base(x).p50), over(v, (x) => base(x).p99)]
+    return `| ${figure} | ${show(p50, ms)} / ${show(p99, ms)} | ${show(b50, ms)} / ${show(b99, ms)} ${baseNote} | ${ratio(p50.median, b50.median)} / ${ratio(p99.median, b99.median)} |`
+  }
+  return [
+    "| figure, p50 / p99 (ms) | termfleet | raw baseline (same run) | termfleet ÷ baseline |",
+    "| --- | --- | --- | --- |",
+    row(`the hook's POST to A → B's client sees the session \`waiting\` (${AGENT_WAIT.posts} calls a round)`, (x) => x.post, (x) => x.postBase,
+      "(POST to a bare node:http server → XADD → XREAD → bare ws send)"),
+    row(`\`node dist/hook.js claude\` started → B's client sees it (${AGENT_WAIT.commands} calls a round)`, (x) => x.command, (x) => x.commandBase,
+      "(a bare Node program POSTing its stdin, then the same hops)"),
+    "",
+    `Other processes' cores during each round: ${rounds.map(attemptNote).join("; ")}.`
+  ].join("\n")
+}
+
+const agentWaitSection = (rounds: ReadonlyArray<Attempted<AgentWaitRound>>) => `
+## An agent starts waiting → the client of another daemon
+
+Median of the ${rounds.length} rounds, lowest and highest round in brackets (\`BENCH_ONLY=agents\` runs only this).
+
+${agentWaitTable(rounds)}
+
+- **termfleet**: two \`node dist/main.js daemon\` processes, A and B, on the run's redis-server; a session
+  on A (running \`sleep\`); a WebSocket client of B (in the benchmark's process) subscribed to \`sessions\`.
+  Each call: Claude Code's \`UserPromptSubmit\` is posted to A and B's client sees the session \`working\`;
+  then the clock starts, \`PermissionRequest\` (the payload of \`test/fixtures/hooks/\`) reaches A, and the
+  clock stops when B's client gets the session \`waiting\`: A decodes the hook, updates the agent's state and
+  its cache, seals and XADDs the change to B's stream; B reads, checks and applies it, and sends it to its client.
+  Sent as the hook's own POST (a connection of its own, as \`dist/hook.js\` makes it, or an \`http\` hook), and by
+  starting \`node dist/hook.js claude\` with the payload on stdin (what a command hook costs, process start
+  included). Calls are ${AGENT_WAIT.gapMs} ms apart, so A stays under its 20 writes a second.
+- **Baseline** (\`bench/hookRaw.ts\`): the same hops with nothing else: a POST to a bare \`node:http\` server
+  that XADDs the body and answers 204, and in another process a blocking XREAD that sends each entry to its bare
+  \`ws\` server's client; started the same two ways, the second by a bare Node program that POSTs its stdin
+  (\`bench/hookPost.ts\`), each timed call preceded by an untimed one, as termfleet's.
+`
+
 const repeatedCount = (r: Results) =>
   r.comparison.reduce((n, round) =>
     n + [round.termfleet, round.peer, round.withSessions, round.redis, round.ws].reduce((m, a) => m + a.discarded.length, 0), 0) +
   (r.others === undefined ? 0 : (["initial", "interest", "quiet", "idle"] as const).reduce((n, k) =>
-    n + (r.others![k] as ReadonlyArray<Attempted<unknown>>).reduce((m, a) => m + a.discarded.length, 0), 0))
+    n + (r.others![k] as ReadonlyArray<Attempted<unknown>>).reduce((m, a) => m + a.discarded.length, 0), 0)) +
+  (r.agentWait ?? []).reduce((n, a) => n + a.discarded.length, 0)
 
 /** `extra`: hand-written Markdown included as is after the results (bench/optimisations.md). */
 export const renderReport = (r: Results, env: RunEnv, extra: string): string => {
@@ -419,7 +465,7 @@ ${splitDetails(r.comparison)}
 Throughput steps:
 
 ${throughputDetails(r.comparison)}
-${r.others === undefined ? "" : `
+${r.agentWait === undefined ? "" : agentWaitSection(r.agentWait)}${r.others === undefined ? "" : `
 ## Other figures of termfleet
 
 Median of the ${r.others.initial.length} rounds, lowest and highest round in brackets.

@@ -13,10 +13,11 @@ import { Redis } from "ioredis"
 import WebSocket from "ws"
 import { createArgs } from "../src/local/Tmux.js"
 import { startRedisServer } from "../test/support/RedisProcess.js"
+import { measureAgentWait } from "./agentWait.js"
 import { type Attempted, attempted, compare, OTHER_CORES_LIMIT } from "./compare.js"
 import type { DaemonOptions } from "./inProcessDaemon.js"
 import { type Fleet, startFleetPair, wsPeer } from "./pipelines.js"
-import { type Machine, type MemoryStage, renderReport, renderTable, type Results, type RunEnv } from "./report.js"
+import { agentWaitTable, type Machine, type MemoryStage, renderReport, renderTable, type Results, type RunEnv } from "./report.js"
 import { measureStartup } from "./startup.js"
 import {
   ask,
@@ -41,8 +42,8 @@ import {
 const started = hrNow()
 const log = (line: string) => console.log(`[${((hrNow() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`)
 
-/** A run that hangs is stopped (a normal one takes about 8 minutes; the build comes on top). */
-const WATCHDOG_MS = 1_200_000
+/** A run that hangs is stopped (a normal one takes about 10 minutes; the build comes on top). */
+const WATCHDOG_MS = 1_500_000
 
 const REPORT = fileURLToPath(new URL("../../../BENCHMARKS.md", import.meta.url))
 const OPTIMISATIONS = fileURLToPath(new URL("../../../bench/optimisations.md", import.meta.url))
@@ -380,8 +381,13 @@ const machine = (): Machine => {
 
 /** Every figure is measured in this many rounds (BENCH_ROUNDS; at least 3 for BENCHMARKS.md). */
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
-/** BENCH_ONLY=compare: only the side-by-side comparison (while developing). */
-const ONLY_COMPARE = process.env["BENCH_ONLY"] === "compare"
+/**
+ * BENCH_ONLY=<scenario> runs one scenario (while developing; its BENCHMARKS.md
+ * is not one to keep): `compare` the side-by-side comparison, `agents` an
+ * agent starting to wait → another daemon's client.
+ */
+const ONLY = process.env["BENCH_ONLY"]
+const runs = (scenario: "compare" | "agents") => ONLY === undefined || ONLY === scenario
 
 const rounds = async <A>(what: string, body: () => Promise<A>): Promise<ReadonlyArray<Attempted<A>>> => {
   const out: Array<Attempted<A>> = []
@@ -393,7 +399,7 @@ const main = async () => {
   const date = new Date()
   const loadBefore = loadavg()
   const before = cpuSnapshot()
-  log(`termfleet benchmark: redis-server, daemons and clients on 127.0.0.1, ${ROUNDS} rounds (this takes about 8 minutes)`)
+  log(`termfleet benchmark: redis-server, daemons and clients on 127.0.0.1, ${ROUNDS} rounds (this takes about 10 minutes)`)
   const redis = await startRedisServer()
   track(redis.child)
   const fleet: Fleet = {
@@ -410,10 +416,16 @@ const main = async () => {
   log(`${IDLE_SESSIONS} idle tmux sessions (sleep 100000) on tmux -L ${idleSocket}`)
 
   log("0/5 start-up and footprint: `termfleet ls`, daemon start, idle daemon (each beside its baseline)")
-  const startup = ONLY_COMPARE ? undefined : await measureStartup(log)
+  const startup = ONLY !== undefined ? undefined : await measureStartup(log)
 
-  log(`1/5 termfleet, socket.io + redis-streams-adapter, raw redis and ws: latency, CPU, throughput, fan-out, memory, start-up`)
-  const comparison = await compare(fleet, ROUNDS, idleSocket, log)
+  const comparison = runs("compare")
+    ? (log(`1/5 termfleet, socket.io + redis-streams-adapter, raw redis and ws: latency, CPU, throughput, fan-out, memory, start-up`),
+      await compare(fleet, ROUNDS, idleSocket, log))
+    : []
+  const agentWait = runs("agents")
+    ? (log("agents: an agent's hook call to alpha → beta's client sees it waiting, beside the same hops bare"),
+      await rounds("agent waiting", () => measureAgentWait(fleet, log)))
+    : undefined
   const others = startup === undefined ? undefined : {
     startup,
     interest: (log("2/5 interest propagation: a client subscribes on beta; when does alpha push?"),
@@ -438,8 +450,8 @@ const main = async () => {
     otherCores: other,
     otherCoresLimit: OTHER_CORES_LIMIT
   }
-  const results: Results = { comparison, ...(others === undefined ? {} : { others }) }
-  console.log(`\n${renderTable(results)}\n`)
+  const results: Results = { comparison, ...(agentWait === undefined ? {} : { agentWait }), ...(others === undefined ? {} : { others }) }
+  console.log(`\n${comparison.length === 0 ? "" : `${renderTable(results)}\n`}${agentWait === undefined ? "" : `\n${agentWaitTable(agentWait)}\n`}`)
   writeFileSync(REPORT, renderReport(results, env, readFileSync(OPTIMISATIONS, "utf8")))
   log(`done in ${totalSeconds.toFixed(0)} s (without the build); wrote ${REPORT}`)
 }
