@@ -37,7 +37,8 @@ if (role === "a") {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
   port = listening(server)
   let stopped = false
-  let lastId = "$"
+  // The stream is new to this process: everything in it is to be sent ("$" would miss an entry added between two reads).
+  let lastId = "0"
   void (async () => {
     while (!stopped) {
       const reply = await redis.xread("COUNT", 100, "BLOCK", 1000, "STREAMS", key, lastId).catch(() => null)
