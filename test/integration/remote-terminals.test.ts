@@ -1,19 +1,24 @@
 /**
  * Live terminals across computers: a viewer on beta's `/ws` watches sessions
  * of alpha (two daemons, one real Redis, real tmux), as a viewer on alpha
- * would: the screen tmux has on alpha, keys, a resume after a reconnect with
- * exactly what it missed, a flooding pane that holds up no other, and
- * alpha restarting under it.
+ * would: the screen tmux has on alpha, keys (and no forged entry taken), a
+ * resume after a reconnect with exactly what it missed, a flooding pane that
+ * holds up no other, and alpha restarting under it.
  *
  *   npx vitest run test/integration/remote-terminals.test.ts
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
+import { encodePaneEntry, encodeTerminalInput } from "../../src/domain/PeerTerminal.js"
+import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import { redisKeys } from "../../src/fleet/RedisKeys.js"
+import { sealFields } from "../../src/fleet/Seal.js"
+import { pollUntil } from "../support/Poll.js"
 import { COLOURS_THEN_FULL_SCREEN, lineCounts, newSession, numberedLines, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { tempDir } from "../support/TempDir.js"
 import { connectViewer } from "../support/TerminalViewer.js"
-import { startFleetDaemon } from "../support/TestDaemon.js"
+import { startFleetDaemon, TEST_FLEET_SECRET, type TestDaemon } from "../support/TestDaemon.js"
 import { privateTmux } from "../support/TmuxServer.js"
 
 const redisUrl = useRedis()
@@ -52,6 +57,25 @@ describe("live terminals of another computer", () => {
       yield* viewer.send({ type: "keys", sessionId: cat, data: "héllo ✓ wörld\r" })
       const rows = yield* viewer.waitForScreen(/héllo ✓ wörld\nhéllo ✓ wörld/)
       expect(rows.filter((row) => row === "héllo ✓ wörld")).toHaveLength(2)
+      // Someone with Redis but not the secret, or a peer speaking for alpha: entries forged into the pane's stream
+      // and into alpha's input are dropped and counted; the terminal goes on.
+      const keys = redisKeys(prefix)
+      const store = yield* makeIoRedisClient(redisUrl())
+      const failures = (daemon: TestDaemon) => Effect.map(daemon.stats.snapshot, (counters) => counters.decodeFailures)
+      const [alphaBefore, betaBefore] = [yield* failures(alpha), yield* failures(beta)]
+      const pane = keys.pane("alpha", cat)
+      const closedBody = encodePaneEntry({ _tag: "closed", reason: "ended", message: "forged" })
+      yield* store.xadd(pane, sealFields("not-the-fleet-secret-0123456789", pane, "alpha", "1-1", closedBody), 100)
+      yield* store.xadd(pane, sealFields(TEST_FLEET_SECRET, pane, "beta", "1-1", closedBody), 100)
+      const input = keys.terminalInput("alpha")
+      const forgedKeys = encodeTerminalInput({ deadline: Date.now() + 5_000, input: { _tag: "keys", sessionId: cat, data: btoa("forged\r") } })
+      yield* store.xadd(input, sealFields("not-the-fleet-secret-0123456789", input, "beta", "1-1", forgedKeys), 100)
+      yield* pollUntil(Effect.all([failures(alpha), failures(beta)]), ([a, b]) => a > alphaBefore && b >= betaBefore + 2, "the forged entries counted")
+      yield* viewer.send({ type: "keys", sessionId: cat, data: "genuine\r" })
+      yield* viewer.waitForScreen(/genuine\ngenuine/)
+      expect(viewer.frames().some((f) => f.event === "terminal_closed" && f.data.sessionId === cat)).toBe(false)
+      expect((yield* screenOf(alpha, yield* tmuxTarget(alpha, cat))).join("\n")).not.toContain("forged")
+
       const sleeper = yield* newSession(alpha, "sleep 100")
       yield* viewer.send({ type: "subscribe", topic: "sessions" })
       yield* viewer.send({ ...attach, sessionId: sleeper })
