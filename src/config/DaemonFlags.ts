@@ -37,11 +37,13 @@ export const daemonFlags = {
     value: "NAME",
     about: "this computer's name in the fleet (default: the host name)"
   }),
+  // Its env var is read by `Settings.ts`, so that a password given on the command line can be told from one in the environment.
   redis: flag("redis", {
-    env: "TERMFLEET_REDIS_URL",
     schema: RedisUrl,
     value: "URL",
-    about: "the Redis shared by the fleet, or its Sentinels: redis+sentinel://host:port,host:port/master (default: none, local-only)"
+    about:
+      "the Redis shared by the fleet, or its Sentinels: redis+sentinel://host:port,host:port/master (default: none, local-only; " +
+      "env TERMFLEET_REDIS_URL, where a URL with a password belongs)"
   }),
   host: flag("host", {
     env: "TERMFLEET_HOST",

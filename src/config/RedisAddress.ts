@@ -58,3 +58,6 @@ export const checkRedisUrl = (url: string): Either.Either<string, string> =>
     : /^rediss?:\/\/./.test(url)
     ? Either.right(url)
     : Either.left(REDIS_URL_RULE)
+
+/** Whether `url` carries a password (`scheme://[user]:password@...`). */
+export const carriesPassword = (url: string): boolean => /^[a-z+]+:\/\/[^@/]*:[^@/]+@/.test(url)

@@ -9,11 +9,12 @@
  * process's command line.
  */
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, Effect, Option, Redacted, Schema } from "effect"
+import { Config, ConfigError, Effect, Either, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
+import { carriesPassword, checkRedisUrl } from "./RedisAddress.js"
 import { ensureToken, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", { message: Schema.String }) {}
@@ -103,6 +104,29 @@ const readTls = (cert: Option.Option<string>, key: Option.Option<string>) =>
     return Option.some(tls)
   })
 
+/**
+ * The fleet's Redis: `--redis`, else `TERMFLEET_REDIS_URL`. A password in the
+ * flag still works but is logged: every local user can read a command line.
+ */
+const redisUrlOf = (given: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isSome(given)) {
+      if (carriesPassword(given.value)) {
+        yield* Effect.logWarning(
+          `--redis carries a password, visible to every user of this computer (ps, /proc/${process.pid}/cmdline): ` +
+            `give the URL in TERMFLEET_REDIS_URL`
+        )
+      }
+      return given
+    }
+    const fromEnv = yield* fromConfig(Config.option(Config.string("TERMFLEET_REDIS_URL")))
+    if (Option.isNone(fromEnv)) return fromEnv
+    return yield* Either.match(checkRedisUrl(fromEnv.value), {
+      onLeft: (rule) => Effect.fail(refuse(`--redis ${JSON.stringify(fromEnv.value)}: ${rule}`)),
+      onRight: (url) => Effect.succeed(Option.some(url))
+    })
+  })
+
 /** The settings `flags` describe, with their secrets and files read (the token generated on first start). */
 export const readSettings = (
   flags: DaemonFlags
@@ -117,7 +141,7 @@ export const readSettings = (
       given: flags.fleetSecret,
       givenFile: flags.fleetSecretFile
     })
-    const fleet = yield* Option.match(flags.redis, {
+    const fleet = yield* Option.match(yield* redisUrlOf(flags.redis), {
       onNone: () => Effect.succeedNone,
       onSome: (redisUrl) =>
         Effect.gen(function*() {

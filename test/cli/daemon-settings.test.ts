@@ -79,6 +79,7 @@ describe("termfleet daemon: settings", () => {
     ["a computer name that looks like a flag", {}, ["--computer", "-rf"], `--computer "-rf": a computer name is`],
     ["a computer name with a space", {}, ["--computer", "a b"], `--computer "a b"`],
     ["a Redis URL that is not one", {}, ["--redis", "http://x"], `--redis "http://x": expected a Redis URL`],
+    ["a TERMFLEET_REDIS_URL that is not one", { TERMFLEET_REDIS_URL: "http://x" }, [], `--redis "http://x": expected a Redis URL`],
     ["Sentinels without the master's name", {}, ["--redis", "redis+sentinel://a:26379,b:26380"], `(the master's name after the last '/')`],
     ["a Sentinel without a port number", {}, ["--redis", "redis+sentinel://a:x/m"], `expected host:port for each Sentinel, not 'a:x'`],
     ["a Sentinel on port 0", {}, ["--redis", "redis+sentinel://a:0/m"], `expected host:port for each Sentinel, not 'a:0'`],
@@ -126,6 +127,13 @@ describe("termfleet daemon: secrets", () => {
       const stateDir = yield* tempDir("tf-state")
       file(stateDir, "fleet-secret", SECRET)
       expect(fleetOf(yield* settingsOf({ TERMFLEET_STATE_DIR: stateDir }, ...redis))).toEqual(expected)
+      // A Redis URL with a password, from the flag (warned about: test/security/listen.test.ts) or the environment.
+      const withPassword = "redis+sentinel://:pw-0123@s1,s2:26380/main"
+      const flagged = yield* daemon({ TERMFLEET_FLEET_SECRET: SECRET }, "--redis", withPassword)
+      expect(fleetOf(Option.getOrThrow(flagged.settings))).toEqual(Option.some([withPassword, SECRET]))
+      expect(fleetOf(yield* settingsOf({ TERMFLEET_FLEET_SECRET: SECRET, TERMFLEET_REDIS_URL: withPassword }))).toEqual(
+        Option.some([withPassword, SECRET])
+      )
       // Without Redis, no fleet, whatever secret is around.
       expect(fleetOf(yield* settingsOf({ TERMFLEET_FLEET_SECRET: SECRET }))).toEqual(Option.none())
     }))

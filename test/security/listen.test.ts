@@ -132,5 +132,14 @@ describe("secrets on the daemon's command line", () => {
       )
       expect(flagged.token).toBe(TOKEN)
       expect(flagged.log()).toContain(`--token is visible to every user of this computer (ps, /proc/${flagged.pid}/cmdline)`)
+      expect(flagged.log()).not.toContain("--redis carries a password")
+      yield* flagged.stop
+
+      // A Redis password in --redis too (nothing listens there: the daemon starts anyway).
+      const withRedis = yield* startDaemonProcess(
+        ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", yield* tempDir("tf-listen"), "--redis", "redis://:pw-0123@127.0.0.1:1"],
+        { tmuxSocket, env: cleanEnv({ TERMFLEET_FLEET_SECRET: "fleet-secret-0123456789", TERMFLEET_TOKEN: TOKEN }) }
+      )
+      expect(withRedis.log()).toContain(`--redis carries a password, visible to every user of this computer (ps, /proc/${withRedis.pid}/cmdline)`)
     }))
 })
