@@ -28,7 +28,7 @@ import { type Computer, type Topic, Ttl } from "../domain/Model.js"
 import { decodePeerEvent, encodePeerEvent, type PeerEvent } from "./PeerEvent.js"
 import { CacheChange } from "../cache/SessionCache.js"
 import type { StreamEntry, XAddEntry } from "./RedisClient.js"
-import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
+import { consumeStream, reconnectSchedule, retryingOnFailure } from "./StreamConsumer.js"
 import { surviving } from "../runtime/Survive.js"
 
 /** How long a push is retried while Redis is unreachable. */
@@ -41,6 +41,8 @@ const ASK_AGAIN_MILLIS = 5_000
 const EXPIRY_REFRESH_MILLIS = 60_000
 
 const topics: ReadonlyArray<Topic> = ["sessions", "preparation"]
+
+const pushSchedule = reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))
 
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
   /** Seals `event` and writes it into the stream of each of `peers`. */
@@ -80,7 +82,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
               entries.push({ key, fields, maxLen: config.limits.streamMaxLen, ttlMillis: Retention.eventsMillis })
             }
           }
-          return Effect.retry(status.report("write", redis.xaddBatch(entries)), reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))).pipe(
+          return retryingOnFailure(status.report("write", redis.xaddBatch(entries)), pushSchedule).pipe(
             Effect.zipRight(stats.add("eventsOut", outgoing.length)),
             Effect.catchAll((error) =>
               Effect.sync(() =>
@@ -184,15 +186,18 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         )
       }
 
+      // Who is interested in each topic, looked up again only after a peer's
+      // heartbeat or departure: every change of interest or liveness comes as
+      // one (a peer that expires is removed by the cache's sweep).
+      let interested: Record<Topic, ReadonlyArray<string>> | undefined
+
       /**
        * What a batch of changes means for peers, in order. Per change, plain
-       * synchronous code: who is interested is looked up once for the batch
-       * (again after a peer's heartbeat), and an event nobody wants is not even serialised.
+       * synchronous code; an event nobody wants is not even serialised.
        */
       const planBatch = (batch: Iterable<CacheChange>) =>
         Effect.gen(function*() {
           const out: Array<Outgoing> = []
-          let interested: Record<Topic, ReadonlyArray<string>> | undefined
           for (const change of batch) {
             if (change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved") {
               if (change._tag === "ComputerUpdated") out.push(...yield* planForPeer(change.computer))
@@ -214,9 +219,17 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           return out
         })
 
+      // What a receiving daemon mostly sees: peers' changes, which it never pushes on.
+      const concernsPeers = (batch: Iterable<CacheChange>) => {
+        for (const change of batch) {
+          if (change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || ownEvent(change) !== undefined) return true
+        }
+        return false
+      }
+
       // Changes that piled up while a batch was being written go out together, in one pipeline.
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
-        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(planBatch(batch), send))),
+        Effect.flatMap((batch) => concernsPeers(batch) ? writing.withPermits(1)(Effect.flatMap(planBatch(batch), send)) : Effect.void),
         (step) => surviving("pushing to peers", step),
         Effect.forever,
         Effect.forkScoped

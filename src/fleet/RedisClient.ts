@@ -85,12 +85,18 @@ const xaddIds = (entries: ReadonlyArray<XAddEntry>, replies: ReadonlyArray<unkno
   return ids
 }
 
+const xaddArgs = ({ fields, key, maxLen }: XAddEntry): Array<string | number> => {
+  const args: Array<string | number> = [key, "MAXLEN", "~", maxLen, "*"]
+  for (const field in fields) args.push(field, fields[field]!)
+  return args
+}
+
 const score = (n: number) => (n === Infinity ? "+inf" : n === -Infinity ? "-inf" : String(n))
 
 const XReadReply = Schema.NullOr(
   Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Schema.String)))))
 )
-const decodeXRead = Schema.decodeUnknown(XReadReply)
+const decodeXRead = Schema.decodeUnknownEither(XReadReply)
 
 export const fieldsFromFlat = (flat: ReadonlyArray<string>): Record<string, string> => {
   const fields: Record<string, string> = {}
@@ -110,7 +116,9 @@ const READ_GRACE_MILLIS = 2_000
 const options = {
   lazyConnect: false,
   maxRetriesPerRequest: 2,
-  enableAutoPipelining: true,
+  // Off: it wraps every command in a pipeline sent on the next tick, and holds a command back while
+  // the previous pipeline's replies are outstanding; the hot path batches its XADDs itself.
+  enableAutoPipelining: false,
   commandTimeout: COMMAND_TIMEOUT_MILLIS
 } satisfies RedisOptions
 
@@ -156,12 +164,14 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
     const xaddBatch = (entries: ReadonlyArray<XAddEntry>): Effect.Effect<ReadonlyArray<string>, RedisError> =>
       entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
         run("XADD", () => {
+          // One entry, nearly every batch at a low rate: the command alone, without a pipeline around it.
+          if (entries.length === 1 && entries[0]!.ttlMillis === undefined) {
+            return redis.call("XADD", ...xaddArgs(entries[0]!)).then((id): Array<[Error | null, unknown]> => [[null, id]])
+          }
           const pipeline = redis.pipeline()
-          for (const { fields, key, maxLen, ttlMillis } of entries) {
-            const args: Array<string | number> = [key, "MAXLEN", "~", maxLen, "*"]
-            for (const field in fields) args.push(field, fields[field]!)
-            pipeline.call("XADD", ...args)
-            if (ttlMillis !== undefined) pipeline.pexpire(key, ttlMillis)
+          for (const entry of entries) {
+            pipeline.call("XADD", ...xaddArgs(entry))
+            if (entry.ttlMillis !== undefined) pipeline.pexpire(entry.key, entry.ttlMillis)
           }
           return pipeline.exec()
         }),
@@ -202,28 +212,48 @@ export const makeIoRedisClient = (url: string): Effect.Effect<RedisClientService
         }
         let blocking = open()
         yield* Effect.addFinalizer(() => Effect.sync(() => blocking.disconnect()))
-        const replace = Effect.sync(() => {
-          blocking.disconnect()
-          blocking = open()
-        })
+        const failed = (message: string) => new RedisError({ command: "XREAD", message })
         return {
+          // One callback per read, on the hot path: the watchdog is a plain
+          // timer (like ioredis's own commandTimeout), not a race of fibers.
           xread: (key, afterId, { blockMillis, count }) =>
-            run("XREAD", () =>
-              blockMillis === undefined
-                ? blocking.xread("COUNT", count, "STREAMS", key, afterId)
-                : blocking.xread("COUNT", count, "BLOCK", blockMillis, "STREAMS", key, afterId)).pipe(
-              Effect.timeoutFail({
-                duration: (blockMillis ?? 0) + READ_GRACE_MILLIS,
-                onTimeout: () => new RedisError({ command: "XREAD", message: "Redis did not answer; connection replaced" })
-              }),
-              Effect.tapError((e) => (e.message.endsWith("connection replaced") ? replace : Effect.void)),
-              Effect.flatMap((reply) =>
-                Effect.mapError(decodeXRead(reply), (e) => new RedisError({ command: "XREAD", message: e.message }))
-              ),
-              Effect.map((reply) =>
-                (reply ?? []).flatMap(([, entries]) => entries.map(([id, flat]) => ({ id, fields: fieldsFromFlat(flat) })))
+            Effect.async<ReadonlyArray<StreamEntry>, RedisError>((resume) => {
+              const conn = blocking
+              let done = false
+              const watchdog = setTimeout(() => {
+                done = true
+                if (conn === blocking) {
+                  conn.disconnect()
+                  blocking = open()
+                }
+                resume(Effect.fail(failed("Redis did not answer; connection replaced")))
+              }, (blockMillis ?? 0) + READ_GRACE_MILLIS)
+              const reply = blockMillis === undefined
+                ? conn.xread("COUNT", count, "STREAMS", key, afterId)
+                : conn.xread("COUNT", count, "BLOCK", blockMillis, "STREAMS", key, afterId)
+              reply.then(
+                (value) => {
+                  if (done) return
+                  done = true
+                  clearTimeout(watchdog)
+                  resume(Either.match(decodeXRead(value), {
+                    onLeft: (e) => Effect.fail(failed(e.message)),
+                    onRight: (streams) =>
+                      Effect.succeed((streams ?? []).flatMap(([, entries]) => entries.map(([id, flat]) => ({ id, fields: fieldsFromFlat(flat) }))))
+                  }))
+                },
+                (cause: unknown) => {
+                  if (done) return
+                  done = true
+                  clearTimeout(watchdog)
+                  resume(Effect.fail(failed(cause instanceof Error ? cause.message : String(cause))))
+                }
               )
-            )
+              return Effect.sync(() => {
+                done = true
+                clearTimeout(watchdog)
+              })
+            })
         } satisfies StreamReader
       })
     } satisfies RedisClientService

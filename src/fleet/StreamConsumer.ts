@@ -6,18 +6,31 @@
  * errors are retried with capped exponential backoff; the stored id is read
  * again only once it can be, never replaced by a guess.
  */
-import { Effect, Fiber, Option, Schedule, type Scope } from "effect"
+import { Effect, Option, Schedule, type Scope } from "effect"
 import { RedisClient, type RedisError, type StreamEntry } from "./RedisClient.js"
 import { RedisStatus } from "./RedisStatus.js"
 import { surviving } from "../runtime/Survive.js"
 
 /** How long one blocking read waits before it is issued again. */
 const BLOCK_MILLIS = 5_000
+/** How often, at most, the cursor is stored while it moves. */
+const STORE_EVERY = "200 millis"
 
 export const reconnectSchedule = Schedule.exponential("100 millis").pipe(
   Schedule.union(Schedule.spaced("5 seconds")),
   Schedule.jittered
 )
+
+/**
+ * `Effect.retry` for a step run once per batch: the schedule's driver (and
+ * the context it provides) is set up only once the step has failed, as
+ * setting it up costs more than a step that succeeds. The first retry comes
+ * at once, later ones on `schedule`.
+ */
+export const retryingOnFailure = <A, E, R, Out, RS>(
+  step: Effect.Effect<A, E, R>,
+  schedule: Schedule.Schedule<Out, E, RS>
+): Effect.Effect<A, E, R | RS> => Effect.catchAll(step, () => Effect.retry(step, schedule))
 
 /** A Redis stream entry id, as XADD makes them. */
 export const isStreamId = (id: string): boolean => /^\d{1,20}-\d{1,20}$/.test(id)
@@ -52,37 +65,48 @@ export const consumeStream = (
         onSome: Effect.succeed
       }))
 
-    // The cursor is stored without holding back the next read: its SET goes
-    // out (on the shared connection) while the next XREAD waits (on this
-    // reader's own), and is awaited before the next SET, so they land in
-    // order and a failed one is made again. The last one is in flight when
-    // the daemon stops (nothing waits for it, so a stop with Redis gone stays
-    // quick); a daemon killed before it lands resumes from the batch before,
-    // whose entries the replay windows refuse.
-    let storing = Option.none<Fiber.Fiber<void, RedisError>>()
-    const stored = Effect.suspend(() => (Option.isSome(storing) ? Fiber.join(storing.value) : Effect.void)).pipe(
-      Effect.tap(() => void (storing = Option.none()))
-    )
+    // The cursor is stored apart from the reads, at most every STORE_EVERY
+    // while it moves: a SET per batch would double the round trips of a
+    // stream that carries one entry a batch. A daemon that stops or dies
+    // before the last one landed resumes up to that much earlier; the
+    // entries it reads again are refused by the replay windows (kept in the
+    // state folder), so none is applied twice and none is skipped.
+    let stored: string | undefined
+    const moved = yield* Effect.makeLatch(false)
+    if (resume !== undefined) {
+      const store = Effect.suspend(() => {
+        if (Option.isNone(cursor) || cursor.value === stored) return Effect.void
+        const id = cursor.value
+        return Effect.tap(redis.set(resume.key, id, resume.ttlMillis), () => void (stored = id))
+      })
+      yield* moved.await.pipe(
+        Effect.zipRight(moved.close),
+        Effect.zipRight(Effect.sleep(STORE_EVERY)),
+        Effect.zipRight(status.report("write", store)),
+        // A failed SET is made again with the next batch (the cursor moved).
+        Effect.catchAll((error) => Effect.zipRight(moved.open, Effect.logDebug(`storing ${resume.key} failed: ${error.message}`))),
+        (step) => surviving(`storing ${resume.key}`, step),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      // On the way out the last cursor is sent, not waited for: a stop with Redis gone stays quick.
+      yield* Effect.addFinalizer(() => Effect.asVoid(Effect.forkDaemon(store)))
+    }
 
     const readOnce = Effect.gen(function*() {
       const from = Option.isSome(cursor) ? cursor.value : yield* storedCursor
       cursor = Option.some(from)
+      stored ??= from
       const entries = yield* reader.xread(options.stream, from, { blockMillis: BLOCK_MILLIS, count: options.count })
       if (entries.length === 0) return
       yield* options.handle(entries)
-      const last = entries[entries.length - 1]!.id
-      cursor = Option.some(last)
-      if (resume === undefined) return
-      yield* stored
-      // A daemon fiber: one command, which ends on its own (ioredis gives up after two reconnects).
-      storing = Option.some(yield* Effect.forkDaemon(redis.set(resume.key, last, resume.ttlMillis)))
+      cursor = Option.some(entries[entries.length - 1]!.id)
+      moved.unsafeOpen()
     })
 
     yield* status.report("read", readOnce).pipe(
       Effect.tapError((error) => Effect.logDebug(`reading ${options.stream} failed: ${error.message}`)),
-      // A failed cursor SET is made again with the next batch's.
-      Effect.tapError(() => Effect.sync(() => void (storing = Option.none()))),
-      Effect.retry(reconnectSchedule),
+      (step) => retryingOnFailure(step, reconnectSchedule),
       (step) => surviving(`reading ${options.stream}`, step),
       Effect.forever,
       Effect.forkScoped
