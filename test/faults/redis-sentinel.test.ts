@@ -15,8 +15,8 @@ import { subscribedClient } from "../support/WsClient.js"
 
 beforeAll(requireBuild)
 
-const BEFORE = 8
-const DURING_AND_AFTER = 8
+const BEFORE = 5
+const DURING_AND_AFTER = 6
 
 describe("Redis Sentinel", () => {
   it.scopedLive("the master fails over while events flow: the daemons follow it and every change reaches the peer's client", () =>
