@@ -147,5 +147,5 @@ describe("dashboard terminals", () => {
       const back = yield* sameAsAlpha("\nafter-full-screen")
       expect(back).toContain("typed-on-beta-42")
       expect(errors).toEqual([])
-    }))
+    }), 60_000)
 })

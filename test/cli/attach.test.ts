@@ -87,7 +87,7 @@ describe("termfleet attach", () => {
       expect(yield* paneSize(alpha, yield* tmuxTarget(alpha, sessionId))).toBe("100x30")
       yield* terminal.type("C-]")
       expect(yield* pollUntil(terminal.exitCode, (code) => code !== "", "attach to exit")).toBe("0")
-    }))
+    }), 60_000)
 
   it.scopedLive("send --keys presses keys by their tmux names: C-c ends sleep; bad names are usage errors", () =>
     Effect.gen(function*() {
