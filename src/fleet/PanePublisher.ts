@@ -37,9 +37,11 @@ interface Publication {
   readonly sessionId: string
   readonly stream: string
   /** Entries to write, serialised; `closed` marks the last. */
-  readonly queue: Queue.Queue<{ readonly body: string; readonly closed: boolean }>
-  /** Bytes of the entries waiting in `queue`. */
+  queued: Array<{ readonly body: string; readonly closed: boolean }>
+  /** Bytes of the entries in `queued`. */
   pending: number
+  /** Wakes the writer when entries are queued. */
+  readonly wake: Queue.Queue<void>
   /** Output is dropped until the next snapshot (it fell behind: the snapshot covers it). */
   skipping: boolean
   attachment: Attachment | undefined
@@ -63,7 +65,8 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
   const enqueue = (publication: Publication, entry: PaneEntry) => {
     const body = encodePaneEntry(entry)
     publication.pending += body.length
-    Queue.unsafeOffer(publication.queue, { body, closed: entry._tag === "closed" })
+    publication.queued.push({ body, closed: entry._tag === "closed" })
+    Queue.unsafeOffer(publication.wake, undefined)
   }
 
   /** The viewer that writes what it is shown into the session's stream. */
@@ -76,10 +79,16 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
       if (publication.skipping) return
       // Behind by more than a pane holds (Redis away, or slower than the pane): a snapshot instead.
       if (publication.pending > Limits.terminalHeldBytes) {
+        // What waits is dropped too (the snapshot covers it), so the queue stays bounded however long Redis is away.
+        publication.queued = publication.queued.filter((entry) => entry.closed)
+        publication.pending = 0
         publication.skipping = true
         // Not from within the pane's own delivery, which this is.
-        const resnapshot = publication.attachment?.resnapshot ?? Effect.void
-        return queueMicrotask(() => Effect.runSync(resnapshot))
+        return queueMicrotask(() => {
+          const attachment = publication.attachment
+          if (attachment === undefined) publication.skipping = false
+          else Effect.runSync(attachment.resnapshot)
+        })
       }
       const [epoch, end] = parsePosition(position)
       const start = end - data.length
@@ -96,11 +105,13 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
   const write = (publication: Publication) =>
     Effect.gen(function*() {
       while (true) {
-        const queued = [yield* Queue.take(publication.queue), ...(yield* Queue.takeAll(publication.queue))]
+        yield* Queue.take(publication.wake)
+        const queued = publication.queued
+        publication.queued = []
+        publication.pending = 0
         const entries: Array<XAddEntry> = []
         let ended = false
         for (const { body, closed } of queued) {
-          publication.pending -= body.length
           const fields = yield* seal.seal(publication.stream, body)
           entries.push({ key: publication.stream, fields, maxLen: PANE_STREAM_ENTRIES, ttlMillis: Retention.paneMillis })
           ended ||= closed
@@ -136,8 +147,9 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
       const publication: Publication = {
         sessionId,
         stream: keys.pane(self, sessionId),
-        queue: yield* Queue.unbounded<{ readonly body: string; readonly closed: boolean }>(),
+        queued: [],
         pending: 0,
+        wake: yield* Queue.sliding<void>(1),
         skipping: false,
         attachment: undefined,
         size: undefined,
