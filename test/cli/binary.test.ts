@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
+import { createServer, type IncomingHttpHeaders } from "node:http"
 import { join } from "node:path"
 import { standIn } from "../support/Agents.js"
 import { binary } from "../support/Cli.js"
@@ -95,5 +96,27 @@ describe("node dist/main.js", () => {
       yield* tmuxCli(socket, "send-keys", "-t", "watch", "C-c")
       const exitCode = Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
       expect(yield* pollUntil(exitCode, (code) => code !== "", "watch to exit")).toBe("0")
+    }))
+
+  it.scopedLive("a client command asks for no kept-alive connection, so it exits once its answer is read", () =>
+    Effect.gen(function*() {
+      // A server that would hold a kept-alive connection open for minutes.
+      const seen: Array<IncomingHttpHeaders> = []
+      const server = createServer((request, response) => {
+        seen.push(request.headers)
+        response.writeHead(200, { "content-type": "application/json" }).end("[]")
+      })
+      server.keepAliveTimeout = 600_000
+      const port = yield* Effect.promise(freePort)
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => {
+          server.closeAllConnections()
+          server.close()
+        })
+      )
+      const ls = yield* binary("ls", "--url", `http://127.0.0.1:${port}`)
+      expect(ls).toMatchObject({ code: 0, stdout: "no sessions\n" })
+      expect(seen.map((headers) => headers.connection)).toEqual(["close"])
     }))
 })
