@@ -175,7 +175,7 @@ describe("LocalSessions on a private tmux server", () => {
           { numRuns: 40, examples: [["x\u2028y"], ["x\u2029y"], ["\u2028lead"], ["tab\\t not a tab \\342\\200\\250"]] }
         )
       )
-    }))
+    }), 120_000) // 44 real tmux round trips: seconds each on a loaded 2-core machine
 
   it.scopedLive("a rename in tmux to a name tmux escapes is the title as typed", () =>
     Effect.gen(function*() {
