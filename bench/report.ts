@@ -1,6 +1,7 @@
 /** The table printed at the end of `npm run bench`, and BENCHMARKS.md around it. */
 import { AGENT_WAIT, type AgentWaitRound } from "./agentWait.js"
 import { type Attempted, LATENCY_RUNS, MAX_ATTEMPTS, type Round } from "./compare.js"
+import { TERMINALS, type TerminalsRound } from "./terminals.js"
 import { MAX_LAG_MS, passed, type RunResult, STEP_MS, STEP_RATES, type Throughput, TOP_RATE } from "./pipelines.js"
 import { type StartupResults, startupMethod, startupRows } from "./startup.js"
 import { benchSession, FANOUT, stamp, type Summary } from "./support.js"
@@ -66,6 +67,8 @@ export interface Results {
   readonly comparison: ReadonlyArray<Round>
   /** An agent starts waiting → another daemon's client; absent when not run. */
   readonly agentWait?: ReadonlyArray<Attempted<AgentWaitRound>>
+  /** Live terminals: a local and a remote viewer beside a \`tmux -C\` client; absent when not run. */
+  readonly terminals?: ReadonlyArray<Attempted<TerminalsRound>>
   /** Absent when only the comparison was run (BENCH_ONLY=compare). */
   readonly others?: Others
 }
@@ -366,12 +369,69 @@ ${agentWaitTable(rounds)}
   (\`bench/hookPost.ts\`), each timed call preceded by an untimed one, as termfleet's.
 `
 
+/** Live terminals: the local and the remote viewer, each beside a \`tmux -C\` client of the same pane. */
+export const terminalsTable = (rounds: ReadonlyArray<Attempted<TerminalsRound>>) => {
+  const v = rounds.map((x) => x.value)
+  const three = (of: (x: TerminalsRound) => Summary) =>
+    [over(v, (x) => of(x).p50), over(v, (x) => of(x).p99), over(v, (x) => of(x).max)]
+  const latency = (figure: string, of: (x: TerminalsRound) => Record<"local" | "remote" | "tmux", Summary>) => {
+    const base = three((x) => of(x).tmux)
+    return (["local", "remote"] as const).map((viewer) => {
+      const tf = three((x) => of(x)[viewer])
+      return `| ${figure}, ${viewer} viewer | ${tf.map((s) => show(s, ms)).join(" / ")} | ${base.map((s) => show(s, ms)).join(" / ")} | ${
+        tf.map((s, i) => ratio(s.median, base[i]!.median)).join(" / ")
+      } |`
+    })
+  }
+  const rate = (viewer: "local" | "remote") => {
+    const [tf, base] = [over(v, (x) => x.throughput[viewer]), over(v, (x) => x.throughput.tmux)]
+    return `| ${TERMINALS.burstBytes / 1024 / 1024} MB written as fast as the pane takes it → ${viewer} viewer (MB/s) | ${show(tf, (x) => x.toFixed(1))} | ${
+      show(base, (x) => x.toFixed(1))
+    } | ${ratio(tf.median, base.median)} |`
+  }
+  return [
+    "| figure | termfleet | \`tmux -C\` client of the same pane (same run) | termfleet ÷ baseline |",
+    "| --- | --- | --- | --- |",
+    ...latency(`pane output → viewer, p50 / p99 / max (ms, ${TERMINALS.stamps} lines a round)`, (x) => x.output),
+    ...latency(`keystroke → its echo back in the viewer, p50 / p99 / max (ms, ${TERMINALS.keys} keys a round)`, (x) => x.echo),
+    rate("local"),
+    rate("remote"),
+    `| CPU per MB of the burst, A (owner) / B (remote viewer's daemon) (ms) | ${show(over(v, (x) => x.cpuPerMB.a * 1000), (x) => x.toFixed(1))} / ${
+      show(over(v, (x) => x.cpuPerMB.b * 1000), (x) => x.toFixed(1))
+    } | — | — |`,
+    "",
+    `Other processes' cores during each round: ${rounds.map(attemptNote).join("; ")}.`
+  ].join("\n")
+}
+
+const terminalsSection = (rounds: ReadonlyArray<Attempted<TerminalsRound>>) => `
+## Live terminals
+
+Median of the ${rounds.length} rounds, lowest and highest round in brackets (\`BENCH_ONLY=terminals\` runs only this).
+
+${terminalsTable(rounds)}
+
+Two \`node dist/main.js daemon\` processes, A and B, on the run's redis-server; a session on A running \`sh\`.
+Attached to it at once: a viewer on A's \`/ws\` (local), a viewer on B's \`/ws\` (remote: the pane's output
+reaches it through Redis), both in the benchmark's process, and the baseline, a \`tmux -C\` control client
+of the same pane (what any tmux front end reads; its \`%output\` lines unescaped). All read the same bytes:
+
+- **Pane output**: a program in the pane (\`bench/paneStamps.ts\`) writes ${TERMINALS.stamps} lines \`S<time>\`,
+  ${TERMINALS.gapMs} ms apart, each stamped (the system-wide monotonic clock) just before it is written; each
+  reader subtracts the stamp from the time the line reaches it.
+- **Keystroke → echo**: one key at a time, from each reader in turn (a viewer's \`keys\` message; \`send-keys -l\`
+  for tmux), timed until its echo (the pane's line discipline, at the shell's prompt) reaches that reader.
+- **Throughput**: the pane writes ${TERMINALS.burstBytes / 1024 / 1024} MB of plain 80-column lines as fast as it can,
+  then a stamp; each reader's MB/s from the command typed to the stamp's arrival. CPU per MB: utime+stime of
+  A's and B's processes (\`/proc/<pid>/stat\`, without their tmux clients) over the burst.
+`
+
 const repeatedCount = (r: Results) =>
   r.comparison.reduce((n, round) =>
     n + [round.termfleet, round.peer, round.withSessions, round.redis, round.ws].reduce((m, a) => m + a.discarded.length, 0), 0) +
   (r.others === undefined ? 0 : (["initial", "interest", "quiet", "idle"] as const).reduce((n, k) =>
     n + (r.others![k] as ReadonlyArray<Attempted<unknown>>).reduce((m, a) => m + a.discarded.length, 0), 0)) +
-  (r.agentWait ?? []).reduce((n, a) => n + a.discarded.length, 0)
+  [...(r.agentWait ?? []), ...(r.terminals ?? [])].reduce((n, a) => n + a.discarded.length, 0)
 
 /** `extra`: hand-written Markdown included as is after the results (bench/optimisations.md). */
 export const renderReport = (r: Results, env: RunEnv, extra: string): string => {
@@ -465,7 +525,7 @@ ${splitDetails(r.comparison)}
 Throughput steps:
 
 ${throughputDetails(r.comparison)}
-${r.agentWait === undefined ? "" : agentWaitSection(r.agentWait)}${r.others === undefined ? "" : `
+${r.agentWait === undefined ? "" : agentWaitSection(r.agentWait)}${r.terminals === undefined ? "" : terminalsSection(r.terminals)}${r.others === undefined ? "" : `
 ## Other figures of termfleet
 
 Median of the ${r.others.initial.length} rounds, lowest and highest round in brackets.

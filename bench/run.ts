@@ -14,10 +14,11 @@ import WebSocket from "ws"
 import { createArgs } from "../src/local/Tmux.js"
 import { startRedisServer } from "../test/support/RedisProcess.js"
 import { measureAgentWait } from "./agentWait.js"
+import { measureTerminals } from "./terminals.js"
 import { type Attempted, attempted, compare, OTHER_CORES_LIMIT } from "./compare.js"
 import type { DaemonOptions } from "./inProcessDaemon.js"
 import { type Fleet, startFleetPair, wsPeer } from "./pipelines.js"
-import { agentWaitTable, type Machine, type MemoryStage, renderReport, renderTable, type Results, type RunEnv } from "./report.js"
+import { agentWaitTable, type Machine, terminalsTable, type MemoryStage, renderReport, renderTable, type Results, type RunEnv } from "./report.js"
 import { measureStartup } from "./startup.js"
 import {
   ask,
@@ -384,10 +385,10 @@ const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3)
 /**
  * BENCH_ONLY=<scenario> runs one scenario (while developing; its BENCHMARKS.md
  * is not one to keep): `compare` the side-by-side comparison, `agents` an
- * agent starting to wait → another daemon's client.
+ * agent starting to wait → another daemon's client, `terminals` live terminals.
  */
 const ONLY = process.env["BENCH_ONLY"]
-const runs = (scenario: "compare" | "agents") => ONLY === undefined || ONLY === scenario
+const runs = (scenario: "compare" | "agents" | "terminals") => ONLY === undefined || ONLY === scenario
 
 const rounds = async <A>(what: string, body: () => Promise<A>): Promise<ReadonlyArray<Attempted<A>>> => {
   const out: Array<Attempted<A>> = []
@@ -426,6 +427,14 @@ const main = async () => {
     ? (log("agents: an agent's hook call to alpha → beta's client sees it waiting, beside the same hops bare"),
       await rounds("agent waiting", () => measureAgentWait(fleet, log)))
     : undefined
+  const terminals = runs("terminals")
+    ? (log("terminals: a session of alpha read by a viewer of alpha, of beta, and a tmux -C client: output, echo, throughput"),
+      // The newest scenario: should it fail, the run goes on without it (and says so).
+      await rounds("live terminals", () => measureTerminals(fleet, log)).catch((error: unknown) => {
+        log(`    live terminals failed, left out of the report: ${error instanceof Error ? error.message : String(error)}`)
+        return undefined
+      }))
+    : undefined
   const others = startup === undefined ? undefined : {
     startup,
     interest: (log("2/5 interest propagation: a client subscribes on beta; when does alpha push?"),
@@ -450,8 +459,15 @@ const main = async () => {
     otherCores: other,
     otherCoresLimit: OTHER_CORES_LIMIT
   }
-  const results: Results = { comparison, ...(agentWait === undefined ? {} : { agentWait }), ...(others === undefined ? {} : { others }) }
-  console.log(`\n${comparison.length === 0 ? "" : `${renderTable(results)}\n`}${agentWait === undefined ? "" : `\n${agentWaitTable(agentWait)}\n`}`)
+  const results: Results = {
+    comparison,
+    ...(agentWait === undefined ? {} : { agentWait }),
+    ...(terminals === undefined ? {} : { terminals }),
+    ...(others === undefined ? {} : { others })
+  }
+  console.log(`\n${comparison.length === 0 ? "" : `${renderTable(results)}\n`}${agentWait === undefined ? "" : `\n${agentWaitTable(agentWait)}\n`}${
+    terminals === undefined ? "" : `\n${terminalsTable(terminals)}\n`
+  }`)
   writeFileSync(REPORT, renderReport(results, env, readFileSync(OPTIMISATIONS, "utf8")))
   log(`done in ${totalSeconds.toFixed(0)} s (without the build); wrote ${REPORT}`)
 }
