@@ -383,10 +383,11 @@ export const terminalsTable = (rounds: ReadonlyArray<Attempted<TerminalsRound>>)
       } |`
     })
   }
+  const mbps = (x: number) => (Number.isNaN(x) ? "—" : x.toFixed(1))
   const rate = (viewer: "local" | "remote") => {
     const [tf, base] = [over(v, (x) => x.throughput[viewer]), over(v, (x) => x.throughput.tmux)]
-    return `| ${TERMINALS.burstBytes / 1024 / 1024} MB written as fast as the pane takes it → ${viewer} viewer (MB/s) | ${show(tf, (x) => x.toFixed(1))} | ${
-      show(base, (x) => x.toFixed(1))
+    return `| ${TERMINALS.burstBytes / 1024 / 1024} MB written as fast as the pane takes it → ${viewer} viewer (MB/s) | ${show(tf, mbps)} | ${
+      show(base, mbps)
     } | ${ratio(tf.median, base.median)} |`
   }
   return [
