@@ -77,12 +77,13 @@ export const consumeStream = (
       const store = Effect.suspend(() => {
         if (Option.isNone(cursor) || cursor.value === stored) return Effect.void
         const id = cursor.value
-        return Effect.tap(redis.set(resume.key, id, resume.ttlMillis), () => void (stored = id))
+        // Reported only when a SET is sent: a store with nothing new is no sign that Redis takes writes.
+        return Effect.tap(status.report("write", redis.set(resume.key, id, resume.ttlMillis)), () => void (stored = id))
       })
       yield* moved.await.pipe(
         Effect.zipRight(moved.close),
         Effect.zipRight(Effect.sleep(STORE_EVERY)),
-        Effect.zipRight(status.report("write", store)),
+        Effect.zipRight(store),
         // A failed SET is made again with the next batch (the cursor moved).
         Effect.catchAll((error) => Effect.zipRight(moved.open, Effect.logDebug(`storing ${resume.key} failed: ${error.message}`))),
         (step) => surviving(`storing ${resume.key}`, step),
