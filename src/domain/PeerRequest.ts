@@ -4,7 +4,8 @@
  * requester's `replies:<name>` stream, which it reads with one long-lived
  * blocking XREAD for all its waiting calls.
  */
-import { Either, Schema } from "effect"
+import { Schema } from "effect"
+import { jsonBody } from "./JsonBody.js"
 import { Command, InputText, OutputLines, Title } from "./Limits.js"
 import { ComputerName, Session } from "./Model.js"
 
@@ -51,16 +52,9 @@ export type RequestBody = typeof RequestBody.Type
 const ReplyBody = Schema.Struct({ id: RequestId, reply: PeerReply })
 export type ReplyBody = typeof ReplyBody.Type
 
-const RequestJson = Schema.parseJson(RequestBody)
-const ReplyJson = Schema.parseJson(ReplyBody)
-
-export const encodeRequest = Schema.encodeSync(RequestJson)
-export const encodeReply = Schema.encodeSync(ReplyJson)
-const decodeRequestJson = Schema.decodeUnknownEither(RequestJson)
-const decodeReplyJson = Schema.decodeUnknownEither(ReplyJson)
-
-export const decodeRequest = (body: string): Either.Either<RequestBody, string> =>
-  Either.mapLeft(decodeRequestJson(body), (e) => e.message)
-
-export const decodeReply = (body: string): Either.Either<ReplyBody, string> =>
-  Either.mapLeft(decodeReplyJson(body), (e) => e.message)
+const requestBody = jsonBody(RequestBody)
+const replyBody = jsonBody(ReplyBody)
+export const encodeRequest = requestBody.encode
+export const decodeRequest = requestBody.decode
+export const encodeReply = replyBody.encode
+export const decodeReply = replyBody.decode

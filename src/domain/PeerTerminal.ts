@@ -6,7 +6,8 @@
  * owner so keys are applied in the order typed. Both are sealed entries
  * (`Seal.ts`), JSON bodies of these schemas.
  */
-import { Either, Schema } from "effect"
+import { Schema } from "effect"
+import { jsonBody } from "./JsonBody.js"
 import { Cols, Position, Rows, TerminalClosedReason, TerminalSessionId } from "./TerminalProtocol.js"
 
 /** Cells of a pane as tmux reports them (a viewer's size is `Cols` × `Rows`; a pane split by hand may be smaller). */
@@ -43,15 +44,9 @@ export const TerminalInput = Schema.Struct({
 })
 export type TerminalInput = typeof TerminalInput.Type
 
-const PaneEntryJson = Schema.parseJson(PaneEntry)
-const TerminalInputJson = Schema.parseJson(TerminalInput)
-export const encodePaneEntry = Schema.encodeSync(PaneEntryJson)
-export const encodeTerminalInput = Schema.encodeSync(TerminalInputJson)
-const decodePaneEntryJson = Schema.decodeUnknownEither(PaneEntryJson)
-const decodeTerminalInputJson = Schema.decodeUnknownEither(TerminalInputJson)
-
-export const decodePaneEntry = (body: string): Either.Either<PaneEntry, string> =>
-  Either.mapLeft(decodePaneEntryJson(body), (e) => e.message)
-
-export const decodeTerminalInput = (body: string): Either.Either<TerminalInput, string> =>
-  Either.mapLeft(decodeTerminalInputJson(body), (e) => e.message)
+const paneEntryBody = jsonBody(PaneEntry)
+const terminalInputBody = jsonBody(TerminalInput)
+export const encodePaneEntry = paneEntryBody.encode
+export const decodePaneEntry = paneEntryBody.decode
+export const encodeTerminalInput = terminalInputBody.encode
+export const decodeTerminalInput = terminalInputBody.decode

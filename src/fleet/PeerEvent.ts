@@ -4,6 +4,7 @@
  */
 import { Either, Schema } from "effect"
 import { Computer, ComputerName, Project, Session, SessionRef, Todo } from "../domain/Model.js"
+import { jsonBody } from "../domain/JsonBody.js"
 import type { Opened } from "./Seal.js"
 
 export const PeerEvent = Schema.Union(
@@ -22,9 +23,8 @@ export const PeerEvent = Schema.Union(
 )
 export type PeerEvent = typeof PeerEvent.Type
 
-const PeerEventJson = Schema.parseJson(PeerEvent)
-export const encodePeerEvent = Schema.encodeSync(PeerEventJson)
-const decodeJson = Schema.decodeUnknownEither(PeerEventJson)
+const peerEventBody = jsonBody(PeerEvent)
+export const encodePeerEvent = peerEventBody.encode
 
 /** Every computer an event speaks for, nested values included: a peer may only speak for itself. */
 const subjects = (event: PeerEvent): ReadonlyArray<string> => {
@@ -50,7 +50,7 @@ const subjects = (event: PeerEvent): ReadonlyArray<string> => {
 /** Decodes the body of an opened entry; refuses events speaking for another computer than the sender. */
 export const decodePeerEvent = (opened: Opened): Either.Either<PeerEvent, string> =>
   Either.flatMap(
-    Either.mapLeft(decodeJson(opened.body), (e) => e.message),
+    peerEventBody.decode(opened.body),
     (event) => {
       const other = subjects(event).find((name) => name !== opened.from)
       return other === undefined ? Either.right(event) : Either.left(`'${opened.from}' may not speak for '${other}'`)
