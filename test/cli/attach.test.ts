@@ -95,6 +95,13 @@ describe("termfleet attach", () => {
       const url = daemon.httpUrl("").replace(/\/$/, "")
       const created = yield* binary("new", "--url", url, "--json", "--", "sleep 100")
       const { sessionId } = JSON.parse(created.stdout) as { sessionId: string }
+      // A Ctrl-C typed before sleep holds the terminal finds no process to interrupt.
+      const target = yield* tmuxTarget(daemon, sessionId)
+      yield* pollUntil(
+        tmuxCli(daemon.settings.tmuxSocket, "display-message", "-p", "-t", target, "#{pane_current_command}"),
+        (command) => command.trim() === "sleep",
+        "sleep to run in the pane"
+      )
       const sent = yield* binary("send", "--keys", "--url", url, sessionId, "C-c")
       expect(sent).toMatchObject({ code: 0 })
       const status = Effect.map(binary("ls", "--url", url, "--json"), (ran) =>
