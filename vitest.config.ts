@@ -4,7 +4,6 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 20_000,
-    hookTimeout: 20_000,
-    reporters: process.env["CI"] ? ["default"] : ["default"]
+    hookTimeout: 20_000
   }
 })
