@@ -7,7 +7,7 @@ import { Config, Either, Schema } from "effect"
 import { ComputerName } from "../domain/Model.js"
 import { Host, Port } from "./Address.js"
 import { flag } from "./Flag.js"
-import { checkRedisUrl } from "./RedisAddress.js"
+import { checkRedisUrl, withoutPassword } from "./RedisAddress.js"
 
 const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
   message: () => "expected 1-64 letters, digits, ':', '.', '_' or '-'"
@@ -40,6 +40,7 @@ export const daemonFlags = {
   // Its env var is read by `Settings.ts`, so that a password given on the command line can be told from one in the environment.
   redis: flag("redis", {
     schema: RedisUrl,
+    show: withoutPassword,
     value: "URL",
     about:
       "the Redis shared by the fleet, or its Sentinels: redis+sentinel://host:port,host:port/master (default: none, local-only; " +

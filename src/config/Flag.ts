@@ -12,9 +12,10 @@ import { Config, Effect, type Option, ParseResult, Schema } from "effect"
 export const describeIssue = (error: ParseResult.ParseError): string =>
   [...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.message))].join("; ")
 
-/** Decodes `raw` or refuses it as `<what> "<raw>": <rule>` (exit 2). */
-export const checked = <A>(what: string, schema: Schema.Schema<A, string>) => (raw: string) =>
-  Effect.mapError(Schema.decode(schema)(raw), (error) => HelpDoc.p(`${what} ${JSON.stringify(raw)}: ${describeIssue(error)}`))
+/** Decodes `raw` or refuses it as `<what> "<raw as shown>": <rule>` (exit 2). */
+export const checked = <A>(what: string, schema: Schema.Schema<A, string>, show: (raw: string) => string = (raw) => raw) =>
+(raw: string) =>
+  Effect.mapError(Schema.decode(schema)(raw), (error) => HelpDoc.p(`${what} ${JSON.stringify(show(raw))}: ${describeIssue(error)}`))
 
 /** Digits only: `0x10`, `2e4`, ` 5 ` or `5.0` are refused, not read as numbers. */
 export const PlainDecimal = Schema.compose(
@@ -34,6 +35,8 @@ export const flag = <A>(
     readonly value: string
     readonly about: string
     readonly env?: string
+    /** The value as a refusal shows it (a secret in it hidden). */
+    readonly show?: (raw: string) => string
   }
 ): Options.Options<Option.Option<A>> => {
   const { env } = options
@@ -42,7 +45,7 @@ export const flag = <A>(
     Options.withDescription(env === undefined ? options.about : `${options.about} (env ${env})`)
   )
   return (env === undefined ? declared : Options.withFallbackConfig(declared, Config.string(env))).pipe(
-    Options.mapEffect((raw) => Effect.mapError(checked(`--${name}`, options.schema)(raw), ValidationError.invalidValue)),
+    Options.mapEffect((raw) => Effect.mapError(checked(`--${name}`, options.schema, options.show)(raw), ValidationError.invalidValue)),
     Options.optional
   )
 }

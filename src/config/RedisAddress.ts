@@ -59,5 +59,11 @@ export const checkRedisUrl = (url: string): Either.Either<string, string> =>
     ? Either.right(url)
     : Either.left(REDIS_URL_RULE)
 
+/**
+ * `url` as it may be shown (a refusal, a log): what stands between a `:` and
+ * the last `@` before the path, a password in any URL-like text, as `***`.
+ */
+export const withoutPassword = (url: string): string => url.replace(/:[^/]*@/, ":***@")
+
 /** Whether `url` carries a password (`scheme://[user]:password@...`). */
 export const carriesPassword = (url: string): boolean => /^[a-z+]+:\/\/[^@/]*:[^@/]+@/.test(url)

@@ -14,7 +14,7 @@ import { hostname } from "node:os"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
-import { carriesPassword, checkRedisUrl } from "./RedisAddress.js"
+import { carriesPassword, checkRedisUrl, withoutPassword } from "./RedisAddress.js"
 import { ensureToken, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", { message: Schema.String }) {}
@@ -122,7 +122,7 @@ const redisUrlOf = (given: Option.Option<string>) =>
     const fromEnv = yield* fromConfig(Config.option(Config.string("TERMFLEET_REDIS_URL")))
     if (Option.isNone(fromEnv)) return fromEnv
     return yield* Either.match(checkRedisUrl(fromEnv.value), {
-      onLeft: (rule) => Effect.fail(refuse(`--redis ${JSON.stringify(fromEnv.value)}: ${rule}`)),
+      onLeft: (rule) => Effect.fail(refuse(`--redis ${JSON.stringify(withoutPassword(fromEnv.value))}: ${rule}`)),
       onRight: (url) => Effect.succeed(Option.some(url))
     })
   })

@@ -80,6 +80,8 @@ describe("termfleet daemon: settings", () => {
     ["a computer name with a space", {}, ["--computer", "a b"], `--computer "a b"`],
     ["a Redis URL that is not one", {}, ["--redis", "http://x"], `--redis "http://x": expected a Redis URL`],
     ["a TERMFLEET_REDIS_URL that is not one", { TERMFLEET_REDIS_URL: "http://x" }, [], `--redis "http://x": expected a Redis URL`],
+    ["a Redis URL that is not one, its password hidden", {}, ["--redis", "redis//u:hunter2@h:1"], `--redis "redis//u:***@h:1": expected a Redis URL`],
+    ["a TERMFLEET_REDIS_URL that is not one, its password hidden", { TERMFLEET_REDIS_URL: "http://:p@ss@x/0" }, [], `--redis "http://:***@x/0"`],
     ["Sentinels without the master's name", {}, ["--redis", "redis+sentinel://a:26379,b:26380"], `(the master's name after the last '/')`],
     ["a Sentinel without a port number", {}, ["--redis", "redis+sentinel://a:x/m"], `expected host:port for each Sentinel, not 'a:x'`],
     ["a Sentinel on port 0", {}, ["--redis", "redis+sentinel://a:0/m"], `expected host:port for each Sentinel, not 'a:0'`],
@@ -91,7 +93,7 @@ describe("termfleet daemon: settings", () => {
       const ran = yield* daemon(env, ...argv)
       expect(ran.code).toBe(2)
       expect(ran.stderr).toContain(message)
-      expect(ran.stderr).not.toMatch(/[└├─]/)
+      expect(ran.stderr).not.toMatch(/[└├─]|hunter2|p@ss/)
       expect(Option.isNone(ran.settings)).toBe(true)
     }))
 })
