@@ -4,7 +4,7 @@
  * `burst BYTES`: writes BYTES of text as fast as the pane takes them, then
  * `E<hrNow>`.
  */
-import { hrNow, sleep } from "./support.js"
+import { BURST_LINE, hrNow, sleep } from "./support.js"
 
 const [mode, first = "0", second = "0"] = process.argv.slice(2)
 const write = (text: string) => new Promise<void>((resolve) => process.stdout.write(text, () => resolve()))
@@ -15,9 +15,7 @@ if (mode === "stamps") {
     await sleep(Number(second))
   }
 } else {
-  // 79 characters and a newline: a terminal's ordinary line, no control sequences.
-  const line = `${"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".repeat(2).slice(0, 79)}\n`
-  const chunk = line.repeat(Math.ceil(65_536 / line.length))
+  const chunk = BURST_LINE.repeat(Math.ceil(65_536 / BURST_LINE.length))
   let left = Number(first)
   while (left > 0) {
     const piece = chunk.slice(0, Math.min(left, chunk.length))

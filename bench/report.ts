@@ -1,6 +1,7 @@
 /** The table printed at the end of `npm run bench`, and BENCHMARKS.md around it. */
 import { AGENT_WAIT, type AgentWaitRound } from "./agentWait.js"
 import { type Attempted, LATENCY_RUNS, MAX_ATTEMPTS, type Round } from "./compare.js"
+import { Limits } from "../src/domain/Limits.js"
 import { TERMINALS, type TerminalsRound } from "./terminals.js"
 import { MAX_LAG_MS, passed, type RunResult, STEP_MS, STEP_RATES, type Throughput, TOP_RATE } from "./pipelines.js"
 import { type StartupResults, startupMethod, startupRows } from "./startup.js"
@@ -369,37 +370,40 @@ ${agentWaitTable(rounds)}
   (\`bench/hookPost.ts\`), each timed call preceded by an untimed one, as termfleet's.
 `
 
-/** Live terminals: the local and the remote viewer, each beside a \`tmux -C\` client of the same pane. */
+/** Live terminals: the local viewer beside a \`tmux -C\` client of the same pane, the remote one beside that client plus the raw hops. */
 export const terminalsTable = (rounds: ReadonlyArray<Attempted<TerminalsRound>>) => {
   const v = rounds.map((x) => x.value)
   const three = (of: (x: TerminalsRound) => Summary) =>
     [over(v, (x) => of(x).p50), over(v, (x) => of(x).p99), over(v, (x) => of(x).max)]
-  const latency = (figure: string, of: (x: TerminalsRound) => Record<"local" | "remote" | "tmux", Summary>) => {
-    const base = three((x) => of(x).tmux)
-    return (["local", "remote"] as const).map((viewer) => {
-      const tf = three((x) => of(x)[viewer])
-      return `| ${figure}, ${viewer} viewer | ${tf.map((s) => show(s, ms)).join(" / ")} | ${base.map((s) => show(s, ms)).join(" / ")} | ${
-        tf.map((s, i) => ratio(s.median, base[i]!.median)).join(" / ")
-      } |`
-    })
-  }
+  const row = (figure: string, tf: ReadonlyArray<Spread>, base: ReadonlyArray<Spread>, baseline: string) =>
+    `| ${figure} | ${tf.map((s) => show(s, ms)).join(" / ")} | ${baseline}: ${base.map((s) => show(s, ms)).join(" / ")} | ${
+      tf.map((s, i) => ratio(s.median, base[i]!.median)).join(" / ")
+    } |`
+  const latency = (figure: string, of: (x: TerminalsRound) => Record<"local" | "remote" | "tmux", Summary>, remote: (x: TerminalsRound) => Summary, hops: string) => [
+    row(`${figure}, local viewer`, three((x) => of(x).local), three((x) => of(x).tmux), "`tmux -C` client"),
+    row(`${figure}, remote viewer`, three((x) => of(x).remote), three(remote), `\`tmux -C\` client + ${hops}`)
+  ]
   const mbps = (x: number) => (Number.isNaN(x) ? "—" : x.toFixed(1))
+  const [tmuxRate, rawRate] = [over(v, (x) => x.throughput.tmux), over(v, (x) => x.throughput.raw)]
   const rate = (viewer: "local" | "remote") => {
-    const [tf, base] = [over(v, (x) => x.throughput[viewer]), over(v, (x) => x.throughput.tmux)]
-    return `| ${TERMINALS.burstBytes / 1024 / 1024} MB written as fast as the pane takes it → ${viewer} viewer (MB/s) | ${show(tf, mbps)} | ${
-      show(base, mbps)
-    } | ${ratio(tf.median, base.median)} |`
+    const tf = over(v, (x) => x.throughput[viewer])
+    const base = viewer === "local" ? tmuxRate.median : Math.min(tmuxRate.median, rawRate.median)
+    return `| ${TERMINALS.burstBytes / 1024 / 1024} MB written as fast as the pane takes it → ${viewer} viewer (MB/s, from its first byte) | ${show(tf, mbps)} | ${
+      viewer === "local" ? "" : `the slower of: `
+    }\`tmux -C\` client alone: ${show(tmuxRate, mbps)}${viewer === "local" ? "" : `; raw hops: ${show(rawRate, mbps)}`} | ${ratio(tf.median, base)} |`
   }
+  const perMB = (of: (x: TerminalsRound) => number) => show(over(v, (x) => of(x) * 1000), (x) => x.toFixed(0))
   return [
-    "| figure | termfleet | \`tmux -C\` client of the same pane (same run) | termfleet ÷ baseline |",
+    "| figure | termfleet | baseline (same run) | termfleet ÷ baseline |",
     "| --- | --- | --- | --- |",
-    ...latency(`pane output → viewer, p50 / p99 / max (ms, ${TERMINALS.stamps} lines a round)`, (x) => x.output),
-    ...latency(`keystroke → its echo back in the viewer, p50 / p99 / max (ms, ${TERMINALS.keys} keys a round)`, (x) => x.echo),
+    ...latency(`pane output → viewer, p50 / p99 / max (ms, ${TERMINALS.stamps} lines a round)`, (x) => x.output, (x) => x.remoteBaseline.output, "a raw hop"),
+    ...latency(`keystroke → its echo back in the viewer, p50 / p99 / max (ms, ${TERMINALS.keys} keys a round)`, (x) => x.echo, (x) => x.remoteBaseline.echo, "two raw hops"),
+    `| one raw hop alone (XADD → XREAD → bare \`ws\` → client), p50 / p99 / max (ms) | — | ${three((x) => x.rawHop).map((s) => show(s, ms)).join(" / ")} | — |`,
     rate("local"),
     rate("remote"),
-    `| CPU per MB of the burst, A (owner) / B (remote viewer's daemon) (ms) | ${show(over(v, (x) => x.cpuPerMB.a * 1000), (x) => x.toFixed(1))} / ${
-      show(over(v, (x) => x.cpuPerMB.b * 1000), (x) => x.toFixed(1))
-    } | — | — |`,
+    `| CPU per MB of the burst (ms): A (owner) / B (remote viewer's daemon) / A's tmux server | ${perMB((x) => x.cpuPerMB.a)} / ${
+      perMB((x) => x.cpuPerMB.b)
+    } / ${perMB((x) => x.cpuPerMB.tmuxA)} | tmux server of the lone \`tmux -C\` client: ${perMB((x) => x.cpuPerMB.tmuxAlone)} | — |`,
     "",
     `Other processes' cores during each round: ${rounds.map(attemptNote).join("; ")}.`
   ].join("\n")
@@ -414,17 +418,28 @@ ${terminalsTable(rounds)}
 
 Two \`node dist/main.js daemon\` processes, A and B, on the run's redis-server; a session on A running \`sh\`.
 Attached to it at once: a viewer on A's \`/ws\` (local), a viewer on B's \`/ws\` (remote: the pane's output
-reaches it through Redis), both in the benchmark's process, and the baseline, a \`tmux -C\` control client
-of the same pane (what any tmux front end reads; its \`%output\` lines unescaped). All read the same bytes:
+reaches it through Redis), both in the benchmark's process, and a \`tmux -C\` control client of the same pane
+(what any tmux front end reads; its \`%output\` lines unescaped). All read the same bytes:
 
 - **Pane output**: a program in the pane (\`bench/paneStamps.ts\`) writes ${TERMINALS.stamps} lines \`S<time>\`,
   ${TERMINALS.gapMs} ms apart, each stamped (the system-wide monotonic clock) just before it is written; each
   reader subtracts the stamp from the time the line reaches it.
 - **Keystroke → echo**: one key at a time, from each reader in turn (a viewer's \`keys\` message; \`send-keys -l\`
   for tmux), timed until its echo (the pane's line discipline, at the shell's prompt) reaches that reader.
-- **Throughput**: the pane writes ${TERMINALS.burstBytes / 1024 / 1024} MB of plain 80-column lines as fast as it can,
-  then a stamp; each reader's MB/s from the command typed to the stamp's arrival. CPU per MB: utime+stime of
-  A's and B's processes (\`/proc/<pid>/stat\`, without their tmux clients) over the burst.
+- **Baselines**: the local viewer's is the \`tmux -C\` client. The remote viewer's is, as issue 12 defines it,
+  that client plus the raw hops the bytes take between the daemons: a raw hop is an XADD from the benchmark's
+  process, read by a blocking XREAD in another process (\`bench/hookRaw.ts\`, as in the agents scenario) which
+  sends it to its bare \`ws\` server's client in the benchmark's process; ${TERMINALS.stamps} of them, stamped as the
+  pane's lines, at the same pace. The baseline's i-th sample is the client's i-th latency plus the i-th raw hop
+  (an echo crosses twice, keys to A and the echo back: two raw hops).
+- **Throughput**: with the \`tmux -C\` client gone (each control client costs the tmux server as much again),
+  the pane writes ${TERMINALS.burstBytes / 1024 / 1024} MB of plain 80-column lines as fast as it can, then a stamp; each
+  viewer's MB/s from the arrival of the burst's first byte to the stamp's (so the start of the writing
+  program is not counted). Baselines: a \`tmux -C\` client alone on a pane of a tmux server of its own,
+  the same burst; and the same number of bytes through the raw hops, in base64 entries of
+  ${Limits.peerTerminalEntryBytes / 1024} KiB (as A writes them), XADDed as fast as Redis takes them. CPU per MB:
+  utime+stime (\`/proc/<pid>/stat\`) over the burst of A's and B's processes (without their tmux clients) and
+  of the tmux servers.
 `
 
 const repeatedCount = (r: Results) =>

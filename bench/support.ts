@@ -286,6 +286,9 @@ const FILLER = [
 /** `t=<hrNow> r=<run> n=<seq>`: the first line of `lastOutput`, read back by the receiver. */
 export const stamp = (run: string, seq: number, at: number = hrNow()) => `t=${at.toFixed(4)} r=${run} n=${seq}\n${FILLER}`
 
+/** The line `paneStamps.ts` writes again and again in a burst: 79 characters and a newline, a terminal's ordinary line, no control sequences. */
+export const BURST_LINE = `${"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".repeat(2).slice(0, 79)}\n`
+
 export const STAMP = /^t=(\d+(?:\.\d+)?) r=([\w-]+) n=(\d+)/
 
 export const sessionId = (i: number) => (0x100000000000 + i).toString(16).slice(-12)

@@ -10,14 +10,15 @@
  * for this daemon. Whoever handles `%pause` continues the pane and resyncs.
  *
  * Notifications are handed to `onNotification` synchronously, in the order
- * tmux wrote them, with command replies in between at their place: a reply
+ * tmux wrote them (a pane's output lines in a row as one `Output`, whose
+ * bytes are its own to keep), with command replies in between at their place: a reply
  * handed to `request`'s callback is exactly between the output tmux had read
  * before the command ran and the output after it.
  */
 import { Deferred, Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import { Limits } from "../domain/Limits.js"
-import { ControlReader, type Notification } from "./ControlMode.js"
+import { ControlReader, type Notification, OutputBatch } from "./ControlMode.js"
 import { TmuxError, tmuxEnv } from "./Tmux.js"
 
 export interface Reply {
@@ -94,16 +95,32 @@ export const openControlClient = (
       }
     }
 
+    // A pane's output lines in a row (a flood fills whole reads with them) reach `onNotification` as one.
+    const batch = new OutputBatch()
+    const flushOutput = () => {
+      const output = batch.take()
+      if (output !== undefined) onNotification(output)
+    }
     let partial: Buffer | undefined
     child.stdout.on("data", (chunk: Buffer) => {
       let data = partial === undefined ? chunk : Buffer.concat([partial, chunk])
       let start = 0
       let newline = data.indexOf(NEWLINE)
       while (newline !== -1) {
-        handle(data.subarray(start, newline))
+        const line = data.subarray(start, newline)
+        const output = reader.output(line)
+        if (output === undefined) {
+          flushOutput()
+          handle(line)
+        } else if (!batch.add(output.pane, line, output.start, data.length - start)) {
+          // Another pane's: the batch so far goes first.
+          flushOutput()
+          batch.add(output.pane, line, output.start, data.length - start)
+        }
         start = newline + 1
         newline = data.indexOf(NEWLINE, start)
       }
+      flushOutput()
       partial = start === data.length ? undefined : data.subarray(start)
       if (partial !== undefined && partial.length > Limits.controlLineBytes) {
         partial = undefined

@@ -44,27 +44,31 @@ const ZERO = 0x30
 
 const isOctal = (byte: number | undefined) => byte !== undefined && byte >= ZERO && byte <= ZERO + 7
 
-/** Undoes control mode's `\ooo` escapes of `line[start..]`; the bytes come back as they were written. */
-export const unescapeOutput = (line: Buffer, start: number): Buffer => {
-  let at = line.indexOf(BACKSLASH, start)
-  if (at === -1) return line.subarray(start)
-  const out = Buffer.allocUnsafe(line.length - start)
-  let length = 0
+/** Undoes control mode's `\ooo` escapes of `line[start..]` into `out` from `at`, which has room for them; answers where they end. */
+const unescapeInto = (line: Buffer, start: number, out: Buffer, at: number): number => {
+  let length = at
   let from = start
-  while (at !== -1) {
-    length += line.copy(out, length, from, at)
-    if (isOctal(line[at + 1]) && isOctal(line[at + 2]) && isOctal(line[at + 3])) {
-      out[length++] = ((line[at + 1]! - ZERO) << 6) | ((line[at + 2]! - ZERO) << 3) | (line[at + 3]! - ZERO)
-      from = at + 4
+  let slash = line.indexOf(BACKSLASH, start)
+  while (slash !== -1) {
+    length += line.copy(out, length, from, slash)
+    if (isOctal(line[slash + 1]) && isOctal(line[slash + 2]) && isOctal(line[slash + 3])) {
+      out[length++] = ((line[slash + 1]! - ZERO) << 6) | ((line[slash + 2]! - ZERO) << 3) | (line[slash + 3]! - ZERO)
+      from = slash + 4
     } else {
       // Not an escape tmux writes: kept as it came.
       out[length++] = BACKSLASH
-      from = at + 1
+      from = slash + 1
     }
-    at = line.indexOf(BACKSLASH, from)
+    slash = line.indexOf(BACKSLASH, from)
   }
-  length += line.copy(out, length, from)
-  return out.subarray(0, length)
+  return length + line.copy(out, length, from)
+}
+
+/** Undoes control mode's `\ooo` escapes of `line[start..]`; the bytes come back as they were written. */
+export const unescapeOutput = (line: Buffer, start: number): Buffer => {
+  if (line.indexOf(BACKSLASH, start) === -1) return line.subarray(start)
+  const out = Buffer.allocUnsafe(line.length - start)
+  return out.subarray(0, unescapeInto(line, start, out, 0))
 }
 
 const blockEdge = /^%(begin|end|error) \d+ (\d+) (\d+)$/
@@ -88,18 +92,21 @@ const EXTENDED_OUTPUT = Buffer.from("%extended-output ")
 
 const startsWith = (line: Buffer, prefix: Buffer) => line.length >= prefix.length && line.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
 
+/** Where an `%output` or `%extended-output` line's bytes start, and whose they are; undefined for any other line. */
+const outputOf = (line: Buffer): { readonly pane: string; readonly start: number } | undefined => {
+  const output = startsWith(line, OUTPUT)
+  if (!output && !startsWith(line, EXTENDED_OUTPUT)) return undefined
+  const after = output ? OUTPUT.length : EXTENDED_OUTPUT.length
+  const space = line.indexOf(0x20, after)
+  const pane = line.toString("latin1", after, space === -1 ? line.length : space)
+  const start = output ? space + 1 : afterColon(line)
+  return space !== -1 && start > 0 && paneId.test(pane) ? { pane, start } : undefined
+}
+
 /** Decodes a notification; output is the hot path, so it is checked first and never turned into a string whole. */
 export const parseNotification = (line: Buffer): Notification => {
-  if (startsWith(line, OUTPUT)) {
-    const space = line.indexOf(0x20, OUTPUT.length)
-    const pane = line.toString("latin1", OUTPUT.length, space === -1 ? line.length : space)
-    if (space !== -1 && paneId.test(pane)) return { _tag: "Output", pane, data: unescapeOutput(line, space + 1) }
-  } else if (startsWith(line, EXTENDED_OUTPUT)) {
-    const space = line.indexOf(0x20, EXTENDED_OUTPUT.length)
-    const pane = line.toString("latin1", EXTENDED_OUTPUT.length, space === -1 ? line.length : space)
-    const value = afterColon(line)
-    if (space !== -1 && value !== -1 && paneId.test(pane)) return { _tag: "Output", pane, data: unescapeOutput(line, value) }
-  }
+  const output = outputOf(line)
+  if (output !== undefined) return { _tag: "Output", pane: output.pane, data: unescapeOutput(line, output.start) }
   const text = line.toString("utf8")
   const [name = "", ...args] = text.split(" ")
   switch (name) {
@@ -142,6 +149,11 @@ export const parseNotification = (line: Buffer): Notification => {
 export class ControlReader {
   private inBlock = false
 
+  /** A pane's output, outside a block: taken by an `OutputBatch` without a notification of its own. */
+  output(line: Buffer): { readonly pane: string; readonly start: number } | undefined {
+    return this.inBlock ? undefined : outputOf(line)
+  }
+
   read(line: Buffer): ControlLine {
     if (line[0] === 0x25 /* % */) {
       const edge = blockEdge.exec(line.toString("latin1", 0, Math.min(line.length, 64)))
@@ -159,6 +171,47 @@ export class ControlReader {
       if (!this.inBlock) return parseNotification(line)
     }
     return this.inBlock ? { _tag: "Body", line: line.toString("utf8") } : parseNotification(line)
+  }
+}
+
+/**
+ * The output lines of one pane that come back to back (all a read of the
+ * control client holds, while a pane floods), unescaped into one buffer: the
+ * pane's terminal is fed once per batch, not once per line.
+ */
+export class OutputBatch {
+  private buffer: Buffer = Buffer.alloc(0)
+  private start = 0
+  private length = 0
+  private pane: string | undefined
+
+  /**
+   * Adds an output line of `pane` (its bytes from `start`); `room` bounds the
+   * bytes of every output line still to come before the next `take`. A line
+   * of another pane than the batch's is refused (answers false): take first.
+   */
+  add(pane: string, line: Buffer, start: number, room: number): boolean {
+    if (this.pane !== undefined && this.pane !== pane) return false
+    if (this.pane === undefined) {
+      this.pane = pane
+      if (this.buffer.length - this.length < room) {
+        this.buffer = Buffer.allocUnsafe(room)
+        this.length = 0
+      }
+      this.start = this.length
+    }
+    this.length = unescapeInto(line, start, this.buffer, this.length)
+    return true
+  }
+
+  /** The batch as one notification, if any; its bytes are its own (a terminal keeps them). */
+  take(): Notification | undefined {
+    const pane = this.pane
+    if (pane === undefined) return undefined
+    this.pane = undefined
+    const data = this.buffer.subarray(this.start, this.length)
+    // A small batch is copied out, so what a terminal keeps holds no buffer much larger than itself.
+    return { _tag: "Output", pane, data: data.length * 4 < this.buffer.length ? Buffer.from(data) : data }
   }
 }
 

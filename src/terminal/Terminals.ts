@@ -157,7 +157,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
       const listener = (entry: Watched) => (notification: Notification) => {
         switch (notification._tag) {
           case "Output":
-            if (entry.live && notification.pane === entry.info.pane) entry.terminal?.feed(Buffer.from(notification.data))
+            if (entry.live && notification.pane === entry.info.pane) entry.terminal?.feed(notification.data)
             return
           case "Pause":
             if (notification.pane === entry.info.pane) rebuild(entry, entry.info, () => {})

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest"
 import {
   ControlReader,
   layoutPanes,
+  type Notification,
+  OutputBatch,
   parseNotification,
   quote,
   sendBytesCommands,
@@ -97,6 +99,51 @@ describe("ControlReader", () => {
     expect(read("%output %1 not a notification")).toEqual({ _tag: "Body", line: "%output %1 not a notification" })
     expect(read("%error 1795703603 268 1")).toEqual({ _tag: "End", number: 268, mine: true, failed: true })
     expect(read("%output %1 x")).toMatchObject({ _tag: "Output", pane: "%1" })
+  })
+})
+
+describe("OutputBatch", () => {
+  it("a pane's output lines in a row come out as one buffer of their bytes; another pane's line starts another", () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ pane: fc.constantFrom("%1", "%2"), bytes: fc.uint8Array({ maxLength: 100 }) }), { maxLength: 30 }),
+      (outputs) => {
+        const read = Buffer.concat(outputs.map(({ bytes, pane }) => Buffer.concat([line(`%output ${pane} `), escapeAsTmux(bytes), line("\n")])))
+        const reader = new ControlReader()
+        const batch = new OutputBatch()
+        const out: Array<Notification> = []
+        const take = () => {
+          const taken = batch.take()
+          if (taken !== undefined) out.push(taken)
+        }
+        let start = 0
+        for (let newline = read.indexOf(10); newline !== -1; newline = read.indexOf(10, start)) {
+          const text = read.subarray(start, newline)
+          const output = reader.output(text)!
+          if (!batch.add(output.pane, text, output.start, read.length - start)) {
+            take()
+            batch.add(output.pane, text, output.start, read.length - start)
+          }
+          start = newline + 1
+        }
+        take()
+        // The expected batches: consecutive outputs of one pane, joined.
+        const expected: Array<{ pane: string; data: Array<number> }> = []
+        for (const { bytes, pane } of outputs) {
+          const last = expected[expected.length - 1]
+          if (last?.pane === pane) last.data.push(...bytes)
+          else expected.push({ pane, data: [...bytes] })
+        }
+        expect(out.map((n) => n._tag === "Output" && { pane: n.pane, data: [...n.data] })).toEqual(expected)
+      }
+    ))
+  })
+
+  it("output lines inside a command's block are its body, not output", () => {
+    const reader = new ControlReader()
+    reader.read(line("%begin 1795703603 268 1"))
+    expect(reader.output(line("%output %1 x"))).toBeUndefined()
+    reader.read(line("%end 1795703603 268 1"))
+    expect(reader.output(line("%extended-output %1 20 : x"))).toEqual({ pane: "%1", start: 25 })
   })
 })
 
