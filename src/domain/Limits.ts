@@ -68,7 +68,7 @@ export const Limits = {
 
 /** The daemon's bounds on its clients and streams: `DaemonSettings.limits`, defaults below. */
 export interface ServerLimits {
-  /** Frames a slow WebSocket client may have queued before it is closed (1013). */
+  /** Frames that may wait unsent in a slow WebSocket client's socket before it is closed (1013). */
   readonly clientQueue: number
   /** Bytes a WebSocket client may leave unread in the socket before it is closed (1013). */
   readonly clientBufferBytes: number

@@ -1,15 +1,15 @@
 /**
- * The WebSocket clients of this daemon. Each client has its own bounded
- * outbox drained by one writer, so its frames go out in order and a slow
- * client never holds up the others: when its outbox overflows it alone is
- * closed (1013). Cache changes are serialised once per event and offered to
- * the clients subscribed to the event's topic.
+ * The WebSocket clients of this daemon. A client's frames go straight to
+ * its own socket, in order, and the socket's buffer is its bounded queue:
+ * a slow client never holds up the others, and when too much waits unsent
+ * in its socket it alone is closed (1013). Cache changes are serialised once
+ * per event and offered to the clients subscribed to the event's topic.
  *
  * Interest (the union of all clients' topics) is recomputed on every
  * connect, subscribe, unsubscribe and disconnect.
  */
 import * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Either, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Either, type Fiber, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import type { Topic } from "../domain/Model.js"
@@ -56,30 +56,38 @@ export const CloseCode = {
 
 /** What is used of the underlying `ws` socket. */
 interface RawSocket {
-  /** What the client has not read yet: writes do not wait for the network. */
+  /** Bytes handed to the socket and not yet written out: the client has not read them. */
   readonly bufferedAmount: number
-  readonly send: (frame: string) => void
+  /** `sent` is called once the frame is written out (or the socket failed). */
+  readonly send: (frame: string, sent?: () => void) => void
+  readonly close: (code: number, reason: string) => void
 }
 
+/**
+ * One connected client: plain state, no fiber or queue of its own while it
+ * is idle (at a thousand clients, fibers and Effect queues were most of the
+ * daemon's memory). Its frames go straight to its socket, in order; the
+ * socket's buffer is its queue, bounded by `waiting` and `bufferedAmount`.
+ */
 interface Client {
   readonly topics: Set<Topic>
-  /** The underlying `ws` socket, known from the client's first frame (only message handlers see it). */
+  /** The underlying `ws` socket, known from the client's first message (only message handlers see it). */
   raw: RawSocket | undefined
-  /** Queues a frame; a full outbox closes the client instead. */
-  readonly send: (frame: string) => Effect.Effect<void>
-  /** The same, from plain code (terminal output is sent from the tmux reader). */
-  readonly sendNow: (frame: string) => void
+  /** Frames handed to the socket while it still held unsent bytes, and not written out since. */
+  waiting: number
+  /** Decrements `waiting`: one function per client, passed with each frame that waits. */
+  readonly written: () => void
+  /** Messages received and not handled yet; `handling` while a fiber works through them, in order. */
+  readonly inbox: Array<string | Uint8Array>
+  handling: boolean
   /** Its live terminals. */
   terminals: ClientTerminals | undefined
-  /**
-   * Plain synchronous `send`, for the fan-out of a batch of changes: the
-   * frame goes straight to the socket when nothing is queued before it,
-   * else into the outbox; false when the client is too slow (outbox full,
-   * or too much unread), which the caller then closes with `tooSlow`.
-   */
-  readonly unsafeDeliver: (frame: string) => boolean
-  readonly tooSlow: Effect.Effect<void>
-  readonly close: (code: number, reason: string) => Effect.Effect<void>
+  /** Set once it is being closed: nothing more is sent to it. */
+  closing: boolean
+  /** The platform socket's writer: frames before `raw` is known, and close frames. */
+  readonly write: (chunk: string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
+  /** Ends the fiber serving the connection, which removes the client. */
+  readonly end: () => void
 }
 
 export interface WebSocketHubService {
@@ -137,7 +145,49 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             (data) => encodeServerEvent({ event: "preparation_initial", data, seq })
           )
 
-      const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), client.send)
+      /**
+       * Hands a frame to the client's socket; false when the client is too
+       * slow for it (more than `clientQueue` frames or `clientBufferBytes`
+       * bytes wait unsent in its socket), which the caller then closes with
+       * `tooSlow`. A frame counts as waiting when the socket still held
+       * unsent bytes as it was handed over (one handed to an empty socket
+       * goes out at once, or leaves the socket holding no more than itself).
+       */
+      const deliver = (client: Client, frame: string): boolean => {
+        if (client.closing) return true
+        const raw = client.raw
+        if (raw === undefined) {
+          // Not expected: every frame answers one of the client's messages, and its first one makes `raw` known.
+          Effect.runFork(Effect.ignore(client.write(frame)))
+          return true
+        }
+        if (raw.bufferedAmount === 0) {
+          raw.send(frame)
+        } else {
+          client.waiting++
+          raw.send(frame, client.written)
+        }
+        return client.waiting <= limits.clientQueue && raw.bufferedAmount <= limits.clientBufferBytes
+      }
+
+      /** Closes the client: its close frame goes after the frames already in its socket, then its connection's fiber ends. */
+      const close = (client: Client, code: number, reason: string): Effect.Effect<boolean> =>
+        Effect.suspend(() => {
+          if (client.closing) return Effect.succeed(false)
+          client.closing = true
+          const raw = client.raw
+          const sent = raw === undefined
+            ? Effect.ignore(client.write(new Socket.CloseEvent(code, reason)))
+            : Effect.sync(() => raw.close(code, reason))
+          return Effect.as(Effect.ensuring(sent, Effect.sync(client.end)), true)
+        })
+
+      const tooSlow = (client: Client) =>
+        Effect.flatMap(close(client, CloseCode.tryAgainLater, "client too slow"), (first) => (first ? stats.add("droppedClients") : Effect.void))
+
+      const send = (client: Client, frame: string) => Effect.suspend(() => (deliver(client, frame) ? Effect.void : tooSlow(client)))
+
+      const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), (frame) => send(client, frame))
 
       const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
         switch (message.type) {
@@ -153,7 +203,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
               turn.withPermits(1)(Effect.forEach([...client.topics], (topic) => sendInitial(client, topic)))
             )
           case "ping":
-            return client.send(encodeServerEvent({ event: "pong", data: null }))
+            return send(client, encodeServerEvent({ event: "pong", data: null }))
           case "attach":
           case "keys":
           case "resize":
@@ -162,18 +212,47 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         }
       }
 
-      // Only a fiber of the socket's own sees the `ws` socket.
+      // Frames over the limit never get here: `FrameLimit.ts` refuses them as they arrive.
+      const handleFrame = (client: Client, data: string | Uint8Array) =>
+        Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
+          onLeft: (error) => send(client, encodeServerEvent(error)),
+          onRight: (message) => handle(client, message)
+        })
+
+      // Handles the inbox one message at a time until it is empty; `handling`
+      // is cleared in the same step that finds it empty, so a message that
+      // arrives at any other moment is taken by this loop.
+      const handleInbox = (client: Client): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          const data = client.inbox.shift()
+          if (data === undefined) {
+            client.handling = false
+            return Effect.void
+          }
+          return Effect.zipRight(handleFrame(client, data), handleInbox(client))
+        })
+
+      // Only an effect returned by `runRaw`'s handler sees the `ws` socket.
       const captureRaw = (client: Client) =>
         Effect.map(Effect.serviceOption(Socket.WebSocket), (raw) => {
           if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as RawSocket
         })
 
-      // Frames over the limit never get here: `FrameLimit.ts` refuses them as they arrive.
-      const handleFrame = (client: Client, data: string | Uint8Array) =>
-        Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
-          onLeft: (error) => client.send(encodeServerEvent(error)),
-          onRight: (message) => handle(client, message)
-        })
+      /**
+       * A message from the client, as `runRaw` hands it over: queued, and
+       * when no fiber is handling the client's messages, one is started (an
+       * effect returned here runs in a fiber of its own) that lives until
+       * the inbox is empty. A handler that dies ends the connection.
+       */
+      const receive = (client: Client, data: string | Uint8Array) => {
+        if (client.inbox.length >= Limits.inboxMessages) {
+          return close(client, CloseCode.policy, `at most ${Limits.inboxMessages} messages waiting`)
+        }
+        client.inbox.push(data)
+        if (client.handling) return undefined
+        client.handling = true
+        return Effect.zipRight(captureRaw(client), handleInbox(client)).pipe(Effect.onError(() => Effect.sync(client.end)))
+      }
 
       // One Effect per batch of changes; per change and client, plain
       // synchronous code. A change is serialised once, and only when a client
@@ -187,10 +266,10 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
             for (const client of clients) {
               if (!client.topics.has(topic)) continue
               frame ??= encodeServerEvent(event)
-              if (!client.unsafeDeliver(frame)) (slow ??= []).push(client)
+              if (!deliver(client, frame)) (slow ??= []).push(client)
             }
           }
-          return slow === undefined ? Effect.void : Effect.forEach(slow, (client) => client.tooSlow, { discard: true })
+          return slow === undefined ? Effect.void : Effect.forEach(slow, tooSlow, { discard: true })
         })
       const changes = yield* cache.subscribe
       yield* Queue.takeBetween(changes, 1, 1024).pipe(
@@ -199,8 +278,6 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         Effect.forever,
         Effect.forkScoped
       )
-
-      const closers = new Set<Effect.Effect<void>>()
 
       const serve = (socket: Socket.Socket) =>
         Effect.scoped(Effect.gen(function*() {
@@ -214,78 +291,46 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
               ).pipe(Effect.ignore)
             })
           }
-          const outbox = yield* Queue.dropping<string>(limits.clientQueue)
-          const closing = yield* Deferred.make<Socket.CloseEvent>()
-          const close = (code: number, reason: string) =>
-            Effect.asVoid(Deferred.succeed(closing, new Socket.CloseEvent(code, reason)))
-          const tooSlow = Effect.flatMap(
-            Deferred.succeed(closing, new Socket.CloseEvent(CloseCode.tryAgainLater, "client too slow")),
-            (first) => (first ? stats.add("droppedClients") : Effect.void)
-          )
-          // Frames queued or being written by the writer: while there are any, a new frame queues behind them.
-          let pending = 0
-          const enqueue = (frame: string) => {
-            if (!Queue.unsafeOffer(outbox, frame)) return false
-            pending++
-            return true
-          }
+          const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
           const client: Client = {
             topics: new Set(),
             raw: undefined,
-            send: (frame) => Effect.suspend(() => (enqueue(frame) ? Effect.void : tooSlow)),
-            sendNow: (frame) => {
-              if (!enqueue(frame)) Effect.runFork(tooSlow)
-            },
+            waiting: 0,
+            written: () => void client.waiting--,
+            inbox: [],
+            handling: false,
             terminals: undefined,
-            unsafeDeliver: (frame) => {
-              const raw = client.raw
-              if (pending > 0 || raw === undefined) return enqueue(frame)
-              raw.send(frame)
-              return raw.bufferedAmount <= limits.clientBufferBytes
-            },
-            tooSlow,
-            close
+            closing: false,
+            write,
+            end: () => fiber.unsafeInterruptAsFork(fiber.id())
           }
           // Detached when the connection's scope closes.
-          client.terminals = yield* viewing.open(client.sendNow)
-          const goingAway = close(CloseCode.goingAway, "daemon shutting down")
+          client.terminals = yield* viewing.open((frame) => {
+            if (!deliver(client, frame)) Effect.runFork(tooSlow(client))
+          })
           clients.add(client)
-          closers.add(goingAway)
           yield* counted
           yield* Effect.addFinalizer(() =>
             Effect.suspend(() => {
+              client.closing = true
               clients.delete(client)
-              closers.delete(goingAway)
               return Effect.zipRight(counted, recomputeInterest)
             })
           )
           yield* recomputeInterest
-
-          const writer = Effect.forever(
-            Effect.flatMap(Queue.take(outbox), (frame) =>
-              Effect.zipRight(
-                Effect.ensuring(write(frame), Effect.sync(() => void pending--)),
-                (client.raw?.bufferedAmount ?? 0) > limits.clientBufferBytes ? Effect.zipRight(tooSlow, Effect.never) : Effect.void
-              ))
-          ).pipe(Effect.tapError(() => stats.add("droppedClients")))
-          // `runRaw` runs each frame's effect in a fiber of its own, so frames
-          // could overtake one another (an unsubscribe its subscribe): they
-          // are queued here as they arrive and handled in order by one fiber.
-          const inbox = yield* Queue.bounded<string | Uint8Array>(Limits.inboxMessages)
-          const reader = socket.runRaw((data) => {
-            if (!Queue.unsafeOffer(inbox, data)) return close(CloseCode.policy, `at most ${Limits.inboxMessages} messages waiting`)
-            return client.raw === undefined ? captureRaw(client) : undefined
-          })
-          const handler = Effect.forever(Effect.flatMap(Queue.take(inbox), (data) => handleFrame(client, data)))
-          const closer = Effect.flatMap(Deferred.await(closing), write)
-          // Whichever ends first ends the client: it left, a send failed, or it is being closed.
-          yield* writer.pipe(Effect.raceFirst(reader), Effect.raceFirst(handler), Effect.raceFirst(closer))
+          // Ends when the client leaves or its socket fails, or when it is closed (`end`).
+          yield* socket.runRaw((data) => receive(client, data))
         }).pipe(Effect.ignore))
 
       return {
         serve,
         clientCount: Effect.sync(() => clients.size),
-        closeAll: Effect.suspend(() => Effect.forEach([...closers], (close) => close, { discard: true })).pipe(
+        closeAll: Effect.suspend(() =>
+          Effect.forEach([...clients], (client) => close(client, CloseCode.goingAway, "daemon shutting down"), {
+            concurrency: "unbounded",
+            discard: true
+          })
+        ).pipe(
           Effect.zipRight(connected.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)),
           Effect.timeoutOption("1 second"),
           Effect.asVoid
