@@ -15,7 +15,8 @@ export type CacheChange = Data.TaggedEnum<{
   SessionUpdated: { readonly session: Session }
   SessionRemoved: { readonly ref: SessionRef }
   ComputerUpdated: { readonly computer: Computer }
-  ComputerRemoved: { readonly name: string }
+  /** `goodbye`: it said so as it stopped (and may be back soon, restarted); else its heartbeat expired. */
+  ComputerRemoved: { readonly name: string; readonly goodbye: boolean }
   ProjectsUpdated: { readonly computer: string; readonly projects: ReadonlyArray<Project> }
   TodosUpdated: { readonly computer: string; readonly todos: ReadonlyArray<Todo> }
 }>
@@ -157,16 +158,16 @@ export const makeSessionCache = (
       Effect.suspend(() => {
         const entry = computersByName.get(name)
         if (entry !== undefined) departed.set(name, entry.value.startedAt)
-        return removeComputer(name)
+        return removeComputer(name, true)
       })
 
-    const removeComputer = (name: string) =>
+    const removeComputer = (name: string, goodbye: boolean) =>
       Effect.gen(function*() {
         if (name === self || !computersByName.delete(name)) return
         projectsByComputer.delete(name)
         todosByComputer.delete(name)
         for (const session of sessionsOf(name)) sessionsByKey.delete(sessionKey(session))
-        yield* publish(CacheChange.ComputerRemoved({ name }))
+        yield* publish(CacheChange.ComputerRemoved({ name, goodbye }))
       })
 
     // Sessions of a computer this cache does not know (sent after its
@@ -189,7 +190,7 @@ export const makeSessionCache = (
     const sweep = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       for (const name of [...computersByName.keys()]) {
-        if (!isLive(name, now)) yield* removeComputer(name)
+        if (!isLive(name, now)) yield* removeComputer(name, false)
       }
       forgetUnknown(now)
       for (const map of [projectsByComputer, todosByComputer]) {

@@ -44,8 +44,11 @@ const RECONNECT_FOR_MILLIS = 30_000
 
 const unreachable = (url: string) => new DaemonUnreachable({ url, reason: "no WebSocket connection" })
 
-export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, ClientFailure> =>
-  Effect.async<void, ClientFailure>((resume) => {
+/** The session's computer left the fleet while attached (its daemon tells why). Exit 6. */
+export class ComputerGone extends Schema.TaggedError<ComputerGone>()("ComputerGone", { message: Schema.String }) {}
+
+export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, ClientFailure | ComputerGone> =>
+  Effect.async<void, ClientFailure | ComputerGone>((resume) => {
     const stdin = process.stdin
     const stdout = process.stdout
     if (!stdin.isTTY || !stdout.isTTY) {
@@ -64,7 +67,7 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
       if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
     }
 
-    const finish = (result: Effect.Effect<void, ClientFailure>) => {
+    const finish = (result: Effect.Effect<void, ClientFailure | ComputerGone>) => {
       if (done) return
       done = true
       clearTimeout(finding)
@@ -131,6 +134,8 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
           return finish(
             closed.reason === "ended" || closed.reason === "detached"
               ? Effect.void
+              : closed.reason === "offline"
+              ? Effect.fail(new ComputerGone({ message: closed.message }))
               : Effect.fail(new DaemonFailed({ message: closed.message }))
           )
         }

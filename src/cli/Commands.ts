@@ -21,7 +21,7 @@ import { readSettings, type SettingsError } from "../config/Settings.js"
 import { attach, end, ls, newSession, output, send, wait, watch } from "./Client.js"
 import { ClientOutput, type ClientOutputService } from "./Output.js"
 
-export const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, sessionGone: 4, timedOut: 5 } as const
+export const ExitCode = { ok: 0, daemonError: 1, usage: 2, unreachable: 3, sessionGone: 4, timedOut: 5, computerGone: 6 } as const
 
 /**
  * What `termfleet daemon` runs once its settings are read (`main` loads the
@@ -98,6 +98,8 @@ const exitCodeOf = (error: { readonly _tag: string }) => {
       return ExitCode.sessionGone
     case "WaitTimedOut":
       return ExitCode.timedOut
+    case "ComputerGone":
+      return ExitCode.computerGone
     default:
       return ExitCode.usage
   }

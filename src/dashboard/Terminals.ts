@@ -18,7 +18,7 @@ const RETRY_UNAVAILABLE_MS = 3000
 export type Send = (message: ClientMessage) => void
 
 /** Where a terminal is: attaching (or attaching again), live, or closed by the daemon for a reason. */
-type TerminalState = "attaching" | "live" | "ended" | "not_found" | "unavailable"
+type TerminalState = "attaching" | "live" | "ended" | "not_found" | "unavailable" | "offline"
 
 interface OpenTerminal {
   readonly sessionId: string

@@ -90,10 +90,16 @@ export const TerminalResized = Schema.Struct({
 })
 export type TerminalResized = typeof TerminalResized.Type
 
-export const TerminalClosedReason = Schema.Literal("detached", "ended", "not_found", "unavailable")
+/**
+ * Why a viewer is no longer attached: it `detached`; the session `ended` (or
+ * its computer removed it); `not_found`; `unavailable`, its computer cannot be
+ * reached now (try again); `offline`, its computer left the fleet: its
+ * heartbeat expired, or it stopped and did not come back.
+ */
+export const TerminalClosedReason = Schema.Literal("detached", "ended", "not_found", "unavailable", "offline")
 export type TerminalClosedReason = typeof TerminalClosedReason.Type
 
-/** The viewer is no longer attached: it detached, the session ended, or it could not be reached (`message` says why). */
+/** The viewer is no longer attached (`message` says why, for people). */
 export const TerminalClosed = Schema.Struct({
   sessionId: Schema.String,
   reason: TerminalClosedReason,

@@ -14,12 +14,18 @@
  *
  * Keys, sizes and asks go into the owner's `terminal-input:` stream, in the
  * order they come, without waiting for an answer.
+ *
+ * An owner that leaves the fleet sends no `closed` entry: its mirrors are
+ * closed (viewers told `offline`) when the cache drops it, at once if its
+ * heartbeat expired, `COME_BACK_MILLIS` after its goodbye if it is not back
+ * (a restart is waited for); a session the owner removed closes its mirror.
  */
 import { Clock, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Queue, Schedule, type Scope, SubscriptionRef } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import { decodePaneEntry, encodeTerminalInput, type PaneEntry, type TerminalInput } from "../domain/PeerTerminal.js"
-import { parsePosition, type Position } from "../domain/TerminalProtocol.js"
+import { parsePosition, type Position, type TerminalClosedReason } from "../domain/TerminalProtocol.js"
+import { Ttl } from "../domain/Model.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
@@ -51,6 +57,8 @@ const LINGER = "30 seconds"
 const BLOCK_MILLIS = 2_000
 /** Asks for a snapshot are at least this far apart. */
 const ASK_AGAIN_MILLIS = 1_000
+/** How long a computer that said goodbye (stopped, perhaps to restart) has to come back before its viewers are told it is offline. */
+const COME_BACK_MILLIS = 30_000
 
 interface ViewerEntry {
   readonly viewer: Viewer
@@ -125,6 +133,15 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
           return Effect.zipRight(listWatched, mirror.reader === undefined ? Effect.void : Fiber.interrupt(mirror.reader))
         })
 
+      /** Nothing more comes for the mirror: its viewers are told why, and it is forgotten. */
+      const close = (mirror: Mirror, reason: TerminalClosedReason, message: string) => {
+        Deferred.unsafeDone(mirror.ready, Exit.fail(new TerminalUnavailable({ reason, message })))
+        // Viewers still waiting for the first snapshot are told by `ready`.
+        for (const viewer of mirror.viewers) if (viewer.detach !== undefined) viewer.viewer.closed(reason, message)
+        mirror.viewers.clear()
+        Effect.runFork(forget(mirror))
+      }
+
       /** One entry of the pane's stream, in order; answers whether the mirror must ask for a snapshot. */
       const apply = (mirror: Mirror, entry: PaneEntry): boolean => {
         const terminal = mirror.terminal
@@ -155,11 +172,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
             terminal?.resize(entry.cols, entry.rows)
             return false
           case "closed":
-            Deferred.unsafeDone(mirror.ready, Exit.fail(new TerminalUnavailable({ reason: entry.reason, message: entry.message })))
-            // Viewers still waiting for the first snapshot are told by `ready`.
-            for (const viewer of mirror.viewers) if (viewer.detach !== undefined) viewer.viewer.closed(entry.reason, entry.message)
-            mirror.viewers.clear()
-            Effect.runFork(forget(mirror))
+            close(mirror, entry.reason, entry.message)
             return false
         }
       }
@@ -277,6 +290,48 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
             resnapshot: Effect.sync(() => mirror.terminal?.resnapshot(viewer))
           } satisfies Attachment
         })
+
+      // A computer that leaves the fleet for good, or a session its owner removed, sends no `closed` entry:
+      // their viewers are told here, else they would wait for the pane forever.
+      const mirrorsOf = (computer: string) => [...mirrors.values()].filter((mirror) => mirror.computer === computer)
+      const offline = (computer: string, message: string) =>
+        Effect.sync(() => mirrorsOf(computer).forEach((mirror) => close(mirror, "offline", message)))
+      const changes = yield* cache.subscribe
+      yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
+        Effect.flatMap((batch) =>
+          Effect.forEach(batch, (change) => {
+            if (mirrors.size === 0) return Effect.void
+            switch (change._tag) {
+              case "SessionRemoved": {
+                const mirror = mirrors.get(keyOf(change.ref.computer, change.ref.sessionId))
+                return Effect.sync(() => {
+                  if (mirror !== undefined) close(mirror, "ended", `session '${change.ref.sessionId}' was removed by ${change.ref.computer}`)
+                })
+              }
+              case "ComputerRemoved":
+                if (!change.goodbye) {
+                  return offline(change.name, `computer '${change.name}' left the fleet: no heartbeat within ${Ttl.computerMillis / 1000} s`)
+                }
+                // It said goodbye: perhaps restarting. Its viewers wait for it a while (their mirrors ask it for a snapshot).
+                return Effect.forkIn(
+                  Effect.delay(
+                    Effect.flatMap(cache.computer(change.name), (found) =>
+                      Option.isSome(found)
+                        ? Effect.void
+                        : offline(change.name, `computer '${change.name}' stopped and was not back within ${COME_BACK_MILLIS / 1000} s`)),
+                    COME_BACK_MILLIS
+                  ),
+                  layerScope
+                )
+              default:
+                return Effect.void
+            }
+          }, { discard: true })
+        ),
+        (step) => surviving("telling viewers of computers and sessions gone", step),
+        Effect.forever,
+        Effect.forkScoped
+      )
 
       const type = (computer: string, sessionId: string, bytes: Uint8Array) =>
         Effect.map(online(computer), () => send(computer, { _tag: "keys", sessionId, data: Buffer.from(bytes).toString("base64") }))

@@ -8,43 +8,16 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { attachedTerminal } from "../support/AttachedTerminal.js"
 import { binary } from "../support/Cli.js"
-import { MAIN, requireBuild } from "../support/DaemonProcess.js"
+import { requireBuild } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
-import { tempDir } from "../support/TempDir.js"
 import { newSession, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
-import { startDaemon, startFleetDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
-import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
+import { startDaemon, startFleetDaemon } from "../support/TestDaemon.js"
+import { tmuxCli } from "../support/TmuxServer.js"
 
 beforeAll(requireBuild)
-
-/**
- * The user's terminal: a pane of a private tmux server (100x30) where sh runs
- * `termfleet attach` against `url`, then writes down how it exited.
- */
-const attachedTerminal = (url: string, sessionId: string) =>
-  Effect.gen(function*() {
-    const socket = yield* privateTmux
-    const exitFile = join(yield* tempDir("tf-attach"), "exit-code")
-    // Its arguments are never spliced into the script.
-    yield* tmuxCli(
-      socket,
-      "new-session", "-d", "-s", "user", "-x", "100", "-y", "30", "-e", `TERMFLEET_TOKEN=${TEST_TOKEN}`,
-      "sh", "-c", `echo before-attach; "$0" "$1" attach --url "$2" "$3"; echo $? > "$4"; echo after-attach; sleep 100`,
-      process.execPath, MAIN, url, sessionId, exitFile
-    )
-    const screen = tmuxCli(socket, "capture-pane", "-p", "-t", "user")
-    // Full screen: the session's own screen replaces what the terminal showed.
-    yield* pollUntil(screen, (text) => !text.includes("before-attach"), "the session's screen")
-    return {
-      screen,
-      type: (...keys: ReadonlyArray<string>) => Effect.forEach(keys, (key) => tmuxCli(socket, "send-keys", "-t", "user", ...(key === "Enter" || key === "C-]" ? [key] : ["-l", key])), { discard: true }),
-      exitCode: Effect.sync(() => existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "")
-    }
-  })
 
 const redisUrl = useRedis()
 

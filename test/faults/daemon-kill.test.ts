@@ -4,7 +4,10 @@
  * - killed with SIGKILL (no goodbye): its peer drops it from every dashboard
  *   once its presence expires, within the heartbeat TTL (60 s) plus one
  *   discovery interval (5 s). The daemon offers no shorter TTL, so this test
- *   really waits about a minute.
+ *   really waits about a minute. Viewers on the peer of the dead daemon's
+ *   sessions are told it is offline then: a WebSocket viewer gets
+ *   `terminal_closed` (reason `offline`), `termfleet attach` exits 6 with the
+ *   reason (in a test of its own, waiting the same minute beside this one).
  * - stopped with SIGTERM: its WebSocket clients are closed with 1001, its
  *   presence is gone from Redis, its peers' clients get `computer_removed`,
  *   and it exits 0 within 2 s; also while Redis is unreachable (it cannot
@@ -18,7 +21,9 @@ import { verifyFields } from "../../src/fleet/Seal.js"
 import { pollUntil } from "../support/Poll.js"
 import { hangUpServer } from "../support/HangUpServer.js"
 import { ownRedis } from "../support/OwnRedis.js"
+import { attachedTerminal } from "../support/AttachedTerminal.js"
 import { type FleetDaemon, requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
+import { connectViewer } from "../support/TerminalViewer.js"
 import { subscribedClient } from "../support/WsClient.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { TEST_FLEET_SECRET } from "../support/TestDaemon.js"
@@ -64,6 +69,36 @@ describe.concurrent("daemons that stop", () => {
       const sessions = yield* alpha.request("GET", "/sessions")
       expect(sessions.body.filter((s: { computer: string }) => s.computer === "beta")).toEqual([])
       expect(after, "ms from SIGKILL to computer_removed").toBeLessThanOrEqual(bound)
+    }), 100_000)
+
+  it.scopedLive("SIGKILL under viewers on its peer: they are told it is offline when the peer drops it; attach exits 6", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("kill-viewers")
+      const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redisUrl(), prefix })
+      const beta = yield* spawnFleetDaemon({ computer: "beta", redisUrl: redisUrl(), prefix })
+      const created = yield* alpha.request("POST", "/sessions", { title: "watched", command: "sh" })
+      const sessionId: string = created.body.sessionId
+      const onBeta = (yield* subscribedClient(beta.wsUrl, "sessions")).client
+      yield* onBeta.waitFor("alpha's session on beta's client", (f) => f.event === "session_updated" && f.data.sessionId === sessionId, 15_000)
+      const viewer = yield* connectViewer(beta.wsUrl)
+      yield* viewer.send({ type: "attach", sessionId, computer: "alpha", cols: 80, rows: 24 })
+      yield* viewer.waitUntil("the snapshot", () => viewer.lastPosition() !== undefined)
+      const terminal = yield* attachedTerminal(beta.base, sessionId)
+      yield* terminal.type("echo attached-$((6*7))", "Enter")
+      yield* pollUntil(terminal.screen, (text) => text.includes("attached-42"), "alpha's output in the attached terminal")
+
+      alpha.signal("SIGKILL")
+      expect((yield* alpha.exited).signal).toBe("SIGKILL")
+      yield* onBeta.waitFor("computer_removed for alpha on beta's client", (f) => f.event === "computer_removed" && f.data.name === "alpha", TTL_MILLIS + DISCOVERY_MILLIS + SLACK_MILLIS)
+      yield* viewer.waitUntil("terminal_closed", () => viewer.events().includes("terminal_closed"))
+      expect(viewer.frames().find((f) => f.event === "terminal_closed")!.data).toEqual({
+        sessionId,
+        reason: "offline",
+        message: "computer 'alpha' left the fleet: no heartbeat within 60 s"
+      })
+      expect(yield* pollUntil(terminal.exitCode, (code) => code !== "", "attach to exit")).toBe("6")
+      const screen = yield* pollUntil(terminal.screen, (text) => text.includes("after-attach"), "the terminal restored")
+      expect(screen).toContain("termfleet attach: computer 'alpha' left the fleet: no heartbeat within 60 s")
     }), 100_000)
 
   it.scopedLive("SIGTERM: clients closed with 1001, presence deleted, peers told at once, exit 0 within 2 s", () =>
