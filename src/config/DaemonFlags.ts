@@ -4,9 +4,10 @@
  */
 import * as Options from "@effect/cli/Options"
 import { Config, Either, Schema } from "effect"
+import { defaultLimits } from "../domain/Limits.js"
 import { ComputerName } from "../domain/Model.js"
 import { Host, Port } from "./Address.js"
-import { flag } from "./Flag.js"
+import { flag, PlainDecimal } from "./Flag.js"
 import { checkRedisUrl, withoutPassword } from "./RedisAddress.js"
 
 const Prefix = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9:._-]{1,64}$/, {
@@ -16,6 +17,10 @@ const RedisUrl = Schema.String.pipe(Schema.filter((url) => Either.match(checkRed
 const NotifyUrl = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, {
   message: () => "expected an http:// or https:// URL"
 }))
+const MaxClients = PlainDecimal.pipe(
+  Schema.compose(Schema.Int.pipe(Schema.between(1, 10_000))),
+  Schema.annotations({ message: () => "expected a plain decimal number from 1 to 10000" })
+)
 const Path = Schema.String.pipe(Schema.minLength(1, { message: () => "expected a path" }))
 const Folders = Schema.transform(Schema.String, Schema.Array(Schema.String), {
   strict: true,
@@ -83,6 +88,12 @@ export const daemonFlags = {
     schema: NotifyUrl,
     value: "URL",
     about: "POST an event here when an agent session of this computer starts waiting or finishes"
+  }),
+  maxClients: flag("max-clients", {
+    env: "TERMFLEET_MAX_CLIENTS",
+    schema: MaxClients,
+    value: "N",
+    about: `WebSocket clients (dashboards, watchers) served at once; one more is refused with 1013 (default: ${defaultLimits.maxClients})`
   }),
   takeOver: Options.boolean("take-over").pipe(
     Options.withDescription(

@@ -14,6 +14,7 @@ import { hostname } from "node:os"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
+import { defaultLimits } from "../domain/Limits.js"
 import { carriesPassword, checkRedisUrl, withoutPassword } from "./RedisAddress.js"
 import { ensureToken, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
 
@@ -170,6 +171,7 @@ export const readSettings = (
       stateDir,
       takeOver: flags.takeOver,
       notifyUrl: flags.notifyUrl,
+      limits: { ...defaultLimits, maxClients: Option.getOrElse(flags.maxClients, () => defaultLimits.maxClients) },
       // An empty SHELL counts as none, as login(1) does.
       shell: yield* fromConfig(Config.string("SHELL").pipe(Config.withDefault(""), Config.map((shell) => shell || "/bin/sh")))
     })

@@ -3,7 +3,7 @@
  * where it takes its secrets from, as an operator starts it: addresses and
  * ports refused or accepted with a usable URL, HTTPS and WSS with a
  * certificate made here, what it logs about the network and about secrets
- * on its command line.
+ * on its command line, how many WebSocket clients it serves.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -12,10 +12,11 @@ import { request } from "node:https"
 import { join } from "node:path"
 import WebSocket from "ws"
 import { cleanEnv, requireBuild, runBinary, startDaemonProcess } from "../support/DaemonProcess.js"
-import { raw } from "../support/RawHttp.js"
+import { raw, untilClosed } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
 import { makeCertificates } from "../support/TlsRedis.js"
 import { privateTmux } from "../support/TmuxServer.js"
+import { connectWs } from "../support/WsClient.js"
 
 beforeAll(requireBuild)
 
@@ -65,7 +66,9 @@ describe("where the daemon listens", () => {
     [["--port", "0x4e21"], {}, `--port "0x4e21"`],
     [["--port", "2e4"], {}, `--port "2e4"`],
     [["--port", " 20002 "], {}, `--port " 20002 "`],
-    [[], { TERMFLEET_PORT: " 20002 " }, `--port " 20002 "`]
+    [[], { TERMFLEET_PORT: " 20002 " }, `--port " 20002 "`],
+    [["--max-clients", "0"], {}, `--max-clients "0"`],
+    [[], { TERMFLEET_MAX_CLIENTS: "10001" }, `--max-clients "10001"`]
   ] as const)("refuses %j %j at start, exit 2", ([args, env, message]) =>
     Effect.gen(function*() {
       const ran = yield* runBinary(["daemon", ...args], cleanEnv(env))
@@ -81,6 +84,17 @@ describe("where the daemon listens", () => {
       const health = yield* raw(`${daemon.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })
       expect(health.status).toBe(200)
       expect(daemon.log()).not.toContain("not loopback")
+    }))
+
+  it.scopedLive("--max-clients 1: a second WebSocket client gets too_many_clients and close 1013", () =>
+    Effect.gen(function*() {
+      const daemon = yield* start(["--max-clients", "1"])
+      const first = yield* connectWs(daemon.wsUrl)
+      yield* first.send({ type: "ping" })
+      yield* first.nextEvent("pong")
+      const second = yield* untilClosed(daemon.wsUrl, "the second client", "5 seconds")
+      expect(second.frames[0]).toMatchObject({ event: "error", data: { code: "too_many_clients" } })
+      expect(second.code).toBe(1013)
     }))
 
   it.scopedLive("--tls-cert and --tls-key: HTTPS and WSS with the given certificate, and plain HTTP is not answered", () =>
