@@ -54,16 +54,14 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
   const peering = Option.map(settings.fleet, (fleet) =>
     Layer.mergeAll(Seal.layer(fleet.secret), RedisStatus.layer).pipe(Layer.provideMerge(io.redis(fleet))))
   const fleet = Option.match(peering, {
-    onNone: () => Requests.notInFleet,
-    onSome: (peering) =>
-      Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), Requests.layer, PanePublisher).pipe(
-        Layer.provide(peering)
-      )
-  })
-  // Below the viewers of terminals, which watch other computers' sessions through it.
-  const remotePanes = Option.match(peering, {
     onNone: () => Layer.empty,
-    onSome: (peering) => RemotePanes.layer.pipe(Layer.provide(peering))
+    onSome: (peering) =>
+      Layer.mergeAll(Heartbeat.layer.pipe(Layer.provideMerge(EventStream.layer)), PanePublisher).pipe(Layer.provide(peering))
+  })
+  // Below the viewers of terminals, which watch other computers' sessions through it (and type into them with requests).
+  const remotePanes = Option.match(peering, {
+    onNone: () => Requests.notInFleet,
+    onSome: (peering) => RemotePanes.layer.pipe(Layer.provideMerge(Requests.layer), Layer.provide(peering))
   })
   // Built after the server, so released before it: clients get their 1001 while it still runs.
   return GoodbyeToClients.pipe(

@@ -2,8 +2,10 @@
  * `termfleet send --keys SESSION KEY...`: tmux key names typed into a
  * session of any computer's daemon, without attaching to it (its size is
  * left alone). Sent over `/ws` as one `keys` message followed by a `ping`:
- * the daemon handles a client's messages in order, so the `pong` says the
- * keys were handed to tmux, and a `terminal_closed` before it says why not.
+ * the daemon handles a client's messages in order, and a `keys` message only
+ * once tmux took the keys (for a session of another computer, once that
+ * computer says so, within 5 s), so the `pong` says they were typed, and a
+ * `terminal_closed` before it says why not.
  */
 import { Effect, Either, Schema } from "effect"
 import WebSocket from "ws"

@@ -8,6 +8,8 @@ import { Schema } from "effect"
 import { jsonBody } from "./JsonBody.js"
 import { Command, InputText, OutputLines, Title } from "./Limits.js"
 import { ComputerName, Session } from "./Model.js"
+import { KeysBase64 } from "./PeerTerminal.js"
+import { TerminalSessionId } from "./TerminalProtocol.js"
 
 const CreateFields = {
   title: Schema.optional(Title),
@@ -22,7 +24,9 @@ export const PeerRequest = Schema.Union(
   Schema.TaggedStruct("create", CreateFields),
   Schema.TaggedStruct("input", { sessionId: Schema.String, text: InputText }),
   Schema.TaggedStruct("end", { sessionId: Schema.String }),
-  Schema.TaggedStruct("output", { sessionId: Schema.String, lines: OutputLines })
+  Schema.TaggedStruct("output", { sessionId: Schema.String, lines: OutputLines }),
+  /** Bytes typed into a session's active pane, unattached (`termfleet send --keys`): answered `done` once tmux took them. */
+  Schema.TaggedStruct("keys", { sessionId: TerminalSessionId, data: KeysBase64 })
 )
 export type PeerRequest = typeof PeerRequest.Type
 

@@ -24,8 +24,8 @@ export const PaneEntry = Schema.Union(
 )
 export type PaneEntry = typeof PaneEntry.Type
 
-/** A WebSocket message is at most 64 KiB: its bytes in base64, with room. */
-const KeysBase64 = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128 * 1024))
+/** Keys typed into a pane, base64: a WebSocket message is at most 64 KiB, its bytes in base64, with room. */
+export const KeysBase64 = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128 * 1024))
 
 export const TerminalInput = Schema.Struct({
   /** As for requests: past it by more than the fleet's tolerated skew, the input is dropped unapplied. */

@@ -34,7 +34,7 @@ import { type Attachment, type Size, TerminalUnavailable, type Viewer } from "..
 import { RedisClient, type StreamEntry, type XAddEntry } from "./RedisClient.js"
 import { redisKeys, Retention } from "./RedisKeys.js"
 import { RedisStatus } from "./RedisStatus.js"
-import { REQUEST_TIMEOUT_MILLIS } from "./Requests.js"
+import { REQUEST_TIMEOUT_MILLIS, Requests } from "./Requests.js"
 import { Seal } from "./Seal.js"
 import { reconnectSchedule } from "./StreamConsumer.js"
 
@@ -47,7 +47,7 @@ export interface RemotePanesService {
     from: Position | undefined,
     viewer: Viewer
   ) => Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope>
-  /** Types bytes into a session of `computer` without watching it. */
+  /** Types bytes into a session of `computer` without watching it; done once that computer confirms tmux took them. */
   readonly type: (computer: string, sessionId: string, bytes: Uint8Array) => Effect.Effect<void, TerminalUnavailable>
 }
 
@@ -87,7 +87,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
     Effect.gen(function*() {
       const config = yield* DaemonConfig
       const keys = redisKeys(config.prefix)
-      const [cache, redis, seal, stats, status] = yield* Effect.all([SessionCache, RedisClient, Seal, Stats, RedisStatus])
+      const [cache, redis, requests, seal, stats, status] = yield* Effect.all([SessionCache, RedisClient, Requests, Seal, Stats, RedisStatus])
       const layerScope = yield* Effect.scope
       const mirrors = new Map<string, Mirror>()
       const keyOf = (computer: string, sessionId: string) => `${computer}\u0000${sessionId}`
@@ -333,8 +333,18 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
         Effect.forkScoped
       )
 
+      // A request, not terminal input: the owner answers once tmux took the keys, so the caller knows they were typed.
       const type = (computer: string, sessionId: string, bytes: Uint8Array) =>
-        Effect.map(online(computer), () => send(computer, { _tag: "keys", sessionId, data: Buffer.from(bytes).toString("base64") }))
+        Effect.zipRight(
+          online(computer),
+          requests.call(computer, { _tag: "keys", sessionId, data: Buffer.from(bytes).toString("base64") }).pipe(
+            Effect.mapError((e) => unavailable(`the keys for '${sessionId}' were not confirmed: ${e.message}`)),
+            Effect.flatMap((reply) =>
+              reply._tag !== "failed"
+                ? Effect.void
+                : Effect.fail(new TerminalUnavailable({ reason: reply.kind === "SessionNotFound" ? "not_found" : "unavailable", message: reply.message })))
+          )
+        )
 
       return { attach, type } satisfies RemotePanesService
     })

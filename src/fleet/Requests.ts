@@ -16,6 +16,7 @@ import { redisKeys, Retention } from "./RedisKeys.js"
 import { RedisStatus } from "./RedisStatus.js"
 import { Seal } from "./Seal.js"
 import { LocalSessions } from "../local/LocalSessions.js"
+import { Terminals } from "../terminal/Terminals.js"
 import { Stats } from "../runtime/Stats.js"
 import {
   decodeReply,
@@ -79,6 +80,7 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
       const stats = yield* Stats
       const status = yield* RedisStatus
       const local = yield* LocalSessions
+      const terminals = yield* Terminals
 
       const execute = (request: PeerRequest): Effect.Effect<PeerReply> => {
         const run = (() => {
@@ -97,6 +99,12 @@ export class Requests extends Context.Tag("termfleet/Requests")<Requests, Reques
                 _tag: "output",
                 output
               }))
+            case "keys":
+              return terminals.type(request.sessionId, Buffer.from(request.data, "base64")).pipe(
+                Effect.as({ _tag: "done" } as PeerReply),
+                Effect.catchTag("TerminalUnavailable", (e) =>
+                  Effect.succeed(failed(e.reason === "not_found" ? "SessionNotFound" : "TmuxError", e.message)))
+              )
           }
         })()
         return run.pipe(

@@ -60,7 +60,7 @@ export interface TerminalsService {
     from: Position | undefined,
     viewer: Viewer
   ) => Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope>
-  /** Types bytes into a session's active pane without watching it. */
+  /** Types bytes into a session's active pane without watching it; done once tmux took them. */
   readonly type: (sessionId: string, bytes: Uint8Array) => Effect.Effect<void, TerminalUnavailable>
   /** Sessions watched, and the output bytes their terminals hold or have yet to parse: bounded whatever the panes write. */
   readonly usage: Effect.Effect<{ readonly terminals: number; readonly bytes: number }>
@@ -281,13 +281,16 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           } satisfies Attachment
         })
 
+      /** Done once tmux has taken every byte (its answers to the `send-keys`, which run in order). */
       const type = (sessionId: string, bytes: Uint8Array) =>
         Effect.scoped(Effect.gen(function*() {
           const followed = yield* Effect.mapError(
             local.control(sessionId, () => {}),
             () => unavailable("not_found", `no session '${sessionId}' on this computer`)
           )
-          for (const command of sendBytesCommands(followed.tmuxId, bytes)) followed.client.request(command, () => {})
+          yield* Effect.forEach(sendBytesCommands(followed.tmuxId, bytes), (command) => followed.client.run(command), { discard: true }).pipe(
+            Effect.mapError((e) => unavailable("unavailable", `tmux did not take the keys: ${e.message}`))
+          )
         }))
 
       return {

@@ -10,12 +10,13 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { attachedTerminal } from "../support/AttachedTerminal.js"
 import { binary } from "../support/Cli.js"
-import { requireBuild } from "../support/DaemonProcess.js"
+import { requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { newSession, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { startDaemon, startFleetDaemon } from "../support/TestDaemon.js"
 import { tmuxCli } from "../support/TmuxServer.js"
+import { subscribedClient } from "../support/WsClient.js"
 
 beforeAll(requireBuild)
 
@@ -88,4 +89,31 @@ describe("termfleet attach", () => {
       expect(unknown.code).toBe(1)
       expect(unknown.stderr).toContain("no session '000000000000'")
     }))
+
+  it.scopedLive("send --keys through beta to a session of alpha: confirmed once alpha typed them; alpha not answering: exit 1 after 5 s", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("send-keys-remote")
+      const alpha = yield* spawnFleetDaemon({ computer: "alpha", redisUrl: redisUrl(), prefix })
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
+      const url = beta.httpUrl("").replace(/\/$/, "")
+      const created = yield* alpha.request("POST", "/sessions", { title: "typed-into", command: "cat" })
+      const sessionId: string = created.body.sessionId
+      // beta knows the sessions of other computers while a client of it follows them (a dashboard, say).
+      const dashboard = (yield* subscribedClient(beta.wsUrl, "sessions")).client
+      yield* dashboard.waitFor("alpha's session on beta", (f) => f.event === "session_updated" && f.data.sessionId === sessionId, 15_000)
+
+      const sent = yield* binary("send", "--keys", "--url", url, sessionId, "t", "y", "p", "e", "d", "Enter")
+      expect(sent).toMatchObject({ code: 0 })
+      // The line discipline's echo and cat's own copy of the line.
+      const screen = tmuxCli(alpha.tmuxSocket, "capture-pane", "-p", "-t", "=typed-into:")
+      yield* pollUntil(screen, (text) => text.split("\n").filter((row) => row === "typed").length === 2, "the keys typed into cat on alpha")
+
+      // alpha stops answering (its process stopped, still in the fleet): no confirmation, a clear error.
+      alpha.signal("SIGSTOP")
+      yield* Effect.addFinalizer(() => Effect.sync(() => alpha.signal("SIGCONT")))
+      const unanswered = yield* binary("send", "--keys", "--url", url, sessionId, "x")
+      alpha.signal("SIGCONT")
+      expect(unanswered.code).toBe(1)
+      expect(unanswered.stderr).toContain(`the keys for '${sessionId}' were not confirmed: alpha did not answer within 5 s`)
+    }), 60_000)
 })
