@@ -12,9 +12,9 @@
  */
 import { Effect, Either, Schema } from "effect"
 import WebSocket from "ws"
-import { SessionRef } from "../domain/Model.js"
 import { TerminalClosed, TerminalOutput, TerminalResized, TerminalSnapshot } from "../domain/TerminalProtocol.js"
 import { type ClientFailure, type Daemon, DaemonFailed, DaemonUnreachable } from "./FleetClient.js"
+import { findSession, SessionFrames } from "./FindSession.js"
 import { webSocketUrl } from "./Watch.js"
 
 /** Ctrl-]: the key that detaches (as telnet's escape). */
@@ -26,8 +26,7 @@ const Frame = Schema.Union(
   Schema.Struct({ event: Schema.Literal("terminal_resized"), data: TerminalResized }),
   Schema.Struct({ event: Schema.Literal("terminal_closed"), data: TerminalClosed }),
   // Only to learn which computer the session is on.
-  Schema.Struct({ event: Schema.Literal("sessions_initial"), data: Schema.Struct({ sessions: Schema.Array(SessionRef) }) }),
-  Schema.Struct({ event: Schema.Literal("session_updated"), data: SessionRef })
+  ...SessionFrames
 )
 const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(Frame))
 
@@ -35,9 +34,6 @@ const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(Frame))
 const RESTORE = "\u001b[0m\u001b[?1049l\u001b[?25h\u001b[?1l\u001b>\u001b[?1000l\u001b[?1002l\u001b[?1003l\u001b[?1006l\u001b[?2004l\r\n"
 /** A screen of its own, cleared, for the session's snapshot to be drawn on. */
 const ENTER = "\u001b[?1049h\u001b[H\u001b[2J"
-
-/** How long attach waits for its session to show up in the daemon's sessions before attaching anyway (the daemon then says why not). */
-const FIND_FOR_MILLIS = 5_000
 
 /** How long a lost connection is tried again before giving up. */
 const RECONNECT_FOR_MILLIS = 30_000
@@ -57,7 +53,6 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
     }
     let position: string | undefined
     let computer: string | undefined
-    let finding: ReturnType<typeof setTimeout> | undefined
     let ws: WebSocket | undefined
     let attached = false
     let done = false
@@ -70,7 +65,7 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
     const finish = (result: Effect.Effect<void, ClientFailure | ComputerGone>) => {
       if (done) return
       done = true
-      clearTimeout(finding)
+      finding.cancel()
       stdin.off("data", onKeys)
       stdout.off("resize", onResize)
       if (stdin.isTTY) stdin.setRawMode(false)
@@ -91,27 +86,20 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
     }
     const onResize = () => send({ type: "resize", sessionId, ...size() })
 
-    const attachNow = () => {
-      clearTimeout(finding)
-      finding = undefined
+    const attachNow = () =>
       send({ type: "attach", sessionId, ...(computer === undefined ? {} : { computer }), ...size(), ...(position === undefined ? {} : { from: position }) })
-    }
-    const found = (ref: SessionRef | undefined) => {
-      if (ref === undefined || finding === undefined) return
-      computer = ref.computer
-      send({ type: "unsubscribe", topic: "sessions" })
+    const finding = findSession(sessionId, send, (found) => {
+      computer = found
       attachNow()
-    }
+    })
 
     const onFrame = (raw: WebSocket.RawData) => {
       const frame = decodeFrame(raw.toString())
       if (Either.isLeft(frame)) return
-      if (frame.right.event === "sessions_initial") return found(frame.right.data.sessions.find((s) => s.sessionId === sessionId))
+      if (frame.right.event === "sessions_initial" || frame.right.event === "session_updated") return finding.frame(frame.right)
       if (frame.right.data.sessionId !== sessionId) return
       const { data, event } = frame.right
       switch (event) {
-        case "session_updated":
-          return found(data as SessionRef)
         case "terminal_snapshot":
           if (!attached) {
             attached = true
@@ -150,8 +138,7 @@ export const attach = (daemon: Daemon, sessionId: string): Effect.Effect<void, C
         everOpened = true
         lostAt = undefined
         if (computer !== undefined) return attachNow()
-        finding = setTimeout(attachNow, FIND_FOR_MILLIS)
-        send({ type: "subscribe", topic: "sessions" })
+        finding.start()
       })
       socket.on("message", onFrame)
       socket.on("unexpected-response", (_request, response) =>
