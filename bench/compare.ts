@@ -14,6 +14,7 @@
  * measured again (at most `MAX_ATTEMPTS` times), and the report says so.
  */
 import type { ChildProcess } from "node:child_process"
+import { startDaemonB } from "./daemonB.js"
 import { type DaemonOptions } from "./inProcessDaemon.js"
 import { type Fleet, measure, type Pipeline, redisPipeline, type RunResult, stepThroughput, type Throughput, wsPeer, wsPipeline } from "./pipelines.js"
 import {
@@ -23,6 +24,7 @@ import {
   cpuSnapshot,
   FANOUT,
   hrNow,
+  rssOf,
   sleep,
   startBenchChild,
   stopChild,
@@ -129,7 +131,8 @@ export const attempted = async <A>(what: string, log: Log, body: () => Promise<A
 interface SystemUnderTest {
   readonly pipeline: Pipeline
   readonly a: ChildProcess
-  readonly b: ChildProcess
+  /** B's process id, for its CPU time and RSS. */
+  readonly bPid: number
   readonly bUrl: string
   readonly kind: "ws" | "socket.io"
   readonly subscribe: string
@@ -144,53 +147,82 @@ const headersOf = (fleet: Fleet) => ({ authorization: `Bearer ${fleet.token}` })
 
 let systems = 0
 
-/** Forks B, timing it until it serves, and reads its RSS a second later. */
-const startB = async (name: string, args: ReadonlyArray<string>) => {
-  const t0 = hrNow()
-  const { child, hello } = await startBenchChild(name, args)
-  const startupMs = hrNow() - t0
+/** B's RSS a second after it started serving, before any client. */
+const idleRssOf = async (pid: number) => {
   await sleep(1000)
-  const idleRss = Number((await ask(child, { cmd: "memory" }))["rss"])
-  return { child, port: Number(hello["port"]), startupMs, idleRss }
+  return rssOf(pid)
 }
 
+/**
+ * termfleet's B is `node dist/main.js daemon`, as users run it (`--redis`,
+ * secrets in the environment, `--max-clients` for the fan-out's clients).
+ * A is a daemon host (`daemonHost.ts`, `daemonLayer` + `productionIo` as the
+ * command builds them) because the benchmark makes A's session changes
+ * itself, at a set pace, with the call tmux's reports end in.
+ */
 const startTermfleet = async (fleet: Fleet, label: string, bTmuxSocket?: string) => {
   const prefix = `bench-${fleet.pid}-${++systems}-${label}:`
-  const daemon = (computer: string, tmuxSocket: string): DaemonOptions => {
-    trackTmuxSocket(tmuxSocket)
-    return {
-      computer,
-      redisUrl: fleet.redisUrl,
-      prefix,
-      tmuxSocket,
-      token: fleet.token,
-      fleetSecret: fleet.secret,
-      stateDir: tempDir(computer),
-      maxClients: FANOUT.clients + 100
-    }
+  const bSocket = bTmuxSocket ?? `tfbench-${fleet.pid}-${systems}-beta`
+  const b = await startDaemonB({ ...fleet, computer: "beta", prefix, tmuxSocket: bSocket, maxClients: FANOUT.clients + 100 })
+  const idleRss = await idleRssOf(b.pid)
+  const aSocket = `tfbench-${fleet.pid}-${systems}-alpha`
+  trackTmuxSocket(aSocket)
+  const aOptions: DaemonOptions = {
+    computer: "alpha",
+    redisUrl: fleet.redisUrl,
+    prefix,
+    tmuxSocket: aSocket,
+    token: fleet.token,
+    fleetSecret: fleet.secret,
+    stateDir: tempDir("alpha")
   }
-  const b = await startB("daemonHost", [JSON.stringify(daemon("beta", bTmuxSocket ?? `tfbench-${fleet.pid}-${systems}-beta`))])
-  const { child: a } = await startBenchChild("daemonHost", [JSON.stringify(daemon("alpha", `tfbench-${fleet.pid}-${systems}-alpha`))])
-  return { a, b, spyKey: `${prefix}events:beta` }
+  const { child: a } = await startBenchChild("daemonHost", [JSON.stringify(aOptions)])
+  return { a, b, idleRss, spyKey: `${prefix}events:beta` }
 }
 
 const startPeer = async (fleet: Fleet) => {
   const peer = (role: "a" | "b") =>
     JSON.stringify({ role, redisUrl: fleet.redisUrl, streamName: `bench-${fleet.pid}-${++systems}-sio`, token: fleet.token })
   const streamName = peer("b")
-  const b = await startB("sioPeer", [streamName])
+  const t0 = hrNow()
+  const { child: b, hello } = await startBenchChild("sioPeer", [streamName])
+  const startupMs = hrNow() - t0
+  const idleRss = await idleRssOf(b.pid!)
   // A writes to the stream B reads.
   const { child: a } = await startBenchChild("sioPeer", [streamName.replace('"role":"b"', '"role":"a"')])
-  return { a, b }
+  return { a, b, port: Number(hello["port"]), startupMs, idleRss }
 }
 
 const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmuxSocket?: string): Promise<SystemUnderTest> => {
   const kind = system === "termfleet" ? "ws" : "socket.io"
   const started = system === "termfleet"
-    ? await startTermfleet(fleet, bTmuxSocket === undefined ? "compare" : "sessions", bTmuxSocket)
-    : { ...await startPeer(fleet), spyKey: undefined }
-  const { a, b } = started
-  const bUrl = kind === "ws" ? `ws://127.0.0.1:${b.port}/ws` : `http://127.0.0.1:${b.port}`
+    ? await (async () => {
+      const { a, b, idleRss, spyKey } = await startTermfleet(fleet, bTmuxSocket === undefined ? "compare" : "sessions", bTmuxSocket)
+      return {
+        a,
+        bPid: b.pid,
+        bUrl: b.wsUrl,
+        startupMs: b.startupMs,
+        idleRss,
+        spyKey,
+        eventsIn: async () => Number((await b.health())["eventsIn"]),
+        stopB: b.stop
+      }
+    })()
+    : await (async () => {
+      const { a, b, port, startupMs, idleRss } = await startPeer(fleet)
+      return {
+        a,
+        bPid: b.pid!,
+        bUrl: `http://127.0.0.1:${port}`,
+        startupMs,
+        idleRss,
+        spyKey: undefined,
+        eventsIn: undefined,
+        stopB: () => stopChild(b, 5000)
+      }
+    })()
+  const { a, bUrl, eventsIn } = started
   const { child: receiver } = await startBenchChild("clients")
   await ask(receiver, { cmd: "connect", url: bUrl, n: 1, headers: headersOf(fleet), subscribe: "sessions", kind })
   const spy = started.spyKey === undefined ? undefined : (await startBenchChild("clients")).child
@@ -203,7 +235,6 @@ const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmu
     await sleep(100)
   }
   await ask(receiver, { cmd: "collect", run: "probe" })
-  const counters = async (child: ChildProcess, name: string) => Number((await ask(child, { cmd: "counters" }))[name])
   const stopReceivers = async () => {
     await stopChild(receiver)
     if (spy !== undefined) await stopChild(spy)
@@ -213,25 +244,25 @@ const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmu
     run: (run, rate, durationMs) => ask(a, { cmd: "run", run, rate, durationMs }, durationMs * 3 + 30_000),
     count: (run) => ask(receiver, { cmd: "count", run }),
     collect: (run) => ask(receiver, { cmd: "collect", run }),
-    ...(system === "termfleet"
-      ? { hopCounters: async () => ({ pushed: await counters(a, "eventsOut"), applied: await counters(b.child, "eventsIn") }) }
-      : {}),
+    ...(eventsIn === undefined
+      ? {}
+      : { hopCounters: async () => ({ pushed: Number((await ask(a, { cmd: "counters" }))["eventsOut"]), applied: await eventsIn() }) }),
     ...(spy === undefined ? {} : { collectStream: (run: string) => ask(spy, { cmd: "collect", run: `stream:${run}` }) }),
     stop: async () => undefined
   }
   return {
     pipeline,
     a,
-    b: b.child,
+    bPid: started.bPid,
     bUrl,
     kind,
     subscribe: "sessions",
-    startupMs: b.startupMs,
-    idleRss: b.idleRss,
+    startupMs: started.startupMs,
+    idleRss: started.idleRss,
     dropReceiver: stopReceivers,
     stop: async () => {
       await stopReceivers()
-      await stopChild(b.child, 5000)
+      await started.stopB()
       await stopChild(a, 5000)
     }
   }
@@ -319,7 +350,7 @@ const systemRound = async (
   const sut = await startSystem(fleet, system)
   try {
     log(`    ${system}: B started in ${sut.startupMs.toFixed(0)} ms, idle RSS ${(sut.idleRss / MB).toFixed(0)} MB`)
-    const { latency, cpu } = await latencies(sut.pipeline, log, { a: sut.a.pid!, b: sut.b.pid! })
+    const { latency, cpu } = await latencies(sut.pipeline, log, { a: sut.a.pid!, b: sut.bPid })
     const throughput = await stepThroughput(sut.pipeline, log)
     await sut.dropReceiver()
     const run = `fanout${++fanouts}`
@@ -329,7 +360,7 @@ const systemRound = async (
       () => ask(sut.a, { cmd: "fanout", run, changes: FANOUT.changes, gapMs: FANOUT.gapMs }, 60_000),
       run
     )
-    const rssWithClients = Number((await ask(sut.b, { cmd: "memory" }))["rss"])
+    const rssWithClients = rssOf(sut.bPid)
     log(`    ${system} fan-out A → ${FANOUT.clients} clients of B: ${describeFanout(f)}; B's RSS ${(rssWithClients / MB).toFixed(0)} MB`)
     await closeClients(clientProcs)
     return { startupMs: sut.startupMs, idleRss: sut.idleRss, latency, cpu, throughput, fanout: f, rssWithClients }
@@ -341,7 +372,7 @@ const systemRound = async (
 const withSessionsRound = async (fleet: Fleet, tmuxSocket: string, log: Log): Promise<LatencyRound> => {
   const sut = await startSystem(fleet, "termfleet", tmuxSocket)
   try {
-    return await latencies({ ...sut.pipeline, name: "termfleet, B with 100 tmux sessions" }, log, { a: sut.a.pid!, b: sut.b.pid! })
+    return await latencies({ ...sut.pipeline, name: "termfleet, B with 100 tmux sessions" }, log, { a: sut.a.pid!, b: sut.bPid })
   } finally {
     await sut.stop()
   }
@@ -371,7 +402,7 @@ const wsRound = async (clientProcs: ReadonlyArray<ChildProcess>, log: Log): Prom
       () => ask(server.child, { cmd: "fanout", run, changes: FANOUT.changes, gapMs: FANOUT.gapMs }, 60_000),
       run
     )
-    const rssWithClients = Number((await ask(server.child, { cmd: "memory" }))["rss"])
+    const rssWithClients = rssOf(server.child.pid!)
     log(`    bare ws fan-out to ${FANOUT.clients} clients: ${describeFanout(f)}; RSS ${(rssWithClients / MB).toFixed(0)} MB`)
     await closeClients(clientProcs)
     return { latency, throughput, fanout: f, rssWithClients }

@@ -184,7 +184,7 @@ const comparisonRows = (rounds: ReadonlyArray<Round>): ReadonlyArray<Row> => {
     { of: (r, s) => mbOf(r[s].value.rssWithClients), base: (r) => mbOf(r.ws.value.rssWithClients) }
   ], (x) => x.toFixed(0), ` (bare ws server, ${int(FANOUT.clients)} clients)`))
   rows.push(multi(rounds, "RSS of B idle, no client (MB)", [{ of: (r, s) => mbOf(r[s].value.idleRss) }], (x) => x.toFixed(0)))
-  rows.push(multi(rounds, "start-up of B: process forked → serving, connected to Redis (ms)", [
+  rows.push(multi(rounds, "start-up of B: process started → serving, connected to Redis (ms)", [
     { of: (r, s) => r[s].value.startupMs }
   ], (x) => x.toFixed(0)))
   const withSessions = (r: Round) => r.withSessions.value
@@ -479,9 +479,12 @@ Nothing is tuned per run.
 Each cell is the median of the ${rounds} rounds, with the lowest and highest round in brackets;
 ratios divide medians. The peer is socket.io 4.8 with \`@socket.io/redis-streams-adapter\` 0.3
 (\`bench/sioPeer.ts\`) on the same redis-server: its A emits to the room \`sessions\`, its B checks
-a bearer token on every connection and its clients join the room. termfleet's A and B are
-\`daemonLayer\` + \`productionIo\`, as \`termfleet daemon\` builds them, each in a process of its own
-(\`bench/daemonHost.ts\`). The raw baseline is what the path's tools cost alone: for latency,
+a bearer token on every connection and its clients join the room. termfleet's B is the shipped
+\`node dist/main.js daemon\` (\`--redis\`, token and fleet secret in its environment,
+\`--max-clients ${FANOUT.clients + 100}\`; \`bench/daemonB.ts\`), so its start-up, RSS and CPU are what users get.
+termfleet's A makes the paced changes, so it is a daemon host (\`bench/daemonHost.ts\`): \`daemonLayer\` +
+\`productionIo\` as \`termfleet daemon\` builds them, unbundled, in a process of its own, with a handle on its
+cache to make the changes. The raw baseline is what the path's tools cost alone: for latency,
 a Redis XADD → XREAD hop plus a bare \`ws\` send (medians of the sums); for throughput, the slower
 of the two hops; for fan-out and memory, a bare \`ws\` server with the same clients.
 
@@ -512,8 +515,10 @@ ${extra}
 
 In each round, for each system:
 
-1. **Start-up and idle memory**: B's process is forked alone; start-up is from the fork to B serving
-   (listening, connected to Redis); its RSS is read a second later, before any client.
+1. **Start-up and idle memory**: B's process is started alone; start-up is from the spawn to B serving
+   (termfleet: it printed its dashboard URL and \`/health\` says Redis is connected; the peer: it listens,
+   connected to Redis, and says so); its RSS (\`VmRSS\` of \`/proc/<pid>/status\`, as every RSS here) is
+   read a second later, before any client.
 2. **Latency**: A is started, one client of B subscribes, a warm-up (1 s at 500 ev/s) is discarded, then
    ${LATENCY_RUNS.map((x) => `${int(x.rate)} ev/s for ${x.durationMs / 1000} s`).join(", then ")}; p50 and p99
    over every change, each of which must arrive.

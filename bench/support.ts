@@ -194,6 +194,13 @@ export const cpuOf = (pid: number) => {
   return { own: (utime + stime) / CLK_TCK, children: (cutime + cstime) / CLK_TCK }
 }
 
+/** A process's resident set (VmRSS), in bytes, from /proc/<pid>/status: the same for every process measured. */
+export const rssOf = (pid: number): number => {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  if (match === null) throw new Error(`no VmRSS for process ${pid}`)
+  return Number(match[1]) * 1024
+}
+
 /**
  * CPU seconds so far: of the whole machine (busy time of all cores, /proc/stat),
  * and of the benchmark's own processes: this one, the children it has reaped,
