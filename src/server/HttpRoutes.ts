@@ -2,7 +2,7 @@
  * Everything served over HTTP: the REST API of `Api.ts` (with its OpenAPI
  * document at `/openapi.json`) and the `/ws` upgrade handed to the hub.
  */
-import { HttpApiBuilder, HttpLayerRouter, HttpServerResponse, OpenApi } from "@effect/platform"
+import { HttpApiBuilder, HttpLayerRouter, HttpMiddleware, HttpServerResponse, OpenApi } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Layer } from "effect"
 import { FleetApi } from "../domain/Api.js"
@@ -94,6 +94,13 @@ export const HttpRoutes = Layer.mergeAll(
   DashboardRoute
 ).pipe(Layer.provide(HttpGuard))
 
-/** Serves the routes on whatever `HttpServer` is provided (a real port, or port 0 in tests). */
-export const HttpServing = HttpLayerRouter.serve(HttpRoutes, { disableLogger: true, disableListenLog: true })
+/**
+ * Serves the routes on whatever `HttpServer` is provided (a real port, or port 0 in tests).
+ * Without a trace span per request: nothing reads spans, and a WebSocket's span (its URL, token
+ * included, in the attributes) lived as long as its connection, a few KB for each client.
+ */
+export const HttpServing = HttpMiddleware.withTracerDisabledWhen(
+  HttpLayerRouter.serve(HttpRoutes, { disableLogger: true, disableListenLog: true }),
+  () => true
+)
 
