@@ -60,7 +60,7 @@ export const daemonLayer = (settings: DaemonSettings, io: DaemonIo) => {
   })
   // Below the viewers of terminals, which watch other computers' sessions through it (and type into them with requests).
   const remotePanes = Option.match(peering, {
-    onNone: () => Requests.notInFleet,
+    onNone: () => Layer.merge(RemotePanes.notInFleet, Requests.notInFleet),
     onSome: (peering) => RemotePanes.layer.pipe(Layer.provideMerge(Requests.layer), Layer.provide(peering))
   })
   // Built after the server, so released before it: clients get their 1001 while it still runs.

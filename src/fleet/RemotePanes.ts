@@ -349,4 +349,13 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
       return { attach, type } satisfies RemotePanesService
     })
   )
+
+  /** A local-only daemon: other computers' sessions cannot be reached. */
+  static readonly notInFleet = Layer.succeed(RemotePanes, {
+    attach: (computer) => Effect.fail(notInFleet(computer)),
+    type: (computer) => Effect.fail(notInFleet(computer))
+  })
 }
+
+const notInFleet = (computer: string) =>
+  new TerminalUnavailable({ reason: "unavailable", message: `sessions of '${computer}' cannot be reached: this daemon runs local-only` })

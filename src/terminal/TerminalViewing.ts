@@ -10,7 +10,7 @@ import { encodeServerEvent } from "../domain/Protocol.js"
 import { Limits } from "../domain/Limits.js"
 import type { TerminalClosedReason, TerminalMessage } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
-import { type Attachment, Terminals, TerminalUnavailable, type Viewer } from "./Terminals.js"
+import { type Attachment, Terminals, type TerminalUnavailable, type Viewer } from "./Terminals.js"
 import { RemotePanes } from "../fleet/RemotePanes.js"
 
 export interface ClientTerminals {
@@ -36,10 +36,8 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
       const { computer: self } = yield* DaemonConfig
       const cache = yield* SessionCache
       const terminals = yield* Terminals
-      // Sessions of other computers, through Redis (none when running local-only).
-      const remote = yield* Effect.serviceOption(RemotePanes)
-      const localOnly = (computer: string) =>
-        new TerminalUnavailable({ reason: "unavailable", message: `sessions of '${computer}' cannot be reached: this daemon runs local-only` })
+      // Sessions of other computers, through Redis (refused when running local-only).
+      const remote = yield* RemotePanes
 
       /** Which computer owns a session: the one named, else the one the cache knows it on. */
       const ownerOf = (sessionId: string, computer: string | undefined) =>
@@ -70,7 +68,10 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
               send(encodeServerEvent({ event: "terminal_output", data: { sessionId, position, data: data.toString("base64") } })),
             resized: (cols, rows) => send(encodeServerEvent({ event: "terminal_resized", data: { sessionId, cols, rows } })),
             closed: (reason, message) => {
+              // Its side ended it: what the attachment holds (a mirror's viewer, a listener) is released too.
+              const found = attached.get(sessionId)
               attached.delete(sessionId)
+              if (found !== undefined) Effect.runFork(Scope.close(found.scope, Exit.void))
               closed(sessionId, reason, message)
             }
           })
@@ -89,10 +90,7 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
               const viewer = viewerFor(sessionId, computer)
               const attaching: Effect.Effect<Attachment, TerminalUnavailable, Scope.Scope> = computer === self
                 ? terminals.attach(sessionId, { cols, rows }, from, viewer)
-                : Option.match(remote, {
-                  onNone: () => Effect.fail(localOnly(computer)),
-                  onSome: (panes) => panes.attach(computer, sessionId, { cols, rows }, from, viewer)
-                })
+                : remote.attach(computer, sessionId, { cols, rows }, from, viewer)
               const attachment = yield* Effect.either(Scope.extend(attaching, scope))
               if (attachment._tag === "Left") {
                 yield* Scope.close(scope, Exit.void)
@@ -109,10 +107,7 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
               const typed = yield* Effect.either(
                 owner.value === self
                   ? terminals.type(sessionId, bytes)
-                  : Option.match(remote, {
-                    onNone: () => Effect.fail(localOnly(owner.value)),
-                    onSome: (panes) => panes.type(owner.value, sessionId, bytes)
-                  })
+                  : remote.type(owner.value, sessionId, bytes)
               )
               if (typed._tag === "Left") closed(sessionId, typed.left.reason, typed.left.message)
             })

@@ -46,6 +46,17 @@ describe("live terminals on one daemon", () => {
       expect(lateSnapshot.data.data).toContain("\u001b[?1h")
     }))
 
+  it.scopedLive("a local-only daemon refuses a session of another computer: terminal_closed, unavailable", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("alpha", Option.none())
+      const viewer = yield* connectViewer(daemon.wsUrl)
+      yield* viewer.send({ type: "attach", sessionId: "far", computer: "beta", cols: 80, rows: 24 })
+      const closed = () => viewer.frames().filter((frame) => frame.event === "terminal_closed")
+      yield* viewer.waitUntil("the attach refused", () => closed().length === 1)
+      expect(closed()[0]!.data).toMatchObject({ sessionId: "far", reason: "unavailable" })
+      expect(closed()[0]!.data.message).toContain("this daemon runs local-only")
+    }))
+
   it.scopedLive("keys arrive: typing into cat, Ctrl-C ending sleep, arrow keys as escape sequences", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("alpha", Option.none())
