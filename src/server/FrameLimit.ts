@@ -2,16 +2,14 @@
  * Refuses a WebSocket message larger than the limit as soon as the header of
  * its frame arrives, before its payload is read into memory.
  *
- * Why here: the `ws` server inside @effect/platform-node's NodeHttpServer is
- * made with `ws`'s default `maxPayload` (100 MiB) and no way to set it, and
- * `ws` hands over a message only once all of it is buffered, so a check on
- * the message comes after the memory is spent.
+ * Why here: `ws` hands over a message only once all of it is buffered, so a
+ * check on the message comes after the memory is spent. (The hub's `ws`
+ * server keeps `ws`'s default `maxPayload`, 100 MiB: this guard is the limit.)
  *
  * How: frame headers (RFC 6455 §5.2) carry the payload length up front. The
  * guard is armed on the upgraded socket before `ws` takes it over, and puts
  * itself first among the socket's `data` listeners when `ws` adds its own,
- * so it reads every byte before `ws` does (`ws` pushes back the bytes that
- * came with the upgrade request, so those too). It follows frame boundaries,
+ * so it reads every byte before `ws` does. It follows frame boundaries,
  * skipping payloads, and sums the fragments of a message as `ws` would.
  */
 import type { Duplex } from "node:stream"

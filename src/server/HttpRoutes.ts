@@ -65,10 +65,18 @@ const WebSocketRoute = HttpLayerRouter.use((router) =>
     // Host, token and Origin were checked by HttpGuard.
     yield* router.add("GET", "/ws", (request) =>
       Effect.gen(function*() {
+        // Fails unless the request came as an upgrade. Its socket is not run: the hub upgrades the
+        // connection itself, so that a client is plain state rather than a fiber for as long as it stays.
+        yield* request.upgrade
+        const incoming = NodeHttpServerRequest.toIncomingMessage(request)
         // Before the upgrade, so the guard reads every byte ahead of `ws`.
-        limitFrames(NodeHttpServerRequest.toIncomingMessage(request).socket, limits.maxFrameBytes)
-        const socket = yield* request.upgrade
-        yield* hub.serve(socket)
+        limitFrames(incoming.socket, limits.maxFrameBytes)
+        // The platform answers a request once its handler returns, unless its response has ended: this one
+        // is ended detached from the socket, so nothing of it is ever written there.
+        const response = NodeHttpServerRequest.toServerResponse(request)
+        response.detachSocket(incoming.socket)
+        response.end()
+        yield* hub.serve(incoming)
         return HttpServerResponse.empty()
       }).pipe(
         Effect.catchTag("RequestError", () =>

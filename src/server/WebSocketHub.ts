@@ -1,15 +1,20 @@
 /**
- * The WebSocket clients of this daemon. A client's frames go straight to
- * its own socket, in order, and the socket's buffer is its bounded queue:
- * a slow client never holds up the others, and when too much waits unsent
- * in its socket it alone is closed (1013). Cache changes are serialised once
+ * The WebSocket clients of this daemon. A connection is plain state on a
+ * `ws` socket of this hub's own `WebSocketServer`: no fiber or Effect queue
+ * lives for it while it is idle (at a thousand clients, those were most of
+ * the daemon's memory). A client's frames go straight to its socket, in
+ * order, and the socket's buffer is its bounded queue: a slow client never
+ * holds up the others, and when too much waits unsent in its socket it alone
+ * is closed (1013). Its messages are handled one at a time, in order, by a
+ * fiber that lives only while some wait. Cache changes are serialised once
  * per event and offered to the clients subscribed to the event's topic.
  *
  * Interest (the union of all clients' topics) is recomputed on every
  * connect, subscribe, unsubscribe and disconnect.
  */
-import * as Socket from "@effect/platform/Socket"
-import { Context, Effect, Either, type Fiber, Layer, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Either, Exit, Layer, Queue, Runtime, Scope, Stream, SubscriptionRef } from "effect"
+import type { IncomingMessage } from "node:http"
+import { type WebSocket, WebSocketServer } from "ws"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import type { Topic } from "../domain/Model.js"
@@ -51,48 +56,33 @@ export const CloseCode = {
   goingAway: 1001,
   policy: 1008,
   tooBig: 1009,
+  internalError: 1011,
   tryAgainLater: 1013
 } as const
 
-/** What is used of the underlying `ws` socket. */
-interface RawSocket {
-  /** Bytes handed to the socket and not yet written out: the client has not read them. */
-  readonly bufferedAmount: number
-  /** `sent` is called once the frame is written out (or the socket failed). */
-  readonly send: (frame: string, sent?: () => void) => void
-  readonly close: (code: number, reason: string) => void
-}
-
-/**
- * One connected client: plain state, no fiber or queue of its own while it
- * is idle (at a thousand clients, fibers and Effect queues were most of the
- * daemon's memory). Its frames go straight to its socket, in order; the
- * socket's buffer is its queue, bounded by `waiting` and `bufferedAmount`.
- */
 interface Client {
+  readonly socket: WebSocket
   readonly topics: Set<Topic>
-  /** The underlying `ws` socket, known from the client's first message (only message handlers see it). */
-  raw: RawSocket | undefined
   /** Frames handed to the socket while it still held unsent bytes, and not written out since. */
   waiting: number
   /** Decrements `waiting`: one function per client, passed with each frame that waits. */
   readonly written: () => void
   /** Messages received and not handled yet; `handling` while a fiber works through them, in order. */
-  readonly inbox: Array<string | Uint8Array>
+  readonly inbox: Array<Uint8Array>
   handling: boolean
-  /** Its live terminals. */
-  terminals: ClientTerminals | undefined
-  /** Set once it is being closed: nothing more is sent to it. */
+  /** Its live terminals, opened with its first terminal message; detached when `scope` closes (it left or was closed). */
+  terminals: { readonly scope: Scope.CloseableScope; readonly terminals: ClientTerminals } | undefined
+  /** Set once it is leaving or being closed: nothing more is sent to it or handled from it. */
   closing: boolean
-  /** The platform socket's writer: frames before `raw` is known, and close frames. */
-  readonly write: (chunk: string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
-  /** Ends the fiber serving the connection, which removes the client. */
-  readonly end: () => void
 }
 
 export interface WebSocketHubService {
-  /** Serves one upgraded connection until it closes or is dropped. */
-  readonly serve: (socket: Socket.Socket) => Effect.Effect<void>
+  /**
+   * Takes over the connection of an upgrade request (checked by `HttpGuard`):
+   * completes the WebSocket handshake and serves the client from then on,
+   * without a fiber of its own. The caller must not answer the request.
+   */
+  readonly serve: (request: IncomingMessage) => Effect.Effect<void>
   readonly clientCount: Effect.Effect<number>
   /** Closes every client with 1001 (the daemon is going away) and waits, at most 1 s, until they are gone. */
   readonly closeAll: Effect.Effect<void>
@@ -115,6 +105,8 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       // Initial state and fan-out take turns, so a subscriber misses no change
       // between reading the initial state and joining the topic.
       const turn = yield* Effect.makeSemaphore(1)
+      // Runs what a client's socket starts (its messages, its leaving) from the socket's own callbacks.
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
       const recomputeInterest = Effect.gen(function*() {
         const next = normalizeTopics([...clients].flatMap((c) => [...c.topics]))
@@ -155,31 +147,31 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
        */
       const deliver = (client: Client, frame: string): boolean => {
         if (client.closing) return true
-        const raw = client.raw
-        if (raw === undefined) {
-          // Not expected: every frame answers one of the client's messages, and its first one makes `raw` known.
-          Effect.runFork(Effect.ignore(client.write(frame)))
-          return true
-        }
-        if (raw.bufferedAmount === 0) {
-          raw.send(frame)
+        const socket = client.socket
+        if (socket.bufferedAmount === 0) {
+          socket.send(frame)
         } else {
           client.waiting++
-          raw.send(frame, client.written)
+          socket.send(frame, client.written)
         }
-        return client.waiting <= limits.clientQueue && raw.bufferedAmount <= limits.clientBufferBytes
+        return client.waiting <= limits.clientQueue && socket.bufferedAmount <= limits.clientBufferBytes
       }
 
-      /** Closes the client: its close frame goes after the frames already in its socket, then its connection's fiber ends. */
+      /** The client is gone or going: removed at once, its terminals detached, interest recomputed. */
+      const remove = (client: Client) =>
+        Effect.suspend(() => {
+          client.closing = true
+          if (!clients.delete(client)) return Effect.void
+          const detached = client.terminals === undefined ? Effect.void : Scope.close(client.terminals.scope, Exit.void)
+          return Effect.zipRight(detached, Effect.zipRight(counted, recomputeInterest))
+        })
+
+      /** Closes the client (its close frame goes after the frames already in its socket) and removes it; false if it was already. */
       const close = (client: Client, code: number, reason: string): Effect.Effect<boolean> =>
         Effect.suspend(() => {
           if (client.closing) return Effect.succeed(false)
-          client.closing = true
-          const raw = client.raw
-          const sent = raw === undefined
-            ? Effect.ignore(client.write(new Socket.CloseEvent(code, reason)))
-            : Effect.sync(() => raw.close(code, reason))
-          return Effect.as(Effect.ensuring(sent, Effect.sync(client.end)), true)
+          client.socket.close(code, reason)
+          return Effect.as(remove(client), true)
         })
 
       const tooSlow = (client: Client) =>
@@ -188,6 +180,21 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const send = (client: Client, frame: string) => Effect.suspend(() => (deliver(client, frame) ? Effect.void : tooSlow(client)))
 
       const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), (frame) => send(client, frame))
+
+      const terminalsOf = (client: Client): Effect.Effect<ClientTerminals> =>
+        client.terminals !== undefined ? Effect.succeed(client.terminals.terminals) : Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const terminals = yield* Scope.extend(
+            viewing.open((frame) => {
+              if (!deliver(client, frame)) runFork(tooSlow(client))
+            }),
+            scope
+          )
+          client.terminals = { scope, terminals }
+          // Removed meanwhile: `remove` found no terminals to detach.
+          if (client.closing) yield* Scope.close(scope, Exit.void)
+          return terminals
+        })
 
       const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
         switch (message.type) {
@@ -208,13 +215,13 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           case "keys":
           case "resize":
           case "detach":
-            return client.terminals?.handle(message) ?? Effect.void
+            return Effect.flatMap(terminalsOf(client), (terminals) => terminals.handle(message))
         }
       }
 
       // Frames over the limit never get here: `FrameLimit.ts` refuses them as they arrive.
-      const handleFrame = (client: Client, data: string | Uint8Array) =>
-        Either.match(decodeClientMessage(typeof data === "string" ? data : textDecoder.decode(data)), {
+      const handleFrame = (client: Client, data: Uint8Array) =>
+        Either.match(decodeClientMessage(textDecoder.decode(data)), {
           onLeft: (error) => send(client, encodeServerEvent(error)),
           onRight: (message) => handle(client, message)
         })
@@ -224,7 +231,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       // arrives at any other moment is taken by this loop.
       const handleInbox = (client: Client): Effect.Effect<void> =>
         Effect.suspend(() => {
-          const data = client.inbox.shift()
+          const data = client.closing ? undefined : client.inbox.shift()
           if (data === undefined) {
             client.handling = false
             return Effect.void
@@ -232,26 +239,21 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           return Effect.zipRight(handleFrame(client, data), handleInbox(client))
         })
 
-      // Only an effect returned by `runRaw`'s handler sees the `ws` socket.
-      const captureRaw = (client: Client) =>
-        Effect.map(Effect.serviceOption(Socket.WebSocket), (raw) => {
-          if (client.raw === undefined && Option.isSome(raw)) client.raw = raw.value as unknown as RawSocket
-        })
-
       /**
-       * A message from the client, as `runRaw` hands it over: queued, and
-       * when no fiber is handling the client's messages, one is started (an
-       * effect returned here runs in a fiber of its own) that lives until
-       * the inbox is empty. A handler that dies ends the connection.
+       * A message from the client: queued, and when no fiber is handling the
+       * client's messages, one is started that lives until the inbox is
+       * empty. A handler that dies ends the connection.
        */
-      const receive = (client: Client, data: string | Uint8Array) => {
+      const receive = (client: Client, data: Uint8Array) => {
+        if (client.closing) return
         if (client.inbox.length >= Limits.inboxMessages) {
-          return close(client, CloseCode.policy, `at most ${Limits.inboxMessages} messages waiting`)
+          runFork(close(client, CloseCode.policy, `at most ${Limits.inboxMessages} messages waiting`))
+          return
         }
         client.inbox.push(data)
-        if (client.handling) return undefined
+        if (client.handling) return
         client.handling = true
-        return Effect.zipRight(captureRaw(client), handleInbox(client)).pipe(Effect.onError(() => Effect.sync(client.end)))
+        runFork(handleInbox(client).pipe(Effect.onError(() => close(client, CloseCode.internalError, "internal error"))))
       }
 
       // One Effect per batch of changes; per change and client, plain
@@ -279,57 +281,52 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         Effect.forkScoped
       )
 
-      const serve = (socket: Socket.Socket) =>
-        Effect.scoped(Effect.gen(function*() {
-          const write = yield* socket.writer
-          if (clients.size >= limits.maxClients) {
-            // The socket must run for the upgrade to complete and the refusal to be sent.
-            return yield* socket.runRaw(() => Effect.void, {
-              onOpen: Effect.zipRight(
-                write(encodeServerEvent(errorEvent("too_many_clients", `at most ${limits.maxClients} clients`))),
-                write(new Socket.CloseEvent(CloseCode.tryAgainLater, "too many clients"))
-              ).pipe(Effect.ignore)
-            })
-          }
-          const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
-          const client: Client = {
-            topics: new Set(),
-            raw: undefined,
-            waiting: 0,
-            written: () => void client.waiting--,
-            inbox: [],
-            handling: false,
-            terminals: undefined,
-            closing: false,
-            write,
-            end: () => fiber.unsafeInterruptAsFork(fiber.id())
-          }
-          // Detached when the connection's scope closes.
-          client.terminals = yield* viewing.open((frame) => {
-            if (!deliver(client, frame)) Effect.runFork(tooSlow(client))
+      // The platform's `ws` server cannot be shared: its connections live inside a fiber each.
+      const server = yield* Effect.acquireRelease(
+        Effect.sync(() => new WebSocketServer({ noServer: true, clientTracking: false })),
+        (server) => Effect.sync(() => server.close())
+      )
+      /** Serves a client on its socket from the moment the handshake is done, before any of its messages can arrive. */
+      const accept = (socket: WebSocket) => {
+        // `ws` emits `error` (then `close`, which removes the client) when a connection fails, and throws without a listener.
+        socket.on("error", () => undefined)
+        if (clients.size >= limits.maxClients) {
+          socket.send(encodeServerEvent(errorEvent("too_many_clients", `at most ${limits.maxClients} clients`)))
+          socket.close(CloseCode.tryAgainLater, "too many clients")
+          return
+        }
+        const client: Client = {
+          socket,
+          topics: new Set(),
+          waiting: 0,
+          written: () => void client.waiting--,
+          inbox: [],
+          handling: false,
+          terminals: undefined,
+          closing: false
+        }
+        clients.add(client)
+        socket.on("message", (data: Buffer) => receive(client, data))
+        socket.on("close", () => runFork(remove(client)))
+        runFork(Effect.zipRight(counted, recomputeInterest))
+      }
+
+      // Nothing follows the request in its packet: a client sends nothing before the handshake's answer (RFC 6455 §4.1).
+      const noHead = Buffer.alloc(0)
+      // A refused handshake destroys the socket, and the platform interrupts the request's fiber.
+      const serve = (request: IncomingMessage) =>
+        Effect.async<void>((resume) =>
+          server.handleUpgrade(request, request.socket, noHead, (socket) => {
+            accept(socket)
+            resume(Effect.void)
           })
-          clients.add(client)
-          yield* counted
-          yield* Effect.addFinalizer(() =>
-            Effect.suspend(() => {
-              client.closing = true
-              clients.delete(client)
-              return Effect.zipRight(counted, recomputeInterest)
-            })
-          )
-          yield* recomputeInterest
-          // Ends when the client leaves or its socket fails, or when it is closed (`end`).
-          yield* socket.runRaw((data) => receive(client, data))
-        }).pipe(Effect.ignore))
+        )
 
       return {
         serve,
         clientCount: Effect.sync(() => clients.size),
         closeAll: Effect.suspend(() =>
-          Effect.forEach([...clients], (client) => close(client, CloseCode.goingAway, "daemon shutting down"), {
-            concurrency: "unbounded",
-            discard: true
-          })
+          Effect.forEach([...clients], (client) => close(client, CloseCode.goingAway, "daemon shutting down"), { discard: true })
         ).pipe(
           Effect.zipRight(connected.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)),
           Effect.timeoutOption("1 second"),
