@@ -29,8 +29,8 @@ import { Ttl } from "../domain/Model.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
-import { PaneTerminal } from "../terminal/PaneTerminal.js"
-import { type Attachment, type Size, TerminalUnavailable, type Viewer } from "../terminal/Terminals.js"
+import type { PaneTerminal } from "../terminal/PaneTerminal.js"
+import { type Attachment, loadPaneTerminal, type Size, TerminalUnavailable, type Viewer } from "../terminal/Terminals.js"
 import { RedisClient, type StreamEntry, type XAddEntry } from "./RedisClient.js"
 import { redisKeys, Retention } from "./RedisKeys.js"
 import { RedisStatus } from "./RedisStatus.js"
@@ -71,6 +71,8 @@ interface Mirror {
   readonly computer: string
   readonly sessionId: string
   readonly stream: string
+  /** The class of its terminal, loaded before watching began. */
+  readonly PaneTerminal: typeof PaneTerminal
   terminal: PaneTerminal | undefined
   readonly viewers: Set<ViewerEntry>
   readonly ready: Deferred.Deferred<void, TerminalUnavailable>
@@ -151,7 +153,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
             const [at, atOffset] = parsePosition(entry.position)
             // An older one (read again, or replayed), or one where the mirror already is: nothing new.
             if (at < epoch || (at === epoch && atOffset <= offset)) return false
-            const next = new PaneTerminal(at, entry.cols, entry.rows, entry.data, () => Effect.runFork(ask(mirror)), atOffset)
+            const next = new mirror.PaneTerminal(at, entry.cols, entry.rows, entry.data, () => Effect.runFork(ask(mirror)), atOffset)
             mirror.terminal = next
             terminal?.dispose()
             for (const viewer of mirror.viewers) if (viewer.detach !== undefined) viewer.detach = next.addViewer(viewer.viewer)
@@ -221,6 +223,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
       const start = (computer: string, sessionId: string) =>
         Effect.gen(function*() {
           const stream = keys.pane(computer, sessionId)
+          const PaneTerminal = yield* loadPaneTerminal
           // Read from what is there now: the snapshot asked for comes after it.
           const after = yield* redis.lastId(stream).pipe(
             Effect.mapError((e) => unavailable(`Redis: ${e.message}`)),
@@ -230,6 +233,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
             computer,
             sessionId,
             stream,
+            PaneTerminal,
             terminal: undefined,
             viewers: new Set(),
             ready: yield* Deferred.make<void, TerminalUnavailable>(),

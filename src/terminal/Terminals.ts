@@ -23,7 +23,16 @@ import type { FollowedSession } from "../local/LocalSessions.js"
 import { LocalSessions } from "../local/LocalSessions.js"
 import { type Notification, quote, sendBytesCommands } from "../local/ControlMode.js"
 import { captureCommands, type PaneInfo, paneInfoCommand, parsePaneInfo, replayOf } from "./PaneScreen.js"
-import { PaneTerminal, type ViewerSink } from "./PaneTerminal.js"
+import type { PaneTerminal, ViewerSink } from "./PaneTerminal.js"
+
+/**
+ * `PaneTerminal` and xterm.js under it, a third of the daemon's code, load
+ * when a pane is first watched: a daemon nobody watches a terminal of never
+ * needs them, and starts sooner and smaller without.
+ */
+export const loadPaneTerminal: Effect.Effect<typeof PaneTerminal> = Effect.promise(() => import("./PaneTerminal.js")).pipe(
+  Effect.map((module) => module.PaneTerminal)
+)
 
 export class TerminalUnavailable extends Schema.TaggedError<TerminalUnavailable>()("TerminalUnavailable", {
   reason: TerminalClosedReason,
@@ -77,6 +86,8 @@ interface ViewerEntry {
 
 interface Watched {
   readonly sessionId: string
+  /** The class of its terminals, loaded before watching began. */
+  readonly PaneTerminal: typeof PaneTerminal
   readonly followed: FollowedSession
   readonly scope: Scope.CloseableScope
   info: PaneInfo
@@ -138,7 +149,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
             if (reply.failed || captures.length !== commands.length - 1 || entry.ended) return done()
             entry.info = now
             const previous = entry.terminal
-            const terminal = new PaneTerminal(
+            const terminal = new entry.PaneTerminal(
               nextEpoch(),
               now.cols,
               now.rows,
@@ -182,6 +193,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
 
       const start = (sessionId: string) =>
         Effect.gen(function*() {
+          const PaneTerminal = yield* loadPaneTerminal
           const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
           const ready = yield* Deferred.make<void, TerminalUnavailable>()
           // Registered before the first capture is asked for, so no output after it is missed.
@@ -201,6 +213,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           )
           const created: Watched = {
             sessionId,
+            PaneTerminal,
             followed,
             scope,
             info,
