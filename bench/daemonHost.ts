@@ -75,7 +75,7 @@ serveIpc({
     }
     return { ...process.memoryUsage() }
   },
-  /** For investigating memory by hand (not used by the run): a V8 heap snapshot into `dir`. */
+  /** For investigating memory (`npm run bench:clients` with BENCH_HEAP_DIR): a V8 heap snapshot into `dir`. */
   heapSnapshot: (m: { dir: string }) => ({ file: writeHeapSnapshot(join(m.dir, `gamma-${process.pid}.heapsnapshot`)) }),
   tmuxCalls: async () => ({ calls: await daemon.tmuxCalls() }),
   clients: async () => ({ clients: await daemon.clientCount() }),
