@@ -146,8 +146,9 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
        * goes out at once, or leaves the socket holding no more than itself).
        */
       const deliver = (client: Client, frame: string): boolean => {
-        if (client.closing) return true
         const socket = client.socket
+        // Closed by the client, its `close` not handled yet: `ws` would count what is sent as buffered.
+        if (client.closing || socket.readyState !== socket.OPEN) return true
         if (socket.bufferedAmount === 0) {
           socket.send(frame)
         } else {

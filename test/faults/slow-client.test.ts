@@ -3,7 +3,9 @@
  * bounded queue fills, it alone is closed with 1013 (counted in /health as
  * droppedClients), and a client reading normally gets every event, in order.
  * A client that vanishes without a close frame is removed at once and the
- * daemon's interest recomputed.
+ * daemon's interest recomputed. A client that sent its close frame is sent
+ * nothing more while its connection stays open (`ws` would count frames sent
+ * then as unread, and close it as too slow).
  *
  * One daemon built from the production Layer graph (`startDaemon`) with a
  * small per-client queue; real `ws` clients on a real socket. TCP buffers
@@ -11,6 +13,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Stream } from "effect"
+import { randomBytes } from "node:crypto"
+import { connect } from "node:net"
 import { defaultLimits } from "../../src/domain/Limits.js"
 import type { Topic } from "../../src/domain/Model.js"
 import type { SessionCacheService } from "../../src/cache/SessionCache.js"
@@ -97,6 +101,41 @@ describe("slow and vanishing WebSocket clients", () => {
       yield* daemon.cache.upsertSession(makeSession("solo", "busy", { lastOutput: "after" }))
       yield* fast.waitFor("the event after the drop", (f) => f.event === "session_updated" && f.data.lastOutput === "after", 5_000, mark)
     }), 120_000)
+
+  it.scopedLive("a client that sent its close frame but keeps its connection open is sent nothing more, and not counted as dropped", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("solo", Option.none())
+      const url = new URL(daemon.wsUrl)
+      // A client of its own making: `ws` clients end their connection once the close handshake is done.
+      const socket = yield* Effect.acquireRelease(
+        // Half-open allowed: the daemon's end of the connection does not end this one.
+        Effect.sync(() => connect({ port: Number(url.port), host: url.hostname, allowHalfOpen: true })),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      let received = ""
+      socket.on("data", (chunk: Buffer) => void (received += chunk.toString("latin1")))
+      const headers = Object.entries(daemon.authHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+      socket.write(
+        `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`
+      )
+      // Masked with the zero key, so the payload is sent as it is.
+      const frame = (opcode: number, payload: Buffer) => Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload])
+      yield* pollUntil(Effect.sync(() => received), (text) => text.includes("\r\n\r\n"), "the handshake's answer", 5_000)
+      socket.write(frame(0x1, Buffer.from(JSON.stringify({ type: "subscribe", topic: "sessions" }))))
+      yield* pollUntil(Effect.sync(() => received), (text) => text.includes("sessions_initial"), "sessions_initial", 5_000)
+      socket.write(frame(0x8, Buffer.from([0x03, 0xe8])))
+      // The daemon's close frame back: the handshake is done on its side, the connection still open on ours.
+      yield* pollUntil(Effect.sync(() => received), (text) => text.includes("\x88\x02\x03\xe8"), "the daemon's close frame", 5_000)
+
+      // More than the 8 MiB a client may leave unread.
+      for (let i = 0; i < 2500; i++) {
+        yield* daemon.cache.upsertSession(makeSession("solo", "busy", { lastActivity: i, lastOutput: `${i}:${PAYLOAD}` }))
+      }
+      const other = yield* connectWs(daemon.wsUrl)
+      yield* subscribe(other, "sessions")
+      expect(yield* health(daemon)).toMatchObject({ droppedClients: 0 })
+    }))
 
   it.scopedLive("a client that vanishes without a close frame is removed at once and interest recomputed", () =>
     Effect.gen(function*() {
