@@ -1,10 +1,10 @@
 /**
  * A termfleet daemon in a process of its own, built from `daemonLayer` with
  * `productionIo` like `node dist/main.js daemon`, for the figures that need
- * what the command line cannot give: a raised client limit (the CLI has no
- * flag for `maxClients`, default 256), a cache filled with 10,000 sessions
- * of 20 computers, the `tmuxCalls` counter, and an RSS that is the daemon's
- * alone (not the benchmark driver's).
+ * what the command line cannot give: session changes made at a set pace
+ * (the side-by-side's A), a cache filled with 10,000 sessions of 20
+ * computers, the `tmuxCalls` counter, heap figures after a full collection,
+ * and an RSS that is the daemon's alone (not the benchmark driver's).
  *
  * argv[2]: the DaemonOptions as JSON. Commands (IPC): run (paced changes),
  * upsert (one change), load, fanout, memory, counters, tmuxCalls, clients.
