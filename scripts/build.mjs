@@ -83,8 +83,14 @@ const noNamespaceObjects = {
 
 /** What every bundle shares: ES modules, Effect imported module by module. */
 const esm = /** @type {const} */ ({ bundle: true, format: "esm", plugins: [noNamespaceObjects], logLevel: "warning" })
-/** The Node bundles: Node 20, source maps beside them. */
-const forNode = /** @type {const} */ ({ ...esm, platform: "node", target: "node20", sourcemap: true, outdir: "dist" })
+/**
+ * The Node bundles: Node 20, source maps beside them. Minified: V8 keeps a
+ * module's source text for as long as the process runs (to compile its
+ * functions when first called), and an idle daemon held 2.3 MB of it, not
+ * 1.1 MB (its idle RSS 71 → 69 MB; `--enable-source-maps` maps stack traces
+ * back to `src/`).
+ */
+const forNode = /** @type {const} */ ({ ...esm, platform: "node", target: "node20", sourcemap: true, outdir: "dist", minify: true })
 
 const node = build({
   ...forNode,
