@@ -92,11 +92,14 @@ export const Notifier = Layer.scopedDiscard(
 
     // What each agent session of this computer last was, to see it move.
     const last = new Map<string, AgentStatus>()
-    const changes = yield* cache.subscribe
+    // Only this computer's own sessions: a peer's changes (nearly all a receiving daemon sees) do not wake it.
+    const changes = yield* cache.subscribeTo((change) =>
+      change._tag === "SessionUpdated" ? change.session.computer === config.computer
+      : change._tag === "SessionRemoved" && change.ref.computer === config.computer)
     yield* Effect.forkScoped(surviving("watching agent states", Effect.forever(Effect.gen(function*() {
       const change = yield* Queue.take(changes)
-      if (change._tag === "SessionRemoved" && change.ref.computer === config.computer) last.delete(change.ref.sessionId)
-      if (change._tag !== "SessionUpdated" || change.session.computer !== config.computer) return
+      if (change._tag === "SessionRemoved") return void last.delete(change.ref.sessionId)
+      if (change._tag !== "SessionUpdated") return
       const { agent, sessionId } = change.session
       if (agent === undefined) return void last.delete(sessionId)
       const before = last.get(sessionId)

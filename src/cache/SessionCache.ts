@@ -7,7 +7,7 @@
  * Nothing stale is ever served: reads filter, and a sweeper removes expired
  * peers (publishing `ComputerRemoved`) so pushed views drop them too.
  */
-import { Clock, Context, Data, Effect, Layer, Option, PubSub, Queue, Schedule, Schema, Scope, SubscriptionRef } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, Queue, Schedule, Schema, Scope, SubscriptionRef } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { AgentStatus, type Computer, type Project, type Session, type SessionRef, type Todo, type Topic, Ttl } from "../domain/Model.js"
 
@@ -53,6 +53,12 @@ export interface SessionCacheService {
   readonly projects: Effect.Effect<ReadonlyArray<Project>>
   readonly todos: Effect.Effect<ReadonlyArray<Todo>>
   readonly subscribe: Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
+  /**
+   * Only the changes `wanted` (called as each is published): a subscriber
+   * that needs a few kinds of change is not woken for every other one (a
+   * receiving daemon's session changes are nearly all of its traffic).
+   */
+  readonly subscribeTo: (wanted: (change: CacheChange) => boolean) => Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
   /** How many changes were published so far: while it stays the same, so do the contents (liveness aside, which moves with the clock). */
   readonly revision: Effect.Effect<number>
   /** Topics at least one local client is subscribed to. */
@@ -87,7 +93,8 @@ export const makeSessionCache = (
 ): Effect.Effect<SessionCacheService, never, Scope.Scope> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
-    const changes = yield* Effect.acquireRelease(PubSub.unbounded<CacheChange>(), PubSub.shutdown)
+    // Each subscriber's unbounded queue, offered to synchronously, and only the changes it wants.
+    const subscribers = new Set<{ readonly wanted: (change: CacheChange) => boolean; readonly queue: Queue.Queue<CacheChange> }>()
     const interest = yield* SubscriptionRef.make<ReadonlyArray<Topic>>([])
     const watching = yield* SubscriptionRef.make<ReadonlyArray<SessionRef>>([])
     const sessionsByKey = new Map<string, Session>()
@@ -96,11 +103,25 @@ export const makeSessionCache = (
     const todosByComputer = new Map<string, Stamped<ReadonlyArray<Todo>>>()
 
     let revision = 0
-    // The PubSub is unbounded: offering never waits, so it is done synchronously.
     const unsafePublish = (change: CacheChange) => {
       revision++
-      changes.unsafeOffer(change)
+      for (const subscriber of subscribers) if (subscriber.wanted(change)) subscriber.queue.unsafeOffer(change)
     }
+    const subscribeTo = (wanted: (change: CacheChange) => boolean) =>
+      Effect.map(
+        Effect.acquireRelease(
+          Effect.map(Queue.unbounded<CacheChange>(), (queue) => {
+            const subscriber = { wanted, queue }
+            subscribers.add(subscriber)
+            return subscriber
+          }),
+          (subscriber) => Effect.suspend(() => {
+            subscribers.delete(subscriber)
+            return Queue.shutdown(subscriber.queue)
+          })
+        ),
+        (subscriber): Queue.Dequeue<CacheChange> => subscriber.queue
+      )
     const publish = (change: CacheChange) => Effect.sync(() => unsafePublish(change))
     /** This computer as peers see it: always live, interest as of now. */
     const selfComputer = (now: number) =>
@@ -253,7 +274,8 @@ export const makeSessionCache = (
         }),
       projects: fresh(projectsByComputer),
       todos: fresh(todosByComputer),
-      subscribe: PubSub.subscribe(changes),
+      subscribe: subscribeTo(() => true),
+      subscribeTo,
       revision: Effect.sync(() => revision),
       interest,
       watching

@@ -116,8 +116,28 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             { _tag: "todos_updated", computer: self, todos: todos.filter((t) => t.computer === self) }
           ])
 
-      // Subscribed here, in the layer's scope, before anything can publish.
-      const changes = yield* cache.subscribe
+      /** A change of this computer's own sessions, projects or todos: what peers interested in its topic get. */
+      const ownEvent = (change: CacheChange): readonly [Topic, PeerEvent] | undefined => {
+        switch (change._tag) {
+          case "SessionUpdated":
+            return change.session.computer === self ? ["sessions", { _tag: "session_updated", session: change.session }] : undefined
+          case "SessionRemoved":
+            return change.ref.computer === self ? ["sessions", { _tag: "session_removed", ref: change.ref }] : undefined
+          case "ProjectsUpdated":
+            return change.computer === self
+              ? ["preparation", { _tag: "projects_updated", computer: self, projects: change.projects }]
+              : undefined
+          case "TodosUpdated":
+            return change.computer === self ? ["preparation", { _tag: "todos_updated", computer: self, todos: change.todos }] : undefined
+          default:
+            return undefined
+        }
+      }
+
+      // Subscribed here, in the layer's scope, before anything can publish. What a receiving daemon
+      // mostly sees, peers' changes (which it never pushes on), does not even wake the pusher.
+      const changes = yield* cache.subscribeTo((change) =>
+        change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || ownEvent(change) !== undefined)
       const served: Record<Topic, Set<string>> = {
         sessions: new Set(yield* interestedIn("sessions")),
         preparation: new Set(yield* interestedIn("preparation"))
@@ -144,24 +164,6 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         const wasDropped = droppedRuns.get(peer)
         droppedRuns.delete(peer)
         return wasDropped === computer.startedAt
-      }
-
-      /** A change of this computer's own sessions, projects or todos: what peers interested in its topic get. */
-      const ownEvent = (change: CacheChange): readonly [Topic, PeerEvent] | undefined => {
-        switch (change._tag) {
-          case "SessionUpdated":
-            return change.session.computer === self ? ["sessions", { _tag: "session_updated", session: change.session }] : undefined
-          case "SessionRemoved":
-            return change.ref.computer === self ? ["sessions", { _tag: "session_removed", ref: change.ref }] : undefined
-          case "ProjectsUpdated":
-            return change.computer === self
-              ? ["preparation", { _tag: "projects_updated", computer: self, projects: change.projects }]
-              : undefined
-          case "TodosUpdated":
-            return change.computer === self ? ["preparation", { _tag: "todos_updated", computer: self, todos: change.todos }] : undefined
-          default:
-            return undefined
-        }
       }
 
       /**
@@ -219,17 +221,9 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           return out
         })
 
-      // What a receiving daemon mostly sees: peers' changes, which it never pushes on.
-      const concernsPeers = (batch: Iterable<CacheChange>) => {
-        for (const change of batch) {
-          if (change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || ownEvent(change) !== undefined) return true
-        }
-        return false
-      }
-
       // Changes that piled up while a batch was being written go out together, in one pipeline.
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
-        Effect.flatMap((batch) => concernsPeers(batch) ? writing.withPermits(1)(Effect.flatMap(planBatch(batch), send)) : Effect.void),
+        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(planBatch(batch), send))),
         (step) => surviving("pushing to peers", step),
         Effect.forever,
         Effect.forkScoped

@@ -12,7 +12,7 @@
  * typed, once each (the seal's replay window refuses an entry written
  * twice).
  */
-import { Chunk, Clock, Effect, Either, Fiber, Layer, Queue, Stream } from "effect"
+import { Clock, Effect, Either, Fiber, Layer, Queue, Stream } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import { decodeTerminalInput, encodePaneEntry, type PaneEntry, type TerminalInput } from "../domain/PeerTerminal.js"
@@ -240,15 +240,9 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
   })
 
   // Heartbeats (and peers leaving) change what is wanted; leases run out with time.
-  // The session changes around them (nearly all of the traffic) are skipped
-  // in one loop, not each put through a stream's filter.
-  const changes = yield* cache.subscribe
-  const computerChanged: Effect.Effect<void> = Effect.flatMap(
-    Queue.takeBetween(changes, 1, config.limits.readBatch),
-    (batch) => Chunk.some(batch, (change) => change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved")
-      ? Effect.void
-      : Effect.suspend(() => computerChanged)
-  )
+  // The session changes around them (nearly all of the traffic) do not even wake it.
+  const changes = yield* cache.subscribeTo((change) => change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved")
+  const computerChanged = Effect.asVoid(Queue.takeBetween(changes, 1, config.limits.readBatch))
   yield* Stream.repeatEffect(computerChanged).pipe(
     Stream.merge(Stream.tick("5 seconds")),
     Stream.runForEach(() => surviving("streaming terminals to peers", reconcile)),

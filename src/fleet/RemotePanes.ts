@@ -300,7 +300,8 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
       const mirrorsOf = (computer: string) => [...mirrors.values()].filter((mirror) => mirror.computer === computer)
       const offline = (computer: string, message: string) =>
         Effect.sync(() => mirrorsOf(computer).forEach((mirror) => close(mirror, "offline", message)))
-      const changes = yield* cache.subscribe
+      // Only sessions and computers gone: the session changes of the traffic do not wake it.
+      const changes = yield* cache.subscribeTo((change) => change._tag === "SessionRemoved" || change._tag === "ComputerRemoved")
       yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
         Effect.flatMap((batch) =>
           Effect.forEach(batch, (change) => {

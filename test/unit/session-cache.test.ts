@@ -1,6 +1,6 @@
 /** The cache on its own, on the `TestClock`: what it forgets, and when. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Chunk, Effect, Exit, Queue, Scope, TestClock } from "effect"
 import { makeSessionCache } from "../../src/cache/SessionCache.js"
 import { makeSession, peerComputer } from "../support/fixtures.js"
 
@@ -48,5 +48,24 @@ describe("SessionCache", () => {
       yield* cache.upsertComputer({ ...peerComputer("pi"), lastSeen: 2 })
       yield* TestClock.adjust("40 seconds")
       expect((yield* cache.sessions("pi")).map((s) => s.sessionId)).toEqual(["early"])
+    }))
+
+  it.scoped("a subscriber gets, in order, only the changes it wants; one whose scope closed gets none", () =>
+    Effect.gen(function*() {
+      const cache = yield* makeSessionCache("alpha", "0.1.0")
+      const all = yield* cache.subscribe
+      const computers = yield* cache.subscribeTo((change) => change._tag === "ComputerUpdated")
+      const closed = yield* Scope.make()
+      const gone = yield* Scope.extend(cache.subscribeTo(() => true), closed)
+      yield* Scope.close(closed, Exit.void)
+      yield* cache.upsertSession(makeSession("alpha", "one"))
+      yield* cache.upsertComputer(peerComputer("pi"))
+      yield* cache.upsertSession(makeSession("alpha", "two"))
+      yield* cache.upsertComputer(peerComputer("rho"))
+      expect(Chunk.toArray(yield* Queue.takeAll(all)).map((c) => c._tag))
+        .toEqual(["SessionUpdated", "ComputerUpdated", "SessionUpdated", "ComputerUpdated"])
+      expect(Chunk.toArray(yield* Queue.takeAll(computers)).map((c) => c._tag === "ComputerUpdated" && c.computer.name))
+        .toEqual(["pi", "rho"])
+      expect(yield* Queue.isShutdown(gone)).toBe(true)
     }))
 })
