@@ -87,7 +87,7 @@ describe("termfleet attach", () => {
       const unknown = yield* binary("send", "--keys", "--url", url, "000000000000", "Enter")
       expect(unknown.code).toBe(1)
       expect(unknown.stderr).toContain("no session '000000000000'")
-    }))
+    }), 60_000)
 
   it.scopedLive("send --keys through beta to a session of alpha: confirmed once alpha typed them; alpha not answering: exit 1 after 5 s", () =>
     Effect.gen(function*() {
