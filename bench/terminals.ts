@@ -137,7 +137,8 @@ const first = (source: Source, matches: (chunk: string) => boolean, what: string
     }, 60_000)
     const stop = source.listen((chunk, at) => {
       tail = (tail + chunk).slice(-300)
-      if (!matches(chunk)) return
+      // On what was read lately, not on the chunk alone: a stamp may be split between two chunks.
+      if (!matches(tail)) return
       clearTimeout(timer)
       stop()
       resolve(at)
