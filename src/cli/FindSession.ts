@@ -4,6 +4,8 @@
  * (`attach`, `send --keys`) first subscribes to `sessions` until its session
  * shows up, which makes the daemon follow them, then acts on it; after
  * `FIND_FOR_MILLIS` without it, it acts anyway (the daemon then says why not).
+ * A daemon with no live peer (local-only, or alone in its fleet) knows
+ * every session there is from the start: it is not waited for.
  */
 import { Schema } from "effect"
 import { SessionRef } from "../domain/Model.js"
@@ -13,7 +15,10 @@ export const FIND_FOR_MILLIS = 5_000
 
 /** The frames that say which computer a session is on. */
 export const SessionFrames = [
-  Schema.Struct({ event: Schema.Literal("sessions_initial"), data: Schema.Struct({ sessions: Schema.Array(SessionRef) }) }),
+  Schema.Struct({
+    event: Schema.Literal("sessions_initial"),
+    data: Schema.Struct({ sessions: Schema.Array(SessionRef), computers: Schema.Array(Schema.Struct({ name: Schema.String })) })
+  }),
   Schema.Struct({ event: Schema.Literal("session_updated"), data: SessionRef })
 ] as const
 
@@ -41,6 +46,8 @@ export const findSession = (sessionId: string, send: (message: unknown) => void,
     frame: (frame: SessionFrame) => {
       const ref = frame.event === "sessions_initial" ? frame.data.sessions.find((s) => s.sessionId === sessionId) : frame.data
       if (ref?.sessionId === sessionId) stop(ref.computer)
+      // The daemon itself is the only computer listed: no other's sessions are still to come.
+      else if (frame.event === "sessions_initial" && frame.data.computers.length <= 1) stop(undefined)
     },
     cancel: () => clearTimeout(finding)
   }
