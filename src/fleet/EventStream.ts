@@ -116,19 +116,33 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
             { _tag: "todos_updated", computer: self, todos: todos.filter((t) => t.computer === self) }
           ])
 
-      /** A change of this computer's own sessions, projects or todos: what peers interested in its topic get. */
-      const ownEvent = (change: CacheChange): readonly [Topic, PeerEvent] | undefined => {
+      /** Whether a change is of this computer's own sessions, projects or todos (what peers may get). */
+      const isOwn = (change: CacheChange): boolean => {
         switch (change._tag) {
           case "SessionUpdated":
-            return change.session.computer === self ? ["sessions", { _tag: "session_updated", session: change.session }] : undefined
+            return change.session.computer === self
           case "SessionRemoved":
-            return change.ref.computer === self ? ["sessions", { _tag: "session_removed", ref: change.ref }] : undefined
+            return change.ref.computer === self
           case "ProjectsUpdated":
-            return change.computer === self
-              ? ["preparation", { _tag: "projects_updated", computer: self, projects: change.projects }]
-              : undefined
           case "TodosUpdated":
-            return change.computer === self ? ["preparation", { _tag: "todos_updated", computer: self, todos: change.todos }] : undefined
+            return change.computer === self
+          default:
+            return false
+        }
+      }
+
+      /** What peers interested in its topic get of an own change. */
+      const ownEvent = (change: CacheChange): readonly [Topic, PeerEvent] | undefined => {
+        if (!isOwn(change)) return undefined
+        switch (change._tag) {
+          case "SessionUpdated":
+            return ["sessions", { _tag: "session_updated", session: change.session }]
+          case "SessionRemoved":
+            return ["sessions", { _tag: "session_removed", ref: change.ref }]
+          case "ProjectsUpdated":
+            return ["preparation", { _tag: "projects_updated", computer: self, projects: change.projects }]
+          case "TodosUpdated":
+            return ["preparation", { _tag: "todos_updated", computer: self, todos: change.todos }]
           default:
             return undefined
         }
@@ -137,7 +151,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // Subscribed here, in the layer's scope, before anything can publish. What a receiving daemon
       // mostly sees, peers' changes (which it never pushes on), does not even wake the pusher.
       const changes = yield* cache.subscribeTo((change) =>
-        change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || ownEvent(change) !== undefined)
+        change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || isOwn(change))
       const served: Record<Topic, Set<string>> = {
         sessions: new Set(yield* interestedIn("sessions")),
         preparation: new Set(yield* interestedIn("preparation"))
