@@ -3,6 +3,9 @@
  * on disk; for the tests (`RedisServer.ts`) and the benchmarks alike.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { freePort } from "./FreePort.js"
 
 export interface RedisServer {
@@ -28,7 +31,9 @@ export const spawnRedis = async (
   ready: string
 ): Promise<RedisServer> => {
   const chosen = port ?? (await freePort())
-  const child = spawn("redis-server", args(chosen), { stdio: ["ignore", "pipe", "pipe"] })
+  // A working folder of its own: a replica writes the RDB it syncs there, whatever `--save` says.
+  const dir = mkdtempSync(join(tmpdir(), "tf-redis-"))
+  const child = spawn("redis-server", args(chosen), { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
   await new Promise<void>((resolve, reject) => {
     let output = ""
     const onData = (chunk: Buffer) => {
@@ -45,10 +50,10 @@ export const spawnRedis = async (
     port: chosen,
     child,
     stop: () =>
-      new Promise((resolve) => {
+      new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve()
         child.once("exit", () => resolve())
         child.kill("SIGKILL")
-      })
+      }).then(() => rmSync(dir, { recursive: true, force: true }))
   }
 }
