@@ -59,12 +59,37 @@ export interface SessionCacheService {
    * receiving daemon's session changes are nearly all of its traffic).
    */
   readonly subscribeTo: (wanted: (change: CacheChange) => boolean) => Effect.Effect<Queue.Dequeue<CacheChange>, never, Scope.Scope>
+  /**
+   * Calls `listener` with each change as it is published, synchronously and
+   * in order, for as long as the scope lasts: for a subscriber whose work per
+   * change is plain synchronous code (the WebSocket hub's fan-out), which then
+   * costs no queue and no fiber woken per change. It must not throw.
+   */
+  readonly listen: (listener: (change: CacheChange) => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Runs `f` on the contents as of one instant, synchronously: no change is
+   * published while it runs, so a listener can read a state and join the
+   * changes that follow it in one step.
+   */
+  readonly atomically: <A>(f: (view: CacheView) => A) => Effect.Effect<A>
   /** How many changes were published so far: while it stays the same, so do the contents (liveness aside, which moves with the clock). */
   readonly revision: Effect.Effect<number>
   /** Topics at least one local client is subscribed to. */
   readonly interest: SubscriptionRef.SubscriptionRef<ReadonlyArray<Topic>>
   /** Sessions of other computers whose live terminal a local viewer watches (in this computer's heartbeat). */
   readonly watching: SubscriptionRef.SubscriptionRef<ReadonlyArray<SessionRef>>
+}
+
+/** The cache's contents at one instant (`atomically`); the lists are built only when asked for. */
+export interface CacheView {
+  /** As `revision`. */
+  readonly revision: number
+  /** Live computers, this one first. */
+  readonly computers: () => ReadonlyArray<Computer>
+  /** Sessions of live computers. */
+  readonly sessions: () => ReadonlyArray<Session>
+  readonly projects: () => ReadonlyArray<Project>
+  readonly todos: () => ReadonlyArray<Todo>
 }
 
 interface Stamped<A> {
@@ -95,6 +120,7 @@ export const makeSessionCache = (
     const startedAt = yield* Clock.currentTimeMillis
     // Each subscriber's unbounded queue, offered to synchronously, and only the changes it wants.
     const subscribers = new Set<{ readonly wanted: (change: CacheChange) => boolean; readonly queue: Queue.Queue<CacheChange> }>()
+    const listeners = new Set<(change: CacheChange) => void>()
     const interest = yield* SubscriptionRef.make<ReadonlyArray<Topic>>([])
     const watching = yield* SubscriptionRef.make<ReadonlyArray<SessionRef>>([])
     const sessionsByKey = new Map<string, Session>()
@@ -105,6 +131,7 @@ export const makeSessionCache = (
     let revision = 0
     const unsafePublish = (change: CacheChange) => {
       revision++
+      for (const listener of listeners) listener(change)
       for (const subscriber of subscribers) if (subscriber.wanted(change)) subscriber.queue.unsafeOffer(change)
     }
     const subscribeTo = (wanted: (change: CacheChange) => boolean) =>
@@ -122,6 +149,8 @@ export const makeSessionCache = (
         ),
         (subscriber): Queue.Dequeue<CacheChange> => subscriber.queue
       )
+    const listen = (listener: (change: CacheChange) => void) =>
+      Effect.acquireRelease(Effect.sync(() => void listeners.add(listener)), () => Effect.sync(() => void listeners.delete(listener)))
     const publish = (change: CacheChange) => Effect.sync(() => unsafePublish(change))
     /** This computer as peers see it: always live, interest as of now. */
     const selfComputer = (now: number) =>
@@ -138,11 +167,15 @@ export const makeSessionCache = (
       const entry = computersByName.get(name)
       return entry !== undefined && now - entry.at <= Ttl.computerMillis
     }
-    const fresh = <A>(map: Map<string, Stamped<ReadonlyArray<A>>>) =>
-      Effect.map(Clock.currentTimeMillis, (now) =>
-        [...map.entries()].flatMap(([computer, entry]) =>
-          now - entry.at <= Ttl.projectMillis && isLive(computer, now) ? entry.value : []
-        ))
+    const freshAt = <A>(map: Map<string, Stamped<ReadonlyArray<A>>>, now: number) =>
+      [...map.entries()].flatMap(([computer, entry]) => now - entry.at <= Ttl.projectMillis && isLive(computer, now) ? entry.value : [])
+    const fresh = <A>(map: Map<string, Stamped<ReadonlyArray<A>>>) => Effect.map(Clock.currentTimeMillis, (now) => freshAt(map, now))
+    const liveSessions = (now: number, computer?: string) =>
+      [...sessionsByKey.values()].filter((s) => (computer === undefined || s.computer === computer) && isLive(s.computer, now))
+    const liveComputers = (me: Computer, now: number) => [
+      me,
+      ...[...computersByName.values()].filter((c) => isLive(c.value.name, now)).map((c) => c.value)
+    ]
 
     const unsafeUpsertSession = (session: Session) => {
       const key = sessionKey(session)
@@ -229,11 +262,7 @@ export const makeSessionCache = (
       unsafeUpsertSession,
       unsafeRemoveSession,
       replaceSessions,
-      sessions: (computer) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          [...sessionsByKey.values()].filter((s) =>
-            (computer === undefined || s.computer === computer) && isLive(s.computer, now)
-          )),
+      sessions: (computer) => Effect.map(Clock.currentTimeMillis, (now) => liveSessions(now, computer)),
       session: (ref) =>
         Effect.map(Clock.currentTimeMillis, (now) =>
           Option.filter(Option.fromNullable(sessionsByKey.get(sessionKey(ref))), (s) => isLive(s.computer, now))),
@@ -252,11 +281,7 @@ export const makeSessionCache = (
         }),
       removeComputer: farewell,
       me: Effect.flatMap(Clock.currentTimeMillis, selfComputer),
-      computers: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(selfComputer(now), (me) => [
-          me,
-          ...[...computersByName.values()].filter((c) => isLive(c.value.name, now)).map((c) => c.value)
-        ])),
+      computers: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(selfComputer(now), (me) => liveComputers(me, now))),
       computer: (name) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           name === self
@@ -276,6 +301,20 @@ export const makeSessionCache = (
       todos: fresh(todosByComputer),
       subscribe: subscribeTo(() => true),
       subscribeTo,
+      listen,
+      // Only `me` is read through Effects, before: this computer's interest and watched terminals are no cache change.
+      atomically: (f) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(selfComputer(now), (me) =>
+            Effect.sync(() =>
+              f({
+                revision,
+                computers: () => liveComputers(me, now),
+                sessions: () => liveSessions(now),
+                projects: () => freshAt(projectsByComputer, now),
+                todos: () => freshAt(todosByComputer, now)
+              })
+            ))),
       revision: Effect.sync(() => revision),
       interest,
       watching

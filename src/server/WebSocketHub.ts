@@ -7,12 +7,13 @@
  * holds up the others, and when too much waits unsent in its socket it alone
  * is closed (1013). Its messages are handled one at a time, in order, by a
  * fiber that lives only while some wait. Cache changes are serialised once
- * per event and offered to the clients subscribed to the event's topic.
+ * per event and written to the clients subscribed to the event's topic as
+ * the cache publishes them, synchronously.
  *
  * Interest (the union of all clients' topics) is recomputed on every
  * connect, subscribe, unsubscribe and disconnect.
  */
-import { Context, Effect, Either, Exit, Layer, Queue, Runtime, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Either, Exit, Layer, Runtime, Scope, Stream, SubscriptionRef } from "effect"
 import type { IncomingMessage } from "node:http"
 import { type WebSocket, WebSocketServer } from "ws"
 import { DaemonConfig } from "../config/DaemonConfig.js"
@@ -28,9 +29,8 @@ import {
   errorEvent
 } from "../domain/Protocol.js"
 import { Projects } from "../local/Projects.js"
-import { type CacheChange, normalizeTopics, SessionCache } from "../cache/SessionCache.js"
+import { type CacheChange, type CacheView, normalizeTopics, SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
-import { surviving } from "../runtime/Survive.js"
 import { type ClientTerminals, TerminalViewing } from "../terminal/TerminalViewing.js"
 
 /** The topic a cache change belongs to, and the event (numbered `seq`) clients of that topic get. */
@@ -102,9 +102,6 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const clients = new Set<Client>()
       const connected = yield* SubscriptionRef.make(0)
       const counted = Effect.suspend(() => SubscriptionRef.set(connected, clients.size))
-      // Initial state and fan-out take turns, so a subscriber misses no change
-      // between reading the initial state and joining the topic.
-      const turn = yield* Effect.makeSemaphore(1)
       // Runs what a client's socket starts (its messages, its leaving) from the socket's own callbacks.
       const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
@@ -114,7 +111,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         if (next.join() !== current.join()) yield* SubscriptionRef.set(cache.interest, next)
       })
 
-      // Only read or advanced while holding `turn`.
+      // The number of the last change fanned out: advanced by the fan-out, read with an initial state in the same step.
       let seq = 0
 
       // The sessions of `sessions_initial` are serialised once for as long as
@@ -122,20 +119,15 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       // subscriber: many dashboards reconnecting to a big fleet at once (the
       // daemon restarted) cost one serialisation, and share one string.
       let sessionsJson: { readonly key: string; readonly json: string } | undefined
-      const sessionsInitial = Effect.gen(function*() {
-        const computers = yield* cache.computers
-        const key = `${yield* cache.revision}\n${computers.map((c) => c.name).join("\n")}`
-        if (sessionsJson?.key !== key) sessionsJson = { key, json: encodeSessions(yield* cache.sessions()) }
+      const initialFrame = (topic: Topic, view: CacheView): string => {
+        if (topic === "preparation") {
+          return encodeServerEvent({ event: "preparation_initial", data: { projects: view.projects(), todos: view.todos() }, seq })
+        }
+        const computers = view.computers()
+        const key = `${view.revision}\n${computers.map((c) => c.name).join("\n")}`
+        if (sessionsJson?.key !== key) sessionsJson = { key, json: encodeSessions(view.sessions()) }
         return encodeSessionsInitial(sessionsJson.json, computers, seq)
-      })
-
-      const initialFrame = (topic: Topic): Effect.Effect<string> =>
-        topic === "sessions"
-          ? sessionsInitial
-          : Effect.map(
-            Effect.all({ projects: cache.projects, todos: cache.todos }),
-            (data) => encodeServerEvent({ event: "preparation_initial", data, seq })
-          )
+      }
 
       /**
        * Hands a frame to the client's socket; false when the client is too
@@ -180,7 +172,21 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
 
       const send = (client: Client, frame: string) => Effect.suspend(() => (deliver(client, frame) ? Effect.void : tooSlow(client)))
 
-      const sendInitial = (client: Client, topic: Topic) => Effect.flatMap(initialFrame(topic), (frame) => send(client, frame))
+      /**
+       * The topic's initial state, then (with `join`) every change after it:
+       * read, sent and joined in one synchronous step, during which no change
+       * is published, so none is missed or sent twice.
+       */
+      const sendInitial = (client: Client, topics: ReadonlyArray<Topic>, join: boolean) =>
+        Effect.flatMap(
+          cache.atomically((view) =>
+            topics.every((topic) => {
+              if (join) client.topics.add(topic)
+              return deliver(client, initialFrame(topic, view))
+            })
+          ),
+          (kept) => (kept ? Effect.void : tooSlow(client))
+        )
 
       const terminalsOf = (client: Client): Effect.Effect<ClientTerminals> =>
         client.terminals !== undefined ? Effect.succeed(client.terminals.terminals) : Effect.gen(function*() {
@@ -200,15 +206,13 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const handle = (client: Client, message: ClientMessage): Effect.Effect<void> => {
         switch (message.type) {
           case "subscribe":
-            return turn.withPermits(1)(
-              Effect.zipRight(sendInitial(client, message.topic), Effect.sync(() => client.topics.add(message.topic)))
-            ).pipe(Effect.zipRight(recomputeInterest))
+            return Effect.zipRight(sendInitial(client, [message.topic], true), recomputeInterest)
           case "unsubscribe":
             return Effect.sync(() => client.topics.delete(message.topic)).pipe(Effect.zipRight(recomputeInterest))
           case "refresh":
             return Effect.zipRight(
               projects.refresh,
-              turn.withPermits(1)(Effect.forEach([...client.topics], (topic) => sendInitial(client, topic)))
+              Effect.suspend(() => sendInitial(client, [...client.topics], false))
             )
           case "ping":
             return send(client, encodeServerEvent({ event: "pong", data: null }))
@@ -257,30 +261,21 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         runFork(handleInbox(client).pipe(Effect.onError(() => close(client, CloseCode.internalError, "internal error"))))
       }
 
-      // One Effect per batch of changes; per change and client, plain
-      // synchronous code. A change is serialised once, and only when a client
-      // is subscribed to its topic.
-      const fanOut = (batch: Iterable<CacheChange>) =>
-        Effect.suspend(() => {
-          let slow: Array<Client> | undefined
-          for (const change of batch) {
-            const [topic, event] = eventOfChange(change, ++seq)
-            let frame: string | undefined
-            for (const client of clients) {
-              if (!client.topics.has(topic)) continue
-              frame ??= encodeServerEvent(event)
-              if (!deliver(client, frame)) (slow ??= []).push(client)
-            }
-          }
-          return slow === undefined ? Effect.void : Effect.forEach(slow, tooSlow, { discard: true })
-        })
-      const changes = yield* cache.subscribe
-      yield* Queue.takeBetween(changes, 1, 1024).pipe(
-        Effect.flatMap((batch) => turn.withPermits(1)(fanOut(batch))),
-        (step) => surviving("sending changes to clients", step),
-        Effect.forever,
-        Effect.forkScoped
-      )
+      // Each change is sent as the cache publishes it, as plain synchronous
+      // code: no queue and no fiber between the reader of a peer's stream and
+      // the clients' sockets. Serialised once, and only when a client is
+      // subscribed to its topic.
+      yield* cache.listen((change) => {
+        const [topic, event] = eventOfChange(change, ++seq)
+        let frame: string | undefined
+        let slow: Array<Client> | undefined
+        for (const client of clients) {
+          if (!client.topics.has(topic)) continue
+          frame ??= encodeServerEvent(event)
+          if (!deliver(client, frame)) (slow ??= []).push(client)
+        }
+        if (slow !== undefined) slow.forEach((client) => runFork(tooSlow(client)))
+      })
 
       // The platform's `ws` server cannot be shared: its connections live inside a fiber each.
       const server = yield* Effect.acquireRelease(

@@ -68,4 +68,37 @@ describe("SessionCache", () => {
         .toEqual(["pi", "rho"])
       expect(yield* Queue.isShutdown(gone)).toBe(true)
     }))
+
+  it.scoped("a listener is called with each change as it is published, in order, until its scope closes", () =>
+    Effect.gen(function*() {
+      const cache = yield* makeSessionCache("alpha", "0.1.0")
+      const heard: Array<string> = []
+      const scope = yield* Scope.make()
+      yield* Scope.extend(cache.listen((change) => heard.push(change._tag)), scope)
+      cache.unsafeUpsertSession(makeSession("alpha", "one"))
+      // Synchronously: the change is heard before the call that published it returns.
+      expect(heard).toEqual(["SessionUpdated"])
+      yield* cache.upsertComputer(peerComputer("pi"))
+      yield* cache.removeSession({ computer: "alpha", sessionId: "one" })
+      expect(heard).toEqual(["SessionUpdated", "ComputerUpdated", "SessionRemoved"])
+      yield* Scope.close(scope, Exit.void)
+      yield* cache.upsertSession(makeSession("alpha", "two"))
+      expect(heard).toHaveLength(3)
+    }))
+
+  it.scoped("atomically reads the contents of one instant, live ones only", () =>
+    Effect.gen(function*() {
+      const cache = yield* makeSessionCache("alpha", "0.1.0")
+      yield* cache.upsertComputer(peerComputer("pi"))
+      yield* cache.upsertSession(makeSession("pi", "one"))
+      yield* cache.upsertSession(makeSession("alpha", "two"))
+      const view = yield* cache.atomically((view) => ({
+        revision: view.revision,
+        computers: view.computers().map((c) => c.name),
+        sessions: view.sessions().map((s) => s.sessionId)
+      }))
+      expect(view).toEqual({ revision: yield* cache.revision, computers: ["alpha", "pi"], sessions: ["one", "two"] })
+      yield* TestClock.adjust("61 seconds")
+      expect(yield* cache.atomically((view) => view.sessions().map((s) => s.sessionId))).toEqual(["two"])
+    }))
 })
