@@ -15,7 +15,7 @@
  * (the stream was trimmed before they were read, or Redis lost them), the
  * sender is asked for a fresh snapshot.
  */
-import { Clock, Context, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Effect, Either, FiberSet, Layer, Option, Schedule } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
@@ -148,10 +148,21 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         }
       }
 
-      // Subscribed here, in the layer's scope, before anything can publish. What a receiving daemon
-      // mostly sees, peers' changes (which it never pushes on), does not even wake the pusher.
-      const changes = yield* cache.subscribeTo((change) =>
-        change._tag === "ComputerUpdated" || change._tag === "ComputerRemoved" || isOwn(change))
+      // Changes to push, in order: listened to from here, in the layer's scope,
+      // before anything can publish; written once the writer below is set up.
+      // What a receiving daemon mostly sees, peers' changes (which it never
+      // pushes on), is dropped at the door.
+      const pending: Array<CacheChange> = []
+      // Whether a fiber is writing `pending` out (true until the writer is set up).
+      let draining = true
+      const run = yield* FiberSet.makeRuntime<never>()
+      yield* cache.listen((change) => {
+        if (change._tag !== "ComputerUpdated" && change._tag !== "ComputerRemoved" && !isOwn(change)) return
+        pending.push(change)
+        if (draining) return
+        draining = true
+        run(drain)
+      })
       const served: Record<Topic, Set<string>> = {
         sessions: new Set(yield* interestedIn("sessions")),
         preparation: new Set(yield* interestedIn("preparation"))
@@ -235,13 +246,21 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
           return out
         })
 
-      // Changes that piled up while a batch was being written go out together, in one pipeline.
-      yield* Queue.takeBetween(changes, 1, config.limits.readBatch).pipe(
-        Effect.flatMap((batch) => writing.withPermits(1)(Effect.flatMap(planBatch(batch), send))),
-        (step) => surviving("pushing to peers", step),
-        Effect.forever,
-        Effect.forkScoped
-      )
+      // A change to push starts the writer at once, inside the call that
+      // published it (no queue, no fiber woken later); changes that pile up
+      // while a batch is being written go out together, in one pipeline.
+      const drain: Effect.Effect<void> = Effect.suspend(() => {
+        if (pending.length === 0) {
+          draining = false
+          return Effect.void
+        }
+        const batch = pending.splice(0, config.limits.readBatch)
+        return Effect.zipRight(
+          surviving("pushing to peers", writing.withPermits(1)(Effect.flatMap(planBatch(batch), send))),
+          drain
+        )
+      })
+      run(drain)
 
       const apply = (event: PeerEvent): Effect.Effect<void> => {
         switch (event._tag) {
