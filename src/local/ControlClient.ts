@@ -9,6 +9,11 @@
  * on reading the pane, so neither the program in the pane nor tmux ever waits
  * for this daemon. Whoever handles `%pause` continues the pane and resyncs.
  *
+ * Commands sent before tmux has run the attach wait for it: tmux reads the
+ * client's input as soon as it knows the client, and a command it read before
+ * the attach would run for a client with no session, so a command meant for
+ * this client (`refresh-client`) fails or, worse, acts on another client.
+ *
  * Notifications are handed to `onNotification` synchronously, in the order
  * tmux wrote them (a pane's output lines in a row as one `Output`, whose
  * bytes are its own to keep), with command replies in between at their place: a reply
@@ -62,6 +67,8 @@ export const openControlClient = (
         })
     )
     const pending: Array<(reply: Reply) => void> = []
+    /** Command lines sent before the attach's own reply (the first block not ours); undefined once it came. */
+    let held: Array<string> | undefined = []
     const reader = new ControlReader()
     let body: Array<string> | undefined
     let stderr = ""
@@ -85,6 +92,11 @@ export const openControlClient = (
           return
         case "End":
           if (read.mine) pending.shift()?.({ lines: body ?? [], failed: read.failed })
+          else if (held !== undefined && !read.failed) {
+            // The attach's own reply. A failed attach is followed by %exit, which fails what is held.
+            if (held.length > 0) child.stdin.write(held.join(""))
+            held = undefined
+          }
           body = undefined
           return
         case "Exit":
@@ -138,7 +150,8 @@ export const openControlClient = (
         return onReply({ lines: [done ? "tmux control client ended" : "command refused"], failed: true })
       }
       pending.push(onReply)
-      child.stdin.write(`${command}\n`)
+      if (held === undefined) child.stdin.write(`${command}\n`)
+      else held.push(`${command}\n`)
     }
 
     return {

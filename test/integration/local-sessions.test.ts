@@ -145,6 +145,36 @@ describe("LocalSessions on a private tmux server", () => {
       expect((yield* sessions.list).map((s) => s.status)).toEqual(["exited"])
     }))
 
+  it.scopedLive("sessions whose programs are killed just after the daemon started following them are all exited", () =>
+    Effect.gen(function*() {
+      // Made before the service starts (as after a daemon restart): it opens a control client for each at once,
+      // and asks each to report its pane's death.
+      const socket = yield* privateTmux
+      const ids = Array.from({ length: 20 }, (_, n) => `${n}`.padStart(12, "0"))
+      for (const sessionId of ids) {
+        yield* tmuxCli(socket, ...createArgs({
+          sessionId,
+          createdAt: Date.now(),
+          title: sessionId,
+          tmuxName: sessionId,
+          projectPath: null,
+          command: "sleep 1000",
+          lastInput: null
+        }))
+      }
+      const { cache, sessions } = yield* start(socket)
+      const changes = yield* cache.subscribe
+      // Killed, not ended by input: nothing is written, so only tmux's word that a pane died can tell.
+      const pids = yield* tmuxCli(socket, "list-panes", "-a", "-F", "#{pane_pid}")
+      for (const pid of pids.trim().split("\n")) process.kill(-Number(pid), "SIGTERM")
+      const living = new Set(ids)
+      yield* awaitChange(changes, "every session exited", (change) => {
+        if (change._tag === "SessionUpdated" && change.session.status === "exited") living.delete(change.session.sessionId)
+        return living.size === 0 ? true : undefined
+      })
+      expect((yield* sessions.list).map((s) => s.status)).toEqual(Array(20).fill("exited"))
+    }), 30_000)
+
   it.scopedLive("a rename done in tmux is a title change", () =>
     Effect.gen(function*() {
       const socket = yield* privateTmux
