@@ -135,7 +135,11 @@ describe("LocalSessions on a private tmux server", () => {
       const socket = yield* privateTmux
       const { cache, sessions } = yield* start(socket)
       const changes = yield* cache.subscribe
-      const session = yield* sessions.create({ title: "short", command: "echo bye; exit 3" })
+      // It ends only once tmux has shown its output: tmux before 3.7 drops what a program wrote and it had not
+      // yet read when the program exits (tmux#4807), so an `echo bye; exit 3` could end with nothing on screen.
+      const session = yield* sessions.create({ title: "short", command: "echo bye; read line; exit 3" })
+      yield* awaitChange(changes, "bye", updateOf(session.sessionId, (s) => s.lastOutput.includes("bye")))
+      yield* sessions.sendInput(session.sessionId, "go")
       const exited = yield* awaitChange(
         changes,
         "exited status",
