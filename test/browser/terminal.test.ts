@@ -28,6 +28,20 @@ const trimScreen = (lines: ReadonlyArray<string>) => {
   return trimmed.join("\n")
 }
 
+/**
+ * Waits until tmux's screen shows `shows` and the page's screen is that same
+ * screen, both read in each look, and answers it. A screen captured once and
+ * waited for may be a program's drawing half done (vim writes its screen in
+ * several pieces, the shell its prompt after the output), which the page,
+ * given the pieces together, never shows.
+ */
+const sameScreens = <E, R>(capture: Effect.Effect<string, E, R>, page: Page, sessionId: string, shows: string, what: string) =>
+  pollUntil(
+    Effect.all([capture, screenOf(page, sessionId)]),
+    ([tmuxScreen, pageScreen]) => tmuxScreen.includes(shows) && pageScreen === tmuxScreen,
+    what
+  ).pipe(Effect.map(([tmuxScreen]) => tmuxScreen))
+
 const redisUrl = useRedis()
 
 /** vim, or where it is missing a small full-screen program of its own kind: the alternate screen, left with its own key. */
@@ -87,9 +101,7 @@ describe("dashboard terminals", () => {
       yield* screenShows("\ndone-42", "the echo after Ctrl-C ended sleep")
 
       // The page's screen is tmux's screen.
-      const tmuxScreen = yield* pollUntil(capture, (text) => text.includes("\ndone-42"), "tmux's screen")
-      const pageScreen = yield* pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxScreen, "the page's screen equal to tmux's")
-      expect(pageScreen).toBe(tmuxScreen)
+      yield* sameScreens(capture, page, sessionId, "\ndone-42", "the page's screen equal to tmux's")
 
       // The connection drops and stays down while the pane writes more; once the
       // page is back it attaches again from where it was and shows what it missed.
@@ -98,10 +110,10 @@ describe("dashboard terminals", () => {
       yield* Effect.promise(() => terminal.and(page.locator('[data-state="attaching"]')).waitFor())
       yield* tmuxCli(daemon.settings.tmuxSocket, "send-keys", "-t", pane, "-l", "echo missed-$((2*3))")
       yield* tmuxCli(daemon.settings.tmuxSocket, "send-keys", "-t", pane, "Enter")
-      const tmuxLater = yield* pollUntil(capture, (text) => text.includes("\nmissed-6"), "tmux's screen with the output typed meanwhile")
+      yield* pollUntil(capture, (text) => text.includes("\nmissed-6"), "tmux's screen with the output typed meanwhile")
       expect(yield* screenOf(page, sessionId)).not.toContain("missed-6")
       yield* Effect.promise(() => page.context().setOffline(false))
-      yield* pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxLater, "the page's screen caught up with tmux's")
+      yield* sameScreens(capture, page, sessionId, "\nmissed-6", "the page's screen caught up with tmux's")
       yield* type("echo back-$((3*3))")
       yield* press("Enter")
       yield* screenShows("\nback-9", "typing after the reconnection")
@@ -130,9 +142,7 @@ describe("dashboard terminals", () => {
       yield* Effect.promise(() => terminal.click())
       const type = (text: string) => Effect.promise(() => page.keyboard.type(text))
       const press = (key: string) => Effect.promise(() => page.keyboard.press(key))
-      const sameAsAlpha = (what: string) =>
-        Effect.flatMap(pollUntil(capture, (text) => text.includes(what), `alpha's screen showing ${what}`), (tmuxScreen) =>
-          pollUntil(screenOf(page, sessionId), (screen) => screen === tmuxScreen, `the page's screen equal to alpha's (${what})`))
+      const sameAsAlpha = (shows: string) => sameScreens(capture, page, sessionId, shows, `the page's screen equal to alpha's, showing ${shows}`)
 
       yield* type("echo typed-on-beta-$((6*7))")
       yield* press("Enter")
