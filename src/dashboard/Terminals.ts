@@ -189,9 +189,12 @@ export const terminals = (host: TerminalsHost) => {
           terminal.term.write(fromBase64(event.data.data))
           terminal.position = event.data.position
           return
-        case "terminal_resized":
-          terminal.term.resize(event.data.cols, event.data.rows)
+        case "terminal_resized": {
+          // After the output before it is drawn (xterm parses writes later), so that output keeps the old size.
+          const { cols, rows } = event.data
+          terminal.term.write("", () => terminal.term.resize(cols, rows))
           return
+        }
         case "terminal_closed":
           if (event.data.reason === "detached") return
           setState(terminal, event.data.reason)

@@ -92,13 +92,18 @@ export class PaneTerminal {
     this.scheduleFlush()
   }
 
-  /** The pane's size changed: taken in order with the output, so bytes before it are parsed at the old size. */
+  /**
+   * The pane's size changed: taken in order with the output, so bytes before
+   * it are parsed, and reach each viewer, at the old size. A viewer still
+   * waiting for its snapshot gets it at the new size.
+   */
   resize(cols: number, rows: number): void {
     if (this.disposed || (cols === this.cols && rows === this.rows)) return
+    this.flush()
     this.cols = cols
     this.rows = rows
     this.term.write("", () => this.term.resize(cols, rows))
-    for (const viewer of this.viewers) viewer.sink.resized(cols, rows)
+    for (const viewer of this.viewers) if (viewer.cursor !== undefined) viewer.sink.resized(cols, rows)
   }
 
   /**
@@ -160,8 +165,9 @@ export class PaneTerminal {
     this.term.write("", () => {
       if (this.disposed || !this.viewers.has(viewer)) return
       const oldest = this.held[0]?.start ?? this.offset
-      // The bytes after the snapshot must still be held; if a flood pushed them out, another one.
-      if (at < oldest) return this.snapshotFor(viewer)
+      // The bytes after the snapshot must still be held; if a flood pushed them out, another one. A resize
+      // queued after this snapshot was asked for is not parsed yet: another one, after it, at the new size.
+      if (at < oldest || this.term.cols !== this.cols || this.term.rows !== this.rows) return this.snapshotFor(viewer)
       viewer.sink.snapshot(formatPosition(this.epoch, at), this.cols, this.rows, this.serializer.serialize())
       viewer.cursor = at
       this.scheduleFlush()

@@ -8,7 +8,7 @@ import { PaneTerminal, type ViewerSink } from "../../src/terminal/PaneTerminal.j
 
 interface Recorded {
   readonly sink: ViewerSink
-  readonly frames: Array<{ kind: string; position?: string; data?: string }>
+  readonly frames: Array<{ kind: string; position?: string; data?: string; size?: string }>
 }
 
 const recorder = (): Recorded => {
@@ -16,7 +16,7 @@ const recorder = (): Recorded => {
   return {
     frames,
     sink: {
-      snapshot: (position, _cols, _rows, data) => frames.push({ kind: "snapshot", position, data }),
+      snapshot: (position, cols, rows, data) => frames.push({ kind: "snapshot", position, data, size: `${cols}x${rows}` }),
       output: (position, data) => frames.push({ kind: "output", position, data: data.toString("latin1") }),
       resized: (cols, rows) => frames.push({ kind: `resized ${cols}x${rows}` })
     }
@@ -121,14 +121,29 @@ describe("PaneTerminal", () => {
     pane.dispose()
   })
 
-  it("a resize is told to viewers and taken in order with the output", async () => {
+  it("a resize reaches each viewer in order with the output: after the bytes written before it, before those after", async () => {
     const pane = new PaneTerminal(1, 20, 5, "", () => {})
     const viewer = recorder()
     pane.addViewer(viewer.sink)
+    await until("the snapshot", () => viewer.frames.length > 0)
+    pane.feed(Buffer.from("before\r\n"))
     pane.resize(30, 6)
-    await until("the snapshot", () => viewer.frames.length > 1)
-    expect(viewer.frames.map((f) => f.kind)).toEqual(["resized 30x6", "snapshot"])
+    pane.feed(Buffer.from("after\r\n"))
+    await until("all output", () => viewer.frames.at(-1)?.position === "1-15")
+    expect(viewer.frames.map((f) => `${f.kind} ${f.data ?? ""}`)).toEqual(["snapshot ", "output before\r\n", "resized 30x6 ", "output after\r\n"])
     expect(pane.size).toEqual({ cols: 30, rows: 6 })
+  })
+
+  it("a viewer waiting for its snapshot when the pane is resized gets the snapshot at the new size, and no resize", async () => {
+    const pane = new PaneTerminal(1, 20, 5, "", () => {})
+    pane.feed(Buffer.from("x".repeat(25)))
+    const viewer = recorder()
+    pane.addViewer(viewer.sink)
+    pane.resize(30, 6)
+    await until("the snapshot", () => viewer.frames.length > 0)
+    await settle()
+    expect(viewer.frames.map((f) => `${f.kind} ${f.size ?? ""}`)).toEqual(["snapshot 30x6"])
+    expect((await screenOf(viewer.frames[0]!.data!, 30, 6)).join("")).toBe("x".repeat(25))
   })
 })
 
