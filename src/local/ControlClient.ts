@@ -9,10 +9,12 @@
  * on reading the pane, so neither the program in the pane nor tmux ever waits
  * for this daemon. Whoever handles `%pause` continues the pane and resyncs.
  *
- * Commands sent before tmux has run the attach wait for it: tmux reads the
- * client's input as soon as it knows the client, and a command it read before
- * the attach would run for a client with no session, so a command meant for
- * this client (`refresh-client`) fails or, worse, acts on another client.
+ * It is handed out once tmux has run the attach, and starts and ends through
+ * the `TmuxGate` (tmux before 3.7 can crash on a change while a control client
+ * attaches). Not before: tmux reads the client's input as soon as it knows the
+ * client, and a command it read before the attach would run for a client with
+ * no session, so a command meant for this client (`refresh-client`) fails or,
+ * worse, acts on another client.
  *
  * Notifications are handed to `onNotification` synchronously, in the order
  * tmux wrote them (a pane's output lines in a row as one `Output`, whose
@@ -25,6 +27,7 @@ import { spawn } from "node:child_process"
 import { Limits } from "../domain/Limits.js"
 import { ControlReader, type Notification, OutputBatch } from "./ControlMode.js"
 import { TmuxError, tmuxEnv } from "./Tmux.js"
+import type { TmuxGate } from "./TmuxGate.js"
 
 export interface Reply {
   readonly lines: ReadonlyArray<string>
@@ -48,10 +51,13 @@ const NEWLINE = 0x0a
 export const openControlClient = (
   socket: string,
   target: string,
-  onNotification: (notification: Notification) => void
+  onNotification: (notification: Notification) => void,
+  gate: TmuxGate
 ): Effect.Effect<ControlClient, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  gate.exclusive(Effect.gen(function*() {
     const ended = yield* Deferred.make<string>()
+    /** Done once tmux replied to the attach, or the client ended. */
+    const attached = yield* Deferred.make<void>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn("tmux", ["-u", "-L", socket, "-C", "attach-session", "-t", target, "-f", `ignore-size,pause-after=${PAUSE_AFTER_SECONDS}`], {
@@ -59,16 +65,17 @@ export const openControlClient = (
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
-      // Closing its input detaches a control client; a kill makes sure.
+      // Closing its input detaches a control client; a kill makes sure. Through the gate, until it is gone:
+      // tmux tells the other control clients of the detach.
       (child) =>
-        Effect.sync(() => {
+        gate.exclusive(Effect.async<void>((resume) => {
+          if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+          child.once("exit", () => resume(Effect.void))
           child.stdin.end()
           child.kill()
-        })
+        }))
     )
     const pending: Array<(reply: Reply) => void> = []
-    /** Command lines sent before the attach's own reply (the first block not ours); undefined once it came. */
-    let held: Array<string> | undefined = []
     const reader = new ControlReader()
     let body: Array<string> | undefined
     let stderr = ""
@@ -79,6 +86,7 @@ export const openControlClient = (
       done = true
       for (const onReply of pending.splice(0)) onReply({ lines: [reason], failed: true })
       Deferred.unsafeDone(ended, Effect.succeed(reason))
+      Deferred.unsafeDone(attached, Effect.void)
     }
 
     const handle = (line: Buffer) => {
@@ -92,11 +100,8 @@ export const openControlClient = (
           return
         case "End":
           if (read.mine) pending.shift()?.({ lines: body ?? [], failed: read.failed })
-          else if (held !== undefined && !read.failed) {
-            // The attach's own reply. A failed attach is followed by %exit, which fails what is held.
-            if (held.length > 0) child.stdin.write(held.join(""))
-            held = undefined
-          }
+          // The attach's own reply (the first block not ours). A failed attach is followed by %exit.
+          else if (!read.failed) Deferred.unsafeDone(attached, Effect.void)
           body = undefined
           return
         case "Exit":
@@ -144,14 +149,14 @@ export const openControlClient = (
     child.on("error", (error) => finish(`tmux: ${error.message}`))
     child.on("close", () => finish(stderr.trim() || "tmux control client exited"))
     child.stdin.on("error", () => {})
+    yield* Deferred.await(attached)
 
     const request = (command: string, onReply: (reply: Reply) => void) => {
       if (done || command.includes("\n") || pending.length >= Limits.controlPendingCommands) {
         return onReply({ lines: [done ? "tmux control client ended" : "command refused"], failed: true })
       }
       pending.push(onReply)
-      if (held === undefined) child.stdin.write(`${command}\n`)
-      else held.push(`${command}\n`)
+      child.stdin.write(`${command}\n`)
     }
 
     return {
@@ -163,4 +168,4 @@ export const openControlClient = (
         ),
       ended: Deferred.await(ended)
     } satisfies ControlClient
-  })
+  }))

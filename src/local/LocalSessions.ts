@@ -46,6 +46,7 @@ import {
   toSession,
   uniqueName
 } from "./Tmux.js"
+import { makeTmuxGate } from "./TmuxGate.js"
 
 export { TmuxError } from "./Tmux.js"
 
@@ -193,7 +194,8 @@ export const makeLocalSessions: Effect.Effect<
     const config = yield* DaemonConfig
     const cache = yield* SessionCache
     const agents = yield* AgentState
-    const tmux = yield* makeTmux(config.tmuxSocket)
+    const gate = yield* makeTmuxGate
+    const tmux = yield* makeTmux(config.tmuxSocket, gate)
     const clock = yield* Effect.clock
     // Each followed session's client lives in a scope of its own under this one, which is made first so it
     // closes last: after the loops that could start new clients have stopped.
@@ -274,7 +276,7 @@ export const makeLocalSessions: Effect.Effect<
         if (closing) return yield* new TmuxError({ message: "the daemon is stopping" })
         const scope = yield* Scope.fork(sessionsScope, ExecutionStrategy.sequential)
         const notify = notified(row.sessionId)
-        const client = yield* Scope.extend(openControlClient(config.tmuxSocket, row.tmuxId, notify), scope)
+        const client = yield* Scope.extend(openControlClient(config.tmuxSocket, row.tmuxId, notify, gate), scope)
         controlClients++
         const now = clock.unsafeCurrentTimeMillis()
         const lastOutputAt = row.activity * 1000

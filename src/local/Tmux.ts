@@ -15,6 +15,7 @@ import { Effect, Either, ParseResult, Ref, Schema } from "effect"
 import { execFile } from "node:child_process"
 import { Limits } from "../domain/Limits.js"
 import type { Session, SessionStatus } from "../domain/Model.js"
+import { notifies, type TmuxGate } from "./TmuxGate.js"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   message: Schema.String
@@ -370,11 +371,12 @@ export const isNoServer = (message: string): boolean =>
 export const tmuxEnv = (): Record<string, string | undefined> =>
   Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TERMFLEET_")))
 
-export const makeTmux = (socket: string): Effect.Effect<Tmux> =>
+/** Commands that change sessions or windows run through `gate`. */
+export const makeTmux = (socket: string, gate: TmuxGate): Effect.Effect<Tmux> =>
   Effect.map(Ref.make(0), (calls) => {
     const env = tmuxEnv()
-    const run = (args: ReadonlyArray<string>) =>
-      Effect.zipRight(
+    const run = (args: ReadonlyArray<string>) => {
+      const invocation = Effect.zipRight(
         Ref.update(calls, (n) => n + 1),
         Effect.async<string, TmuxError>((resume, signal) => {
           // -u: names and output are UTF-8 whatever the daemon's locale.
@@ -391,6 +393,8 @@ export const makeTmux = (socket: string): Effect.Effect<Tmux> =>
           )
         })
       )
+      return notifies(args) ? gate.exclusive(invocation) : invocation
+    }
     return {
       run,
       list: (args) =>
