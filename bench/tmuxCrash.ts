@@ -43,11 +43,11 @@ const alive = (pid: number) => {
   }
 }
 
-/** One run: a fresh server with 3 sessions, then CHURN creates, then as many ends, from CALLERS callers. Answers whether tmux lived. */
+/** One run: a fresh server with 3 sessions, then CHURN creates, then as many ends, from CALLERS callers. Answers how tmux died, if it did. */
 const churn = (socket: string) =>
   Effect.scoped(Effect.gen(function*() {
     const sessions = Context.get(yield* Layer.build(layer(socket)), LocalSessions)
-    const kept = yield* Effect.forEach([1, 2, 3], (n) => sessions.create({ title: `kept-${n}`, command: "cat" }))
+    yield* Effect.forEach([1, 2, 3], (n) => sessions.create({ title: `kept-${n}`, command: "cat" }))
     const pid = serverPid(socket)
     const created = yield* Effect.forEach(
       Array.from({ length: CHURN }, (_, n) => n),
@@ -58,7 +58,7 @@ const churn = (socket: string) =>
       concurrency: CALLERS,
       discard: true
     })
-    return alive(pid) && kept.length === 3
+    return alive(pid) ? undefined : `tmux server ${pid} died`
   }))
 
 const startup = (socket: string) =>
@@ -81,9 +81,9 @@ const main = Effect.gen(function*() {
   let survived = 0
   for (let run = 0; run < RUNS; run++) {
     const socket = `tf-crash-${process.pid}-${run}`
-    const lived = yield* Effect.orElseSucceed(churn(socket), () => false)
-    if (lived) survived++
-    else console.log(`run ${run + 1}: tmux server died`)
+    const died = yield* Effect.catchAll(churn(socket), (error) => Effect.succeed(error.message))
+    if (died === undefined) survived++
+    else console.log(`run ${run + 1}: ${died}`)
     try {
       tmux(socket, "kill-server")
     } catch { /* already gone */ }

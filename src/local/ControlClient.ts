@@ -9,8 +9,8 @@
  * on reading the pane, so neither the program in the pane nor tmux ever waits
  * for this daemon. Whoever handles `%pause` continues the pane and resyncs.
  *
- * It is handed out once tmux has run the attach, and starts and ends through
- * the `TmuxGate` (tmux before 3.7 can crash on a change while a control client
+ * It is handed out once tmux has run the attach, and starts through the
+ * `TmuxGate` (tmux before 3.7 can crash on a change while a control client
  * attaches). Not before: tmux reads the client's input as soon as it knows the
  * client, and a command it read before the attach would run for a client with
  * no session, so a command meant for this client (`refresh-client`) fails or,
@@ -68,12 +68,10 @@ export const openControlClient = (
       // Closing its input detaches a control client; a kill makes sure. Through the gate, until it is gone:
       // tmux tells the other control clients of the detach.
       (child) =>
-        gate.exclusive(Effect.async<void>((resume) => {
-          if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-          child.once("exit", () => resume(Effect.void))
+        Effect.sync(() => {
           child.stdin.end()
           child.kill()
-        }))
+        })
     )
     const pending: Array<(reply: Reply) => void> = []
     const reader = new ControlReader()

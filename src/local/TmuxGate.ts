@@ -5,14 +5,16 @@
  * still attaching (tmux#4980, fixed in 3.7). This daemon makes both: one
  * control client per session, and the commands of the API. The gate lets
  * one of them happen at a time: a control client holds it from its start
- * until tmux replied to its attach, and again while it detaches; a command
- * that changes sessions or windows holds it while it runs. Changes made
- * outside the daemon (the user's own tmux commands) are not gated.
+ * until tmux replied to its attach; a command that changes sessions or
+ * windows holds it while it runs. Not a detach: holding the gate until a
+ * detached client had exited made tmux 3.3a crash elsewhere, far more often
+ * (bench/tmuxCrash.ts, BENCHMARKS.md). Changes made outside the daemon (the
+ * user's own tmux commands) are not gated.
  */
 import { Effect } from "effect"
 
 export interface TmuxGate {
-  /** Runs `effect` while no control client attaches or detaches and no other change runs. */
+  /** Runs `effect` while no control client attaches and no other change runs. */
   readonly exclusive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
