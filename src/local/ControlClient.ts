@@ -65,8 +65,7 @@ export const openControlClient = (
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
-      // Closing its input detaches a control client; a kill makes sure. Through the gate, until it is gone:
-      // tmux tells the other control clients of the detach.
+      // Closing its input detaches a control client; a kill makes sure. Not through the gate (see TmuxGate).
       (child) =>
         Effect.sync(() => {
           child.stdin.end()
