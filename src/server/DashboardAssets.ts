@@ -1,8 +1,9 @@
 /**
  * The web dashboard's files, built by `npm run build` from src/dashboard/
- * into dist/dashboard/, read once at start and served from memory:
- * `GET /` is index.html, `GET /dashboard/<file>` its scripts and style
- * sheets. Their names carry a hash of their content, so a browser may keep
+ * into dist/dashboard/, served from memory: `GET /` is index.html (read at
+ * start), `GET /dashboard/<file>` its scripts and style sheets (read when
+ * first asked for: a daemon nobody opens the dashboard of does not hold
+ * their 0.5 MB). Their names carry a hash of their content, so a browser may keep
  * them for good; index.html is revalidated, so a restarted daemon's page
  * points at its new files at once.
  *
@@ -80,9 +81,9 @@ export const DashboardRoute = HttpLayerRouter.use((router) =>
         })
       const file = path.join(folder, name)
       // Source maps (several MB, asked for only by a browser's developer tools) are read when asked for, not held.
-      const response = path.extname(name) === ".map"
-        ? Effect.orDie(Effect.map(fs.readFile(file), respond))
-        : Effect.succeed(respond(yield* fs.readFile(file)))
+      const response = page
+        ? Effect.succeed(respond(yield* fs.readFile(file)))
+        : yield* Effect.cached(Effect.orDie(Effect.map(fs.readFile(file), respond)))
       yield* router.add("GET", page ? "/" : `/dashboard/${name}`, response)
     }
   }).pipe(Effect.orDie)
