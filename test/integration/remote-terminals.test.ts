@@ -43,8 +43,7 @@ describe("live terminals of another computer", () => {
       yield* viewer.waitForScreen("second line")
       expect(viewer.frames().find((f) => f.event === "terminal_snapshot")!.data).toMatchObject({ sessionId: screen, computer: "alpha" })
       // The viewer's size became the pane's on alpha (by the time of the snapshot, or after it).
-      yield* viewer.waitUntil("60x16", () =>
-        viewer.frames().some((f) => (f.event === "terminal_resized" || f.event === "terminal_snapshot") && f.data.cols === 60 && f.data.rows === 16))
+      yield* viewer.waitUntil("60x16", () => viewer.toldSize() === "60x16")
       expect(yield* paneSize(alpha, target)).toBe("60x16")
       expect(yield* viewer.screen).toEqual(yield* screenOf(alpha, target))
       yield* viewer.send({ type: "keys", sessionId: screen, data: "\r" })

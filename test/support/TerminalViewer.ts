@@ -19,6 +19,8 @@ export interface TerminalViewer {
   /** Every frame's event, in order. */
   readonly events: () => ReadonlyArray<string>
   readonly frames: () => ReadonlyArray<{ readonly event: string; readonly data: any }>
+  /** The size the daemon told this viewer last (`COLSxROWS`), by a snapshot or a resize. */
+  readonly toldSize: () => string | undefined
   /** Waits, re-checking on each frame, until `until()` holds. */
   readonly waitUntil: (what: string, until: () => boolean) => Effect.Effect<void, Error>
   /** Waits until the screen shows `text`. */
@@ -55,7 +57,9 @@ export const connectViewer = (url: string): Effect.Effect<TerminalViewer, Error,
             parts.push(bytes.toString("latin1"))
             position = frame.data.position
           } else if (frame.event === "terminal_resized") {
-            term.resize(frame.data.cols, frame.data.rows)
+            // In order with the output before it, which xterm parses later (as the dashboard does).
+            const { cols, rows } = frame.data
+            term.write("", () => term.resize(cols, rows))
           }
           for (const listener of [...listeners]) listener()
         })
@@ -90,6 +94,10 @@ export const connectViewer = (url: string): Effect.Effect<TerminalViewer, Error,
       lastPosition: () => position,
       events: () => frames.map((frame) => frame.event),
       frames: () => frames,
+      toldSize: () => {
+        const told = frames.filter((frame) => frame.event === "terminal_snapshot" || frame.event === "terminal_resized").at(-1)
+        return told === undefined ? undefined : `${told.data.cols}x${told.data.rows}`
+      },
       waitUntil,
       waitForScreen: (text) =>
         Effect.gen(function*() {
