@@ -80,10 +80,13 @@ export const DashboardRoute = HttpLayerRouter.use((router) =>
           headers: { ...securityHeaders, "cache-control": page ? "no-cache" : "private, max-age=31536000, immutable" }
         })
       const file = path.join(folder, name)
-      // Source maps (several MB, asked for only by a browser's developer tools) are read when asked for, not held.
+      const read = Effect.orDie(Effect.map(fs.readFile(file), respond))
+      // Source maps (several MB, asked for only by a browser's developer tools) are read each time, not held.
       const response = page
         ? Effect.succeed(respond(yield* fs.readFile(file)))
-        : yield* Effect.cached(Effect.orDie(Effect.map(fs.readFile(file), respond)))
+        : path.extname(name) === ".map"
+        ? read
+        : yield* Effect.cached(read)
       yield* router.add("GET", page ? "/" : `/dashboard/${name}`, response)
     }
   }).pipe(Effect.orDie)
