@@ -32,6 +32,12 @@ const layer = (tmuxSocket: string) =>
 const tmux = (socket: string, ...args: ReadonlyArray<string>) =>
   execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
 
+const killServer = (socket: string) => {
+  try {
+    tmux(socket, "kill-server")
+  } catch { /* already gone */ }
+}
+
 const serverPid = (socket: string) => Number(tmux(socket, "display-message", "-p", "#{pid}").trim())
 
 const alive = (pid: number) => {
@@ -84,9 +90,7 @@ const main = Effect.gen(function*() {
     const died = yield* Effect.catchAll(churn(socket), (error) => Effect.succeed(error.message))
     if (died === undefined) survived++
     else console.log(`run ${run + 1}: ${died}`)
-    try {
-      tmux(socket, "kill-server")
-    } catch { /* already gone */ }
+    killServer(socket)
   }
   console.log(`churn: tmux crashed in ${RUNS - survived} of ${RUNS} runs (${CHURN} creates+ends, ${CALLERS} callers)`)
   if (SESSIONS > 0) {
@@ -95,9 +99,7 @@ const main = Effect.gen(function*() {
       const started = yield* Effect.either(startup(`${socket}-${round}`))
       if (started._tag === "Left") console.log(`start-up round ${round + 1}: ${started.left.message}`)
       else console.log(`start-up with ${started.right.followed} sessions: ${started.right.ms.toFixed(0)} ms`)
-      try {
-        tmux(`${socket}-${round}`, "kill-server")
-      } catch { /* already gone */ }
+      killServer(`${socket}-${round}`)
     }
   }
 })
