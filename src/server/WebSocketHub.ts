@@ -15,6 +15,7 @@
  */
 import { Context, Effect, Either, Exit, Layer, Runtime, Scope, Stream, SubscriptionRef } from "effect"
 import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
@@ -62,6 +63,11 @@ export const CloseCode = {
 
 interface Client {
   readonly socket: WebSocket
+  /** The connection under `socket`, corked while a turn's frames pile up (see `beforeFrame`). */
+  readonly connection: Duplex
+  /** Whether a frame went to it in the current turn of the event loop, and whether its connection is corked. */
+  inTurn: boolean
+  corked: boolean
   readonly topics: Set<Topic>
   /** Frames handed to the socket while it still held unsent bytes, and not written out since. */
   waiting: number
@@ -129,6 +135,33 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         return encodeSessionsInitial(sessionsJson.json, computers, seq)
       }
 
+      // The frames a client gets in one turn of the event loop (a batch read
+      // from a peer's stream: up to `readBatch` changes) leave in two writes
+      // rather than one each: the first at once, so a lone change is not held
+      // back, the rest corked until the turn ends (`process.nextTick`, as
+      // Node's documentation of `cork` advises).
+      let inTurn: Array<Client> = []
+      const endTurn = () => {
+        const clients = inTurn
+        inTurn = []
+        for (const client of clients) {
+          client.inTurn = false
+          if (client.corked) {
+            client.corked = false
+            client.connection.uncork()
+          }
+        }
+      }
+      const beforeFrame = (client: Client) => {
+        if (!client.inTurn) {
+          client.inTurn = true
+          if (inTurn.push(client) === 1) process.nextTick(endTurn)
+        } else if (!client.corked) {
+          client.corked = true
+          client.connection.cork()
+        }
+      }
+
       /**
        * Hands a frame to the client's socket; false when the client is too
        * slow for it (more than `clientQueue` frames or `clientBufferBytes`
@@ -141,6 +174,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         const socket = client.socket
         // Closed by the client, its `close` not handled yet: `ws` would count what is sent as buffered.
         if (client.closing || socket.readyState !== socket.OPEN) return true
+        beforeFrame(client)
         if (socket.bufferedAmount === 0) {
           socket.send(frame)
         } else {
@@ -283,7 +317,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         (server) => Effect.sync(() => server.close())
       )
       /** Serves a client on its socket from the moment the handshake is done, before any of its messages can arrive. */
-      const accept = (socket: WebSocket) => {
+      const accept = (socket: WebSocket, connection: Duplex) => {
         // `ws` emits `error` (then `close`, which removes the client) when a connection fails, and throws without a listener.
         socket.on("error", () => undefined)
         if (clients.size >= limits.maxClients) {
@@ -293,6 +327,9 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         }
         const client: Client = {
           socket,
+          connection,
+          inTurn: false,
+          corked: false,
           topics: new Set(),
           waiting: 0,
           written: () => void client.waiting--,
@@ -313,7 +350,7 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       const serve = (request: IncomingMessage) =>
         Effect.async<void>((resume) =>
           server.handleUpgrade(request, request.socket, noHead, (socket) => {
-            accept(socket)
+            accept(socket, request.socket)
             resume(Effect.void)
           })
         )
