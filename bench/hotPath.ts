@@ -3,7 +3,8 @@
  * changing it: A and B (`daemonHost.ts`) on a fresh redis-server, one client
  * of B; after a warm-up, CPU time (utime+stime) per event of A and of B at
  * each of `BENCH_HOT_RATES` (default 1000 and 8000 ev/s), with latency.
- * With BENCH_CPU_PROF=<dir> both daemons write CPU profiles there.
+ * With BENCH_CPU_PROF=<dir> both daemons write CPU profiles there; with
+ * BENCH_HOT_SYSTEM=socket.io the same is measured of the peer (`sioPeer.ts`).
  */
 import { randomBytes } from "node:crypto"
 import { Redis } from "ioredis"
@@ -14,6 +15,7 @@ import { ask, cpuOf, hrNow, killEverything, sleep, startBenchChild, stopChild, t
 
 const rates = (process.env["BENCH_HOT_RATES"] ?? "1000,8000").split(",").map(Number)
 const seconds = Number(process.env["BENCH_HOT_SECONDS"] ?? 3)
+const peer = process.env["BENCH_HOT_SYSTEM"] === "socket.io"
 
 const redis = await startRedisServer()
 try {
@@ -27,12 +29,13 @@ try {
       fleetSecret: secret, stateDir: tempDir(computer)
     }
   }
-  const b = await startBenchChild("daemonHost", [JSON.stringify(daemon("beta"))])
-  const a = (await startBenchChild("daemonHost", [JSON.stringify(daemon("alpha"))])).child
+  const sio = (role: "a" | "b") => JSON.stringify({ role, redisUrl: redis.url, streamName: `hot-${process.pid}-sio`, token })
+  const b = peer ? await startBenchChild("sioPeer", [sio("b")]) : await startBenchChild("daemonHost", [JSON.stringify(daemon("beta"))])
+  const a = (peer ? await startBenchChild("sioPeer", [sio("a")]) : await startBenchChild("daemonHost", [JSON.stringify(daemon("alpha"))])).child
   const { child: receiver } = await startBenchChild("clients")
   await ask(receiver, {
-    cmd: "connect", url: `ws://127.0.0.1:${b.hello["port"]}/ws`, n: 1,
-    headers: { authorization: `Bearer ${token}` }, subscribe: "sessions", kind: "ws"
+    cmd: "connect", url: peer ? `http://127.0.0.1:${b.hello["port"]}` : `ws://127.0.0.1:${b.hello["port"]}/ws`, n: 1,
+    headers: { authorization: `Bearer ${token}` }, subscribe: "sessions", kind: peer ? "socket.io" : "ws"
   })
   const deadline = hrNow() + 15_000
   for (let i = 0; Number((await ask(receiver, { cmd: "count", run: "probe" }))["distinct"]) === 0; i++) {
@@ -41,7 +44,7 @@ try {
     await sleep(100)
   }
   const pipeline: Pipeline = {
-    name: "termfleet",
+    name: peer ? "socket.io" : "termfleet",
     run: (run, rate, durationMs) => ask(a, { cmd: "run", run, rate, durationMs }, durationMs * 3 + 30_000),
     count: (run) => ask(receiver, { cmd: "count", run }),
     collect: (run) => ask(receiver, { cmd: "collect", run }),
