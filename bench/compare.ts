@@ -70,6 +70,8 @@ export interface SystemRound {
   readonly fanout: Fanout
   /** B's RSS with the fan-out's clients connected. */
   readonly rssWithClients: number
+  /** termfleet: latency again with a reader of B's stream, split where the change became readable there. */
+  readonly split?: Record<number, RunResult>
 }
 
 export interface LatencyRound {
@@ -138,6 +140,13 @@ interface SystemUnderTest {
   readonly subscribe: string
   readonly startupMs: number
   readonly idleRss: number
+  /**
+   * termfleet: the pipeline with a second reader of B's stream (started on
+   * the first call), which records when each change became readable there.
+   * It costs Redis a second reply per entry and the machine a process, which
+   * the peer's runs do not pay, so only the split's own runs have it.
+   */
+  readonly withSpy?: () => Promise<Pipeline>
   /** Stops the receiving client only (before the fan-out's clients connect). */
   readonly dropReceiver: () => Promise<void>
   readonly stop: () => Promise<void>
@@ -225,8 +234,6 @@ const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmu
   const { a, bUrl, eventsIn } = started
   const { child: receiver } = await startBenchChild("clients")
   await ask(receiver, { cmd: "connect", url: bUrl, n: 1, headers: headersOf(fleet), subscribe: "sessions", kind })
-  const spy = started.spyKey === undefined ? undefined : (await startBenchChild("clients")).child
-  if (spy !== undefined) await ask(spy, { cmd: "spy", redisUrl: fleet.redisUrl, key: started.spyKey })
   // termfleet: the subscribe reaches A with B's heartbeat, then A pushes; the peer's adapters find each other.
   const deadline = hrNow() + 15_000
   for (let i = 0; Number((await ask(receiver, { cmd: "count", run: "probe" }))["distinct"]) === 0; i++) {
@@ -235,6 +242,7 @@ const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmu
     await sleep(100)
   }
   await ask(receiver, { cmd: "collect", run: "probe" })
+  let spy: ChildProcess | undefined
   const stopReceivers = async () => {
     await stopChild(receiver)
     if (spy !== undefined) await stopChild(spy)
@@ -247,11 +255,21 @@ const startSystem = async (fleet: Fleet, system: "termfleet" | "socket.io", bTmu
     ...(eventsIn === undefined
       ? {}
       : { hopCounters: async () => ({ pushed: Number((await ask(a, { cmd: "counters" }))["eventsOut"]), applied: await eventsIn() }) }),
-    ...(spy === undefined ? {} : { collectStream: (run: string) => ask(spy, { cmd: "collect", run: `stream:${run}` }) }),
     stop: async () => undefined
   }
+  const { spyKey } = started
   return {
     pipeline,
+    ...(spyKey === undefined ? {} : {
+      withSpy: async () => {
+        if (spy === undefined) {
+          spy = (await startBenchChild("clients")).child
+          await ask(spy, { cmd: "spy", redisUrl: fleet.redisUrl, key: spyKey })
+        }
+        const reader = spy
+        return { ...pipeline, collectStream: (run: string) => ask(reader, { cmd: "collect", run: `stream:${run}` }) }
+      }
+    }),
     a,
     bPid: started.bPid,
     bUrl,
@@ -352,6 +370,7 @@ const systemRound = async (
     log(`    ${system}: B started in ${sut.startupMs.toFixed(0)} ms, idle RSS ${(sut.idleRss / MB).toFixed(0)} MB`)
     const { latency, cpu } = await latencies(sut.pipeline, log, { a: sut.a.pid!, b: sut.bPid })
     const throughput = await stepThroughput(sut.pipeline, log)
+    const split = sut.withSpy === undefined ? undefined : (await latencies(await sut.withSpy(), log)).latency
     await sut.dropReceiver()
     const run = `fanout${++fanouts}`
     const f = await fanout(
@@ -363,7 +382,7 @@ const systemRound = async (
     const rssWithClients = rssOf(sut.bPid)
     log(`    ${system} fan-out A → ${FANOUT.clients} clients of B: ${describeFanout(f)}; B's RSS ${(rssWithClients / MB).toFixed(0)} MB`)
     await closeClients(clientProcs)
-    return { startupMs: sut.startupMs, idleRss: sut.idleRss, latency, cpu, throughput, fanout: f, rssWithClients }
+    return { startupMs: sut.startupMs, idleRss: sut.idleRss, latency, cpu, throughput, fanout: f, rssWithClients, ...(split === undefined ? {} : { split }) }
   } finally {
     await sut.stop()
   }
