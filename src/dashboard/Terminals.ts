@@ -11,6 +11,7 @@ import { Terminal } from "@xterm/xterm"
 import { Limits } from "../domain/Limits.js"
 import type { ClientMessage, TerminalEvent } from "../domain/Protocol.js"
 import { el, setText } from "./Dom.js"
+import { showSnapshot } from "./Snapshot.js"
 
 /** A terminal whose session could not be reached (its computer restarting, say) tries again this often. */
 const RETRY_UNAVAILABLE_MS = 3000
@@ -177,13 +178,12 @@ export const terminals = (host: TerminalsHost) => {
       if (terminal === undefined) return
       switch (event.event) {
         case "terminal_snapshot":
-          terminal.term.reset()
-          terminal.term.resize(event.data.cols, event.data.rows)
-          terminal.term.write(event.data.data)
+          // The pane keeps the size of whoever sized it last; a viewer whose window differs says its own.
+          showSnapshot(terminal.term, event.data.cols, event.data.rows, event.data.data, () => {
+            if (terminal === selected) fitSelected()
+          })
           terminal.position = event.data.position
           setState(terminal, "live")
-          // The pane keeps the size of whoever sized it last; a viewer whose window differs says its own.
-          if (terminal === selected) fitSelected()
           return
         case "terminal_output":
           terminal.term.write(fromBase64(event.data.data))
