@@ -29,7 +29,7 @@ import { Seal } from "./fleet/Seal.js"
 import { SessionCache } from "./cache/SessionCache.js"
 import { SessionControl } from "./server/SessionControl.js"
 import { Stats } from "./runtime/Stats.js"
-import { releaseYoungGeneration } from "./runtime/YoungGeneration.js"
+import { boundYoungGeneration } from "./runtime/YoungGeneration.js"
 import { Terminals } from "./terminal/Terminals.js"
 import { TerminalViewing } from "./terminal/TerminalViewing.js"
 import { WebSocketHub } from "./server/WebSocketHub.js"
@@ -145,7 +145,7 @@ const announce = (settings: DaemonSettings) =>
  */
 export const runDaemon = (settings: DaemonSettings): Effect.Effect<void, SettingsError> =>
   launchDaemon(
-    Layer.effectDiscard(Effect.zipRight(announce(settings), Effect.sync(releaseYoungGeneration))).pipe(Layer.provideMerge(daemonLayer(settings, productionIo(settings))))
+    Layer.scopedDiscard(Effect.zipRight(announce(settings), boundYoungGeneration)).pipe(Layer.provideMerge(daemonLayer(settings, productionIo(settings))))
   ).pipe(
     // Only a taken name is the user's to fix (exit 2); any other failure is a defect.
     Effect.catchAll((error) =>
