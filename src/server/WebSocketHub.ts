@@ -142,9 +142,9 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
       // Node's documentation of `cork` advises).
       let inTurn: Array<Client> = []
       const endTurn = () => {
-        const clients = inTurn
+        const turn = inTurn
         inTurn = []
-        for (const client of clients) {
+        for (const client of turn) {
           client.inTurn = false
           if (client.corked) {
             client.corked = false
