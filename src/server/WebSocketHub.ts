@@ -65,9 +65,8 @@ interface Client {
   readonly socket: WebSocket
   /** The connection under `socket`, corked while a turn's frames pile up (see `beforeFrame`). */
   readonly connection: Duplex
-  /** Whether a frame went to it in the current turn of the event loop, and whether its connection is corked. */
+  /** Whether a frame went to it in the current turn of the event loop. */
   inTurn: boolean
-  corked: boolean
   readonly topics: Set<Topic>
   /** Frames handed to the socket while it still held unsent bytes, and not written out since. */
   waiting: number
@@ -146,18 +145,15 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
         inTurn = []
         for (const client of turn) {
           client.inTurn = false
-          if (client.corked) {
-            client.corked = false
-            client.connection.uncork()
-          }
+          // Corked only here, and `ws` uncorks its own corks at once: a cork left is this turn's.
+          if (client.connection.writableCorked > 0) client.connection.uncork()
         }
       }
       const beforeFrame = (client: Client) => {
         if (!client.inTurn) {
           client.inTurn = true
           if (inTurn.push(client) === 1) process.nextTick(endTurn)
-        } else if (!client.corked) {
-          client.corked = true
+        } else if (client.connection.writableCorked === 0) {
           client.connection.cork()
         }
       }
@@ -329,7 +325,6 @@ export class WebSocketHub extends Context.Tag("termfleet/WebSocketHub")<WebSocke
           socket,
           connection,
           inTurn: false,
-          corked: false,
           topics: new Set(),
           waiting: 0,
           written: () => void client.waiting--,
