@@ -9,11 +9,12 @@
  * the session's own events; only the owner computes it.
  */
 import { HttpServer } from "@effect/platform"
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import type { AgentName, Session } from "../domain/Model.js"
 import { detectAgent } from "./Detect.js"
+import { hookCredential } from "./HookCredential.js"
 import { SessionEnv } from "./HookWire.js"
 import type { HookEvent } from "./HookPayload.js"
 import { type AgentMemory, applyHook, applyProcess, applyScreen, newMemory, statusOf } from "./Machine.js"
@@ -129,7 +130,8 @@ export const makeAgentState = (url: string) =>
       sessionEnv: (sessionId) => [
         [SessionEnv.session, sessionId],
         [SessionEnv.url, url],
-        [SessionEnv.stateDir, config.stateDir]
+        [SessionEnv.stateDir, config.stateDir],
+        [SessionEnv.hookToken, hookCredential(Redacted.value(config.token), sessionId)]
       ]
     } satisfies AgentStateService
   })

@@ -1,7 +1,8 @@
 /**
  * `termfleet hook claude|codex`: what an agent's hook runs. It takes the
  * agent's JSON (Claude Code: on stdin; Codex: as the last argument), finds
- * the termfleet session it runs in and posts both to the daemon.
+ * the termfleet session it runs in and posts both to the daemon, with the
+ * session's hook credential (`TERMFLEET_HOOK_TOKEN`).
  *
  * A hook must never get in the agent's way: outside a termfleet session it
  * does nothing, it gives up after `HOOK_TIMEOUT_MILLIS`, it prints nothing on
@@ -108,7 +109,9 @@ export const sendHook = async (agentName: string, payload: string, env: Env): Pr
   if (session === null) return { _tag: "NotATermfleetSession" }
   const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
   if (!URL.canParse(url)) return failed(`the daemon's URL ${JSON.stringify(url)} is not a URL`)
-  const token = await tokenFor(url, env)
+  // The session's own hook credential, else a token the way the command line finds one (a session an older daemon started has none).
+  const hookToken = env[SessionEnv.hookToken]
+  const token = hookToken ? { token: hookToken } : await tokenFor(url, env)
   if (typeof token === "string") return failed(token)
   const response = await post(new URL(`/hooks/${agent}`, url), payload, {
     ...(token.token === null ? {} : { authorization: `Bearer ${token.token}` }),

@@ -1,8 +1,9 @@
 /**
  * `POST /hooks/:agent`: the agents' hook calls. The body is the agent's own
  * JSON, decoded strictly (`HookPayload.ts`); the session it runs in comes as
- * `X-Termfleet-Session`. The token is required like everywhere; the guard
- * counts every hook call taken or refused for `/health`.
+ * `X-Termfleet-Session`. The guard requires the token, or that session's
+ * hook credential (`HookCredential.ts`), and counts every hook call taken or
+ * refused for `/health`.
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Either, Option, Schema } from "effect"

@@ -15,5 +15,7 @@ export const HOOK_PAYLOAD_BYTES = 64 * 1024
 export const SessionEnv = {
   session: "TERMFLEET_SESSION",
   url: "TERMFLEET_URL",
-  stateDir: "TERMFLEET_STATE_DIR"
+  stateDir: "TERMFLEET_STATE_DIR",
+  /** Good for this session's hook calls alone (`HookCredential.ts`). */
+  hookToken: "TERMFLEET_HOOK_TOKEN"
 } as const

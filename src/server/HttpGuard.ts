@@ -4,7 +4,9 @@
  * - the `Host` must be a name of this daemon (`Host.ts`: DNS rebinding);
  * - the token is required everywhere: `Authorization: Bearer <token>`, the
  *   same-site cookie the dashboard gets, or `?token=` (the URL the daemon
- *   prints; it is swapped for the cookie at once);
+ *   prints; it is swapped for the cookie at once); a hook call may present
+ *   its session's hook credential instead (`HookCredential.ts`), good there
+ *   and nowhere else;
  * - writes and WebSocket upgrades from another origin are refused, so a page
  *   of another site open in the user's browser cannot reach the daemon;
  * - bodies are bounded and must be JSON: a bad one is a 4xx with a message;
@@ -13,6 +15,7 @@
 import { HttpIncomingMessage, HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
+import { hookCredential } from "../agent/HookCredential.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Stats } from "../runtime/Stats.js"
 import { hostCheck } from "./Host.js"
@@ -42,6 +45,13 @@ const bearer = (header: string | undefined) => {
  * `//evil.example/x`, which as a Location is another host.
  */
 const ownPath = (url: URL) => `/${url.pathname.replace(/^\/+/, "")}${url.search}`
+
+/**
+ * `POST /hooks/:agent`, read off the URL as the router reads it (not
+ * normalised), so what passes here as a hook call is routed as one.
+ */
+const isHookCall = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method === "POST" && /^\/hooks\/[a-z]+(\?|$)/.test(request.url)
 
 const hasBody = (method: string) => method === "POST" || method === "PUT" || method === "PATCH"
 
@@ -75,7 +85,10 @@ export const HttpGuard = HttpLayerRouter.middleware(
       const fromQuery = url.searchParams.get("token") ?? undefined
 
       const presented = bearer(request.headers["authorization"]) ?? request.cookies[TOKEN_COOKIE] ?? fromQuery
-      if (!tokenMatches(token, presented)) {
+      const hookSession = isHookCall(request) ? request.headers["x-termfleet-session"] : undefined
+      const admitted = tokenMatches(token, presented) ||
+        (hookSession !== undefined && tokenMatches(hookCredential(token, hookSession), presented))
+      if (!admitted) {
         return refuse(401, "Unauthorized", "a valid token is required: open the URL the daemon printed, or send 'Authorization: Bearer <token>' (the token is in the daemon's state folder)")
       }
       const writes = request.method !== "GET" && request.method !== "HEAD"

@@ -1,14 +1,24 @@
 /**
  * Hook calls a daemon refuses, and counts in /health: a bad token, a body
  * that is not the agent's documented JSON, an unknown agent or session.
- * Through `POST /hooks/:agent` directly and through `termfleet hook`.
+ * Through `POST /hooks/:agent` directly and through `termfleet hook`. And
+ * hooks of the built daemon as a user starts it (its token given in a file),
+ * run by a stand-in agent in one of its sessions.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { existsSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { Limits } from "../../src/domain/Limits.js"
-import { keepToken, termfleetWith } from "../support/Agents.js"
+import type { AgentStatus, Session } from "../../src/domain/Model.js"
+import { homeWithHooks, keepToken, standIn, termfleetWith } from "../support/Agents.js"
+import { startDaemonProcess } from "../support/DaemonProcess.js"
+import { raw } from "../support/RawHttp.js"
 import { hookPayload } from "../support/Screens.js"
+import { tempDir } from "../support/TempDir.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
+import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
+import { subscribedClient, type WsClient } from "../support/WsClient.js"
 
 const post = (daemon: TestDaemon, path: string, body: string, headers: Record<string, string>) =>
   Effect.promise(async () => {
@@ -87,4 +97,83 @@ describe("hook intake", () => {
       expect(taken).toMatchObject({ code: 0, stdout: "" })
       expect(yield* health(daemon)).toMatchObject({ hooksIn: 1, hooksRefused: 2 })
     }), 60_000)
+})
+
+/** Each hook call starts a Node process, as with the real agents: on a busy 2-core machine that takes seconds. */
+const AGENT_TEST_MILLIS = 90_000
+
+/** The built daemon with its token in a file of its own (`--token-file`): none in its state folder. */
+const daemonWithTokenFile = (args: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const tmuxSocket = yield* privateTmux
+    const stateDir = yield* tempDir("tf-hook-state")
+    const tokenFile = join(yield* tempDir("tf-hook-secrets"), "token")
+    writeFileSync(tokenFile, `${TEST_TOKEN}\n`, { mode: 0o600 })
+    const daemon = yield* startDaemonProcess(
+      ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", stateDir, "--token-file", tokenFile, ...args],
+      { tmuxSocket }
+    )
+    return { daemon, stateDir, tmuxSocket }
+  })
+
+/** The next update of session `id` whose agent status satisfies `where`. */
+const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) => boolean) =>
+  Effect.map(
+    client.nextEvent("session_updated", (s: Session) => s.sessionId === id && s.agent !== undefined && where(s.agent)),
+    (frame) => frame.data.agent as AgentStatus
+  )
+
+/** What tmux holds as session `id`'s environment. */
+const sessionEnvironment = (tmuxSocket: string, id: string) =>
+  Effect.gen(function*() {
+    const listed = yield* tmuxCli(tmuxSocket, "list-sessions", "-F", "#{session_id} #{@tf_id}")
+    const target = listed.split("\n").find((line) => line.endsWith(` ${id}`))!.split(" ")[0]!
+    return yield* tmuxCli(tmuxSocket, "show-environment", "-t", target)
+  })
+
+describe("hooks of a daemon given its token by --token-file", () => {
+  it.scopedLive("a stand-in Claude Code's hooks are taken; the session holds a hook credential, not the token, and it opens nothing else", () =>
+    Effect.gen(function*() {
+      const home = yield* homeWithHooks("claude")
+      const { daemon, stateDir, tmuxSocket } = yield* daemonWithTokenFile()
+      const { client } = yield* subscribedClient(daemon.wsUrl, "sessions")
+      const created = yield* daemon.request("POST", "/sessions", { title: "claude", command: standIn("claude", home) })
+      expect(created.status).toBe(201)
+      const id: string = created.body.sessionId
+      yield* agentUpdate(client, id, (a) => a.state === "done")
+
+      expect((yield* daemon.request("POST", `/sessions/${id}/input`, { text: "remove the build folder" })).status).toBe(200)
+      // The hooks run before the stand-in shows its dialog: the first word of it is theirs.
+      const asked = yield* agentUpdate(client, id, (a) => a.state === "waiting")
+      expect(asked).toMatchObject({ source: "hook", reason: "permission", summary: "Bash: rm -rf build" })
+      // Once the dialog is on screen, every hook of the turn so far has run: UserPromptSubmit, PreToolUse, PermissionRequest, Notification.
+      if (asked.choices.length === 0) yield* agentUpdate(client, id, (a) => a.choices.length > 0)
+      expect((yield* daemon.request("GET", "/health")).body).toMatchObject({ hooksIn: 4, hooksRefused: 0 })
+      expect(existsSync(join(stateDir, "token"))).toBe(false)
+
+      const environment = yield* sessionEnvironment(tmuxSocket, id)
+      expect(environment).not.toContain(TEST_TOKEN)
+      const credential = /^TERMFLEET_HOOK_TOKEN=(.+)$/m.exec(environment)?.[1]
+      expect(credential).toBeDefined()
+      const bearer = { authorization: `Bearer ${credential}` }
+      const hook = (session: string) =>
+        raw(daemon.url("/hooks/claude"), {
+          method: "POST",
+          headers: { ...bearer, "content-type": "application/json", "x-termfleet-session": session },
+          body: hookPayload("claude-Stop")
+        })
+      expect((yield* hook(id)).status).toBe(204)
+      const elsewhere = [
+        yield* hook("0123456789ab"),
+        yield* raw(daemon.url("/sessions"), { headers: bearer }),
+        yield* raw(daemon.url(`/sessions/${id}/output`), { headers: bearer }),
+        yield* raw(daemon.url(`/sessions/${id}/input`), {
+          method: "POST",
+          headers: { ...bearer, "content-type": "application/json" },
+          body: JSON.stringify({ text: "3" })
+        }),
+        yield* raw(daemon.url(`/?token=${credential}`))
+      ]
+      expect(elsewhere.map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401])
+    }), AGENT_TEST_MILLIS)
 })
