@@ -14,6 +14,7 @@ import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Limits } from "../domain/Limits.js"
 import type { AgentStateName, AgentStatus, Session } from "../domain/Model.js"
+import { sessionFragment } from "../domain/SessionLink.js"
 import { surviving } from "../runtime/Survive.js"
 import { localUrl } from "./AgentState.js"
 
@@ -55,7 +56,7 @@ export const notifyEvent = (session: Session, agent: AgentStatus, dashboard: str
     reason: agent.reason,
     summary: agent.summary,
     since: agent.since,
-    link: `${dashboard}/#session=${encodeURIComponent(session.computer)}/${encodeURIComponent(session.sessionId)}`,
+    link: `${dashboard}/${sessionFragment(session)}`,
     text: `${session.computer}/${session.title} ${what}${agent.summary === "" ? "" : `: ${agent.summary}`}`
   }
 }

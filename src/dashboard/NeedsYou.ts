@@ -3,10 +3,12 @@
  * for its person, oldest first, with its computer, project, reason and
  * summary; for a permission or a numbered choice, the answers as buttons
  * that type the right keys into that exact pane, on whichever computer it
- * runs. A card leaves as soon as the agent moves on. When a session starts
- * waiting, a browser notification says so (once the person allowed them).
+ * runs; "Open" opens its live terminal. A card leaves as soon as the agent
+ * moves on. When a session starts waiting, a browser notification says so
+ * (once the person allowed them).
  */
 import type { AgentStatus, Session } from "../domain/Model.js"
+import { sessionFragment } from "../domain/SessionLink.js"
 import { api } from "./Api.js"
 import { byTestId, el, setText, syncChildren } from "./Dom.js"
 import { reportErrors } from "./ErrorBanner.js"
@@ -42,11 +44,8 @@ const newCard = (session: Session): Card => {
   const summary = el("p", { class: "needs-summary", "data-testid": "needs-summary" })
   const conflict = el("p", { class: "needs-conflict", "data-testid": "needs-conflict" })
   const choices = el("div", { class: "needs-choices", "data-testid": "needs-choices" })
-  const open = el("a", { class: "needs-open", "data-testid": "needs-open", href: `#session=${session.computer}/${session.sessionId}` }, "Open")
-  open.addEventListener("click", () => {
-    document.querySelector(`[data-testid="session"][data-computer="${CSS.escape(session.computer)}"][data-session-id="${CSS.escape(session.sessionId)}"]`)
-      ?.scrollIntoView({ block: "center" })
-  })
+  // The page follows the link (main.ts), so "Open" is the same address a notification links to.
+  const open = el("a", { class: "needs-open", "data-testid": "needs-open", href: sessionFragment(session) }, "Open")
   const root = el(
     "article",
     { class: "needs-card", "data-testid": "needs-card", "data-session-id": session.sessionId, "data-computer": session.computer },

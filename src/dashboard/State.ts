@@ -12,6 +12,8 @@ export interface FleetState {
   /** The computer whose daemon served the page (from `/health`). */
   self: string | undefined
   connected: boolean
+  /** The fleet's sessions have been listed (`sessions_initial`): a session missing from them is not merely on its way. */
+  listed: boolean
   /** keyOf(computer, sessionId) → session */
   sessions: Map<string, Session>
   /** `heardAt` is this page's clock: a computer's `lastSeen` is stamped by its own, maybe skewed, clock. */
@@ -23,6 +25,7 @@ export interface FleetState {
 export const emptyState = (): FleetState => ({
   self: undefined,
   connected: false,
+  listed: false,
   sessions: new Map(),
   computers: new Map(),
   projects: new Map(),
@@ -53,6 +56,7 @@ export const applyEvent = (state: FleetState, frame: ServerEvent, now: number): 
   switch (frame.event) {
     case "sessions_initial":
       state.sessions = new Map(frame.data.sessions.map((s) => [keyOf(s.computer, s.sessionId), s]))
+      state.listed = true
       state.computers = new Map()
       for (const computer of frame.data.computers) heard(computer.name)
       return changed

@@ -2,11 +2,14 @@
  * The dashboard page's script (bundled by `npm run build` into
  * dist/dashboard/): keeps the fleet's state from the `/ws` frames and renders
  * it at most once per animation frame; sessions opened as terminals are
- * handed their own frames (`Terminals.ts`, loaded on first use).
+ * handed their own frames (`Terminals.ts`, loaded on first use). An address
+ * ending in `#session=<computer>/<id>` (`SessionLink.ts`) opens that
+ * session's terminal, on load or when the fragment changes.
  */
 import "./style.css"
-import type { Session } from "../domain/Model.js"
+import type { Session, SessionRef } from "../domain/Model.js"
 import type { ServerEvent, TerminalEvent } from "../domain/Protocol.js"
+import { sessionOfFragment } from "../domain/SessionLink.js"
 import { selfName } from "./Api.js"
 import { connect } from "./Connection.js"
 import { byTestId } from "./Dom.js"
@@ -16,7 +19,7 @@ import { preparationView } from "./PreparationView.js"
 import { renderLoop } from "./RenderLoop.js"
 import { needsYouView } from "./NeedsYou.js"
 import { sessionsView } from "./SessionsView.js"
-import { applyEvent, emptyState } from "./State.js"
+import { applyEvent, emptyState, keyOf } from "./State.js"
 import type { Send, Terminals } from "./Terminals.js"
 import { views } from "./Views.js"
 
@@ -44,11 +47,31 @@ const openTerminal = (session: Session) =>
   )
 
 const state = emptyState()
+
+/** The session the address asked for, opened once the fleet's sessions are listed. */
+let wanted: SessionRef | undefined
+const openWanted = () => {
+  if (wanted === undefined || !state.listed) return
+  const session = state.sessions.get(keyOf(wanted.computer, wanted.sessionId))
+  if (session === undefined) showError(`there is no session ${wanted.sessionId} on ${wanted.computer} (it may have ended)`)
+  else openTerminal(session)
+  wanted = undefined
+}
+const followFragment = () => {
+  const asked = sessionOfFragment(location.hash)
+  if (asked === undefined) return
+  wanted = asked
+  // Taken, then cleared: following the same link again is a change of fragment, so it opens again.
+  history.replaceState(null, "", location.pathname + location.search)
+  openWanted()
+}
+
 const needsYou = needsYouView()
 const sessions = sessionsView(openTerminal)
 const preparation = preparationView()
 const loop = renderLoop(() => {
   const now = Date.now()
+  openWanted()
   needsYou.render(state, now)
   sessions.render(state, now)
   form.render(state, now)
@@ -83,6 +106,8 @@ connect({
     loop.schedule()
   }
 })
+window.addEventListener("hashchange", followFragment)
+followFragment()
 loop.schedule()
 // Relative times and offline computers change with time alone.
 setInterval(loop.schedule, 5000)

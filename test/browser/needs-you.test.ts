@@ -1,26 +1,29 @@
 /**
  * "Needs you" in a real browser at a phone's size (390×844, Chromium): the
- * stand-in Claude Code runs on alpha with termfleet's hooks; beta's page
- * shows it waiting for a permission at the top, notifies, and its answer
- * button types into alpha's pane, after which the card leaves.
+ * stand-in Claude Code runs with termfleet's hooks on alpha; beta's page
+ * shows it waiting at the top; it notifies only once the person allowed it;
+ * an answer button types into alpha's pane, after which the card leaves;
+ * "Open", and the link of alpha's `--notify-url` event, open the session's
+ * live terminal.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { makeIoRedisClient } from "../../src/fleet/RedisClient.js"
+import type { Browser, BrowserContext, Page } from "playwright-core"
 import { homeWithHooks, keepToken, standIn } from "../support/Agents.js"
-import { launchBrowser } from "../support/Browser.js"
+import { launchBrowser, screenOf } from "../support/Browser.js"
 import { pollUntil } from "../support/Poll.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
-import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
+import { startFleetDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
+import { webhook } from "../support/Webhook.js"
 
 const redisUrl = useRedis()
 const artifacts = fileURLToPath(new URL("../../test-artifacts/", import.meta.url))
 
-const fleetDaemon = (computer: string, prefix: string) =>
-  Effect.flatMap(makeIoRedisClient(redisUrl()), (redis) => startDaemon(computer, Option.some(redis), { prefix }))
+/** Each hook call starts a termfleet process, as with the real agents: on a busy 2-core machine that takes seconds. */
+const AGENTS_TEST_MILLIS = 120_000
 
 const post = (daemon: TestDaemon, path: string, body: unknown) =>
   Effect.promise(async () => {
@@ -32,49 +35,101 @@ const post = (daemon: TestDaemon, path: string, body: unknown) =>
     return (await response.json()) as any
   })
 
+/** A session of `computer` running the stand-in, created through `via`; its id. */
+const agentSession = (via: TestDaemon, computer: string, home: string, title: string) =>
+  Effect.map(post(via, "/sessions", { computer, title, command: standIn("claude", home) }), (created): string => created.sessionId)
+
+/** The agent of a session as its own daemon lists it. */
+const agentOn = (daemon: TestDaemon, sessionId: string) =>
+  Effect.promise(async () =>
+    ((await (await fetch(daemon.httpUrl("/sessions"), { headers: daemon.authHeaders })).json()) as Array<any>)
+      .find((s) => s.sessionId === sessionId)?.agent)
+
 declare global {
   interface Window {
     shown: Array<{ title: string; body: string | undefined }>
   }
 }
 
+/** A phone-sized, touch browser context; every notification a page raises is recorded in `window.shown`. */
+const phone = (browser: Browser) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.acquireRelease(
+      Effect.promise(() => browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })),
+      (context) => Effect.promise(() => context.close())
+    )
+    // The browser's own Notification, permission included; only its construction is recorded.
+    yield* Effect.promise(() =>
+      context.addInitScript(() => {
+        window.shown = []
+        window.Notification = new Proxy(window.Notification, {
+          construct: (target, args: [string, NotificationOptions?]) => {
+            window.shown.push({ title: args[0], body: args[1]?.body })
+            return Reflect.construct(target, args)
+          }
+        })
+      }))
+    return context
+  })
+
+/** `daemon`'s dashboard in a new page of `context`, signed in and live; its uncaught errors are kept in `errors`. */
+const dashboard = (context: BrowserContext, daemon: TestDaemon) =>
+  Effect.gen(function*() {
+    const page = yield* Effect.promise(() => context.newPage())
+    const errors: Array<string> = []
+    page.on("pageerror", (error) => errors.push(error.message))
+    yield* Effect.promise(() => page.goto(daemon.httpUrl(`/?token=${TEST_TOKEN}`)))
+    yield* Effect.promise(() => page.locator('[data-testid="connection"][data-state="live"]').waitFor())
+    return { page, errors }
+  })
+
+const cardOf = (page: Page, sessionId: string) => page.locator(`[data-testid="needs-card"][data-session-id="${sessionId}"]`)
+
+/** Waits until the page shows `sessionId`'s live terminal with `text` on its screen. */
+const terminalShows = (page: Page, sessionId: string, text: string) =>
+  Effect.gen(function*() {
+    yield* Effect.promise(() =>
+      page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"][data-state="live"]`).waitFor())
+    return yield* pollUntil(screenOf(page, sessionId), (screen) => screen.includes(text), `'${text}' on the terminal's screen`)
+  })
+
+/** Nothing wider than the phone, the terminal inside it, over the page (the Needs-you list does not show through). */
+const fitsThePhone = (page: Page, sessionId: string) =>
+  Effect.promise(() =>
+    page.evaluate((id) => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      terminal: document.querySelector(`[data-testid="terminal"][data-session-id="${id}"]`)!.getBoundingClientRect().toJSON(),
+      background: getComputedStyle(document.querySelector('[data-testid="terminals-view"]')!).backgroundColor
+    }), sessionId)).pipe(Effect.map((layout) => {
+      expect(layout.scrollWidth).toBeLessThanOrEqual(390)
+      expect(layout.background).not.toBe("rgba(0, 0, 0, 0)")
+      expect(layout.terminal.left).toBeGreaterThanOrEqual(0)
+      expect(layout.terminal.right).toBeLessThanOrEqual(390)
+      expect(layout.terminal.bottom).toBeLessThanOrEqual(844)
+      expect(layout.terminal.height).toBeGreaterThan(0)
+    }))
+
 describe("Needs you", () => {
-  it.scopedLive("on a phone: alpha's waiting agent tops beta's page, is notified, answered by a button, and leaves", () =>
+  it.scopedLive("on a phone: alpha's waiting agent tops beta's page, notified once allowed, answered by a button; Open and the notify link show its terminal", () =>
     Effect.gen(function*() {
       const home = yield* homeWithHooks("claude")
       const prefix = uniquePrefix("needs-you")
-      const alpha = yield* fleetDaemon("alpha", prefix)
+      const toPhone = yield* webhook(() => 204)
+      const alpha = yield* startFleetDaemon(redisUrl(), "alpha", { prefix, notifyUrl: Option.some(toPhone.url) })
       yield* keepToken(alpha.settings.stateDir, TEST_TOKEN)
-      const beta = yield* fleetDaemon("beta", prefix)
-      const browser = yield* launchBrowser
-      const context = yield* Effect.acquireRelease(
-        Effect.promise(() => browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })),
-        (context) => Effect.promise(() => context.close())
-      )
-      // Headless Chromium shows no notifications: the page's are recorded instead, as granted.
-      yield* Effect.promise(() =>
-        context.addInitScript(() => {
-          window.shown = []
-          window.Notification = class {
-            static permission = "granted"
-            static requestPermission = async () => "granted"
-            constructor(title: string, options?: { body?: string }) {
-              window.shown.push({ title, body: options?.body })
-            }
-          } as unknown as typeof Notification
-        }))
-      const page = yield* Effect.promise(() => context.newPage())
-      const errors: Array<string> = []
-      page.on("pageerror", (error) => errors.push(error.message))
-      yield* Effect.promise(() => page.goto(beta.httpUrl(`/?token=${TEST_TOKEN}`)))
-      yield* Effect.promise(() => page.locator('[data-testid="connection"][data-state="live"]').waitFor())
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
+      const context = yield* phone(yield* launchBrowser)
+      const { page, errors } = yield* dashboard(context, beta)
+      const allow = page.getByTestId("needs-notify")
+      // Not allowed yet: the page offers to ask.
+      yield* Effect.promise(() => allow.waitFor())
 
-      const { sessionId } = yield* post(beta, "/sessions", { computer: "alpha", title: "fix build", command: standIn("claude", home) })
+      const sessionId = yield* agentSession(beta, "alpha", home, "fix build")
       yield* Effect.promise(() => page.locator(`[data-testid="session"][data-session-id="${sessionId}"]`).waitFor())
       expect(yield* Effect.promise(() => page.getByTestId("needs-you").isHidden())).toBe(true)
 
       yield* post(beta, `/sessions/${sessionId}/input`, { text: "remove the build folder" })
-      const card = page.locator(`[data-testid="needs-card"][data-session-id="${sessionId}"]`)
+      const card = cardOf(page, sessionId)
       yield* Effect.promise(() => card.getByTestId("needs-choice").nth(2).waitFor())
       expect(yield* Effect.promise(() => card.getByTestId("needs-reason").textContent())).toBe("permission")
       expect(yield* Effect.promise(() => card.getByTestId("needs-summary").textContent())).toBe("Bash: rm -rf build")
@@ -104,19 +159,41 @@ describe("Needs you", () => {
       }
       mkdirSync(artifacts, { recursive: true })
       yield* Effect.promise(() => page.screenshot({ path: join(artifacts, "needs-you-390x844.png") }))
+      // It started waiting before notifications were allowed: none was raised.
+      expect(yield* Effect.promise(() => page.evaluate(() => window.shown))).toEqual([])
 
-      expect(yield* Effect.promise(() => page.evaluate(() => window.shown))).toEqual([
-        { title: "fix build on alpha needs you", body: "permission: Bash: rm -rf build" }
-      ])
+      // The person allows them: the browser's prompt, answered through the context, follows the tap.
+      yield* Effect.promise(() => context.grantPermissions(["notifications"], { origin: new URL(beta.httpUrl("/")).origin }))
+      yield* Effect.promise(() => allow.tap())
+      yield* Effect.promise(() => allow.waitFor({ state: "hidden" }))
 
       yield* Effect.promise(() => card.getByTestId("needs-choice").first().tap())
       yield* Effect.promise(() => card.waitFor({ state: "detached" }))
       // The stand-in on alpha took the answer and went on to finish its turn.
-      const agent = Effect.promise(async () =>
-        ((await (await fetch(alpha.httpUrl("/sessions"), { headers: alpha.authHeaders })).json()) as Array<any>)
-          .find((s) => s.sessionId === sessionId)?.agent)
-      const finished = yield* pollUntil(agent, (a) => a?.state === "done", "the agent done on alpha", 30_000)
+      const finished = yield* pollUntil(agentOn(alpha, sessionId), (a) => a?.state === "done", "the agent done on alpha", 30_000)
       expect(finished.summary).toBe("Removed the build folder.")
+
+      // Its next turn waits again: now one notification says so.
+      yield* post(beta, `/sessions/${sessionId}/input`, { text: "remove the build folder again" })
+      yield* Effect.promise(() => card.getByTestId("needs-choice").nth(2).waitFor())
+      expect(yield* pollUntil(Effect.promise(() => page.evaluate(() => window.shown)), (shown) => shown.length > 0, "a notification")).toEqual([
+        { title: "fix build on alpha needs you", body: "permission: Bash: rm -rf build" }
+      ])
+
+      // "Open": alpha's session as a live terminal on beta's page, on the phone.
+      yield* Effect.promise(() => card.getByTestId("needs-open").tap())
+      expect(yield* terminalShows(page, sessionId, "Do you want to proceed?")).toContain("rm -rf build")
+      yield* fitsThePhone(page, sessionId)
+      yield* Effect.promise(() => page.screenshot({ path: join(artifacts, "needs-you-open-390x844.png") }))
+
+      // The link alpha POSTed when the session started waiting opens it too, on a page loaded from it
+      // (signed in: the browser holds the token's cookie for 127.0.0.1, and both daemons have that token).
+      const waiting = toPhone.received().filter((event) => event.body.state === "waiting")
+      expect(waiting.length).toBe(2)
+      const linked = yield* Effect.promise(() => context.newPage())
+      yield* Effect.promise(() => linked.goto(waiting[1]!.body.link))
+      expect(yield* terminalShows(linked, sessionId, "Do you want to proceed?")).toContain("rm -rf build")
+      yield* fitsThePhone(linked, sessionId)
       expect(errors).toEqual([])
-    }), 120_000)
+    }), AGENTS_TEST_MILLIS)
 })

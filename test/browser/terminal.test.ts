@@ -8,25 +8,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { Page } from "playwright-core"
-import { launchBrowser, openPage } from "../support/Browser.js"
+import { launchBrowser, openPage, screenOf, trimScreen } from "../support/Browser.js"
 import { pollUntil } from "../support/Poll.js"
 import { existsSync } from "node:fs"
 import { newSession, tmuxTarget } from "../support/Panes.js"
 import { uniquePrefix, useRedis } from "../support/RedisServer.js"
 import { startDaemon, startFleetDaemon, TEST_TOKEN } from "../support/TestDaemon.js"
 import { tmuxCli } from "../support/TmuxServer.js"
-
-/** The xterm screen as text: one line per row, trailing blanks and blank rows at the end dropped. */
-const screenOf = (page: Page, sessionId: string) =>
-  Effect.promise(() =>
-    page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"] .xterm-rows > div`).allTextContents()
-  ).pipe(Effect.map((rows) => trimScreen(rows.map((row) => row.replaceAll("\u00a0", " ")))))
-
-const trimScreen = (lines: ReadonlyArray<string>) => {
-  const trimmed = lines.map((line) => line.trimEnd())
-  while (trimmed.length > 0 && trimmed.at(-1) === "") trimmed.pop()
-  return trimmed.join("\n")
-}
 
 /**
  * Waits until tmux's screen shows `shows` and the page's screen is that same

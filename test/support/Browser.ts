@@ -45,3 +45,16 @@ export const openPage = (browser: Browser, url: string) =>
     })
     return { page, response, errors }
   })
+
+/** Screen lines as one text, trailing blanks and blank lines at the end dropped. */
+export const trimScreen = (lines: ReadonlyArray<string>) => {
+  const trimmed = lines.map((line) => line.trimEnd())
+  while (trimmed.length > 0 && trimmed.at(-1) === "") trimmed.pop()
+  return trimmed.join("\n")
+}
+
+/** A dashboard terminal's xterm screen as text: one line per row, trailing blanks and blank rows at the end dropped. */
+export const screenOf = (page: Page, sessionId: string) =>
+  Effect.promise(() =>
+    page.locator(`[data-testid="terminal"][data-session-id="${sessionId}"] .xterm-rows > div`).allTextContents()
+  ).pipe(Effect.map((rows) => trimScreen(rows.map((row) => row.replaceAll("\u00a0", " ")))))
