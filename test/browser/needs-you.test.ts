@@ -1,10 +1,10 @@
 /**
  * "Needs you" in a real browser at a phone's size (390×844, Chromium): the
- * stand-in Claude Code runs with termfleet's hooks on alpha; beta's page
- * shows it waiting at the top; it notifies only once the person allowed it;
- * an answer button types into alpha's pane, after which the card leaves;
- * "Open", and the link of alpha's `--notify-url` event, open the session's
- * live terminal.
+ * stand-in Claude Code runs with termfleet's hooks on alpha and beta; beta's
+ * page lists every waiting session of both, oldest first; it notifies only
+ * once the person allowed it; an answer button types into that pane on its
+ * computer, after which the card leaves; "Open", and the link of alpha's
+ * `--notify-url` event, open the session's live terminal.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
@@ -84,6 +84,17 @@ const dashboard = (context: BrowserContext, daemon: TestDaemon) =>
   })
 
 const cardOf = (page: Page, sessionId: string) => page.locator(`[data-testid="needs-card"][data-session-id="${sessionId}"]`)
+
+/** The Needs-you cards top to bottom: session, computer and project, reason. */
+const cards = (page: Page) =>
+  Effect.promise(() =>
+    page.getByTestId("needs-card").evaluateAll((found) =>
+      found.map((card) => ({
+        session: (card as HTMLElement).dataset["sessionId"],
+        where: card.querySelector('[data-testid="needs-where"]')!.textContent,
+        reason: card.querySelector('[data-testid="needs-reason"]')!.textContent
+      }))
+    ))
 
 /** Waits until the page shows `sessionId`'s live terminal with `text` on its screen. */
 const terminalShows = (page: Page, sessionId: string, text: string) =>
@@ -194,6 +205,49 @@ describe("Needs you", () => {
       yield* Effect.promise(() => linked.goto(waiting[1]!.body.link))
       expect(yield* terminalShows(linked, sessionId, "Do you want to proceed?")).toContain("rm -rf build")
       yield* fitsThePhone(linked, sessionId)
+      expect(errors).toEqual([])
+    }), AGENTS_TEST_MILLIS)
+
+  it.scopedLive("on a phone: waiting sessions of two computers listed oldest first; a numbered choice answered by its button", () =>
+    Effect.gen(function*() {
+      const home = yield* homeWithHooks("claude")
+      const prefix = uniquePrefix("needs-order")
+      const alpha = yield* startFleetDaemon(redisUrl(), "alpha", { prefix })
+      yield* keepToken(alpha.settings.stateDir, TEST_TOKEN)
+      const beta = yield* startFleetDaemon(redisUrl(), "beta", { prefix })
+      yield* keepToken(beta.settings.stateDir, TEST_TOKEN)
+      const { page, errors } = yield* dashboard(yield* phone(yield* launchBrowser), beta)
+
+      /** A stand-in on `computer` given `prompt`, waited for until its card shows, so each starts waiting after the one before. */
+      const waitingAgent = (computer: string, title: string, prompt: string) =>
+        Effect.gen(function*() {
+          const sessionId = yield* agentSession(beta, computer, home, title)
+          yield* Effect.promise(() => page.locator(`[data-testid="session"][data-session-id="${sessionId}"]`).waitFor())
+          yield* post(beta, `/sessions/${sessionId}/input`, { text: prompt })
+          yield* Effect.promise(() => cardOf(page, sessionId).waitFor())
+          return sessionId
+        })
+      const question = yield* waitingAgent("alpha", "new service", "choose a database for the new service")
+      const onBeta = yield* waitingAgent("beta", "clean", "remove the build folder")
+      const onAlpha = yield* waitingAgent("alpha", "fix build", "remove the build folder")
+
+      expect(yield* cards(page)).toEqual([
+        { session: question, where: "alpha · no project", reason: "question" },
+        { session: onBeta, where: "beta · no project", reason: "permission" },
+        { session: onAlpha, where: "alpha · no project", reason: "permission" }
+      ])
+
+      // The question's numbered answers, read off its screen, as buttons.
+      const card = cardOf(page, question)
+      expect(yield* Effect.promise(() => card.getByTestId("needs-summary").textContent())).toBe("Which database should the new service use?")
+      yield* Effect.promise(() => card.getByTestId("needs-choice").nth(2).waitFor())
+      expect(yield* Effect.promise(() => card.getByTestId("needs-choice").allTextContents())).toEqual(["PostgreSQL", "SQLite", "Type something."])
+      yield* Effect.promise(() => card.getByRole("button", { name: "SQLite" }).tap())
+      yield* Effect.promise(() => card.waitFor({ state: "detached" }))
+      // The stand-in on alpha read "2" and went on with SQLite.
+      const finished = yield* pollUntil(agentOn(alpha, question), (a) => a?.state === "done", "the question's agent done on alpha", 30_000)
+      expect(finished.summary).toBe("Set up the service with SQLite.")
+      expect((yield* cards(page)).map((c) => c.session)).toEqual([onBeta, onAlpha])
       expect(errors).toEqual([])
     }), AGENTS_TEST_MILLIS)
 })
