@@ -1,8 +1,9 @@
 /**
  * Agent sessions end to end: the stand-in agents of `test/agents/` run in a
  * session of alpha with termfleet's hooks installed in their home; their
- * state reaches a client of beta (a second daemon, one real Redis), and an
- * answer sent from beta reaches the stand-in on alpha, which moves on.
+ * state reaches a client of beta (a second daemon, one real Redis), an
+ * answer sent from beta reaches the stand-in on alpha, which moves on, and
+ * its end reaches beta as `exited`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
@@ -39,7 +40,7 @@ const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) =
   )
 
 describe("agent sessions across the fleet", () => {
-  it.scopedLive("Claude Code: its hooks and screen reach beta's client; answering the permission from beta moves it on", () =>
+  it.scopedLive("Claude Code: its hooks and screen reach beta's client; answering the permission from beta moves it on; quitting it is exited on beta", () =>
     Effect.gen(function*() {
       const home = yield* homeWithHooks("claude")
       const { alpha, beta, onBeta } = yield* fleet
@@ -70,6 +71,11 @@ describe("agent sessions across the fleet", () => {
       const health = (yield* request(alpha, "GET", "/health")).body
       // UserPromptSubmit, PreToolUse, PermissionRequest, Notification, PostToolUse, Stop.
       expect(health).toMatchObject({ hooksIn: 6, hooksRefused: 0 })
+
+      // Quitting it from beta: its end (the SessionEnd hook, then its process gone) reaches beta's client.
+      expect((yield* request(beta, "POST", `/sessions/${id}/input`, { text: "/exit" })).status).toBe(200)
+      const exited = yield* agentUpdate(onBeta, id, (a) => a.state === "exited")
+      expect(exited).toMatchObject({ name: "claude", summary: "ended: prompt_input_exit", choices: [] })
     }), AGENT_TEST_MILLIS)
 
   it.scopedLive("Codex: its approval is read off the screen (notify says nothing of it), its finished turn comes by notify; termfleet wait on beta follows it", () =>
