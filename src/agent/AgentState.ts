@@ -10,7 +10,9 @@
  */
 import { HttpServer } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { baseUrl } from "../config/Address.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
+import { DEFAULT_URL } from "../config/Locations.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import type { AgentName, Session } from "../domain/Model.js"
 import { detectAgent } from "./Detect.js"
@@ -54,11 +56,11 @@ interface Entry {
   readonly title: string
 }
 
-/** The URL this daemon is reached at from this computer. */
-export const localUrl = (address: HttpServer.Address): string => {
-  if (address._tag !== "TcpAddress") return "http://127.0.0.1:7420"
+/** The URL this daemon is reached at from this computer (`https:` when it serves TLS). */
+export const localUrl = (address: HttpServer.Address, tls: boolean): string => {
+  if (address._tag !== "TcpAddress") return DEFAULT_URL
   const host = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname
-  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`
+  return baseUrl({ tls, host, port: address.port })
 }
 
 export const makeAgentState = (url: string) =>
@@ -131,7 +133,8 @@ export const makeAgentState = (url: string) =>
         [SessionEnv.session, sessionId],
         [SessionEnv.url, url],
         [SessionEnv.stateDir, config.stateDir],
-        [SessionEnv.hookToken, hookCredential(Redacted.value(config.token), sessionId)]
+        [SessionEnv.hookToken, hookCredential(Redacted.value(config.token), sessionId)],
+        ...Option.toArray(Option.map(config.tls, (tls) => [SessionEnv.daemonCert, tls.certFile] as const))
       ]
     } satisfies AgentStateService
   })
@@ -140,7 +143,10 @@ export class AgentState extends Context.Tag("termfleet/AgentState")<AgentState, 
   /** Hooks reach this daemon at the address its server listens on. */
   static readonly layer: Layer.Layer<AgentState, never, DaemonConfig | SessionCache | HttpServer.HttpServer> = Layer.effect(
     AgentState,
-    Effect.flatMap(HttpServer.HttpServer, (server) => makeAgentState(localUrl(server.address)))
+    Effect.flatMap(
+      Effect.all([HttpServer.HttpServer, DaemonConfig]),
+      ([server, config]) => makeAgentState(localUrl(server.address, Option.isSome(config.tls)))
+    )
   )
 
   /** For a daemon without a server (tests of tmux alone): hooks are told `url`. */

@@ -17,9 +17,11 @@
  * the daemon wrote it (cut, control characters removed).
  */
 import { execFile } from "node:child_process"
+import { X509Certificate } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
+import type { ConnectionOptions, PeerCertificate } from "node:tls"
 import { DEFAULT_URL, tokenSource } from "../config/Locations.js"
 import { HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, SessionEnv } from "./HookWire.js"
 
@@ -74,12 +76,35 @@ const tokenFor = async (url: string, env: Env): Promise<{ readonly token: string
 }
 
 /**
+ * TLS trusting exactly the certificate in `file`, the one the daemon serves
+ * (`SessionEnv.daemonCert`; it may be self-signed): it alone is the trust
+ * anchor, and the daemon must present it, whatever names it carries (the
+ * hook reaches the daemon at 127.0.0.1, which a certificate rarely names).
+ */
+const trusting = async (file: string): Promise<ConnectionOptions | string> => {
+  try {
+    const pem = await readFile(file, "utf8")
+    const own = new X509Certificate(pem).fingerprint256
+    return {
+      ca: pem,
+      // The file may hold the certificate without the authority that issued it.
+      allowPartialTrustChain: true,
+      checkServerIdentity: (_host: string, peer: PeerCertificate) =>
+        peer.fingerprint256 === own ? undefined : new Error(`the daemon's certificate is not the one in ${file}`)
+    }
+  } catch (error) {
+    return `${SessionEnv.daemonCert} ${JSON.stringify(file)}: ${error instanceof Error ? error.message : String(error)}`
+  }
+}
+
+/**
  * One POST on a connection of its own, closed after: a kept-alive
  * connection would hold the hook (and the agent waiting for it) for seconds.
  */
-const post = (url: URL, body: string, headers: Readonly<Record<string, string>>) =>
+const post = (url: URL, body: string, headers: Readonly<Record<string, string>>, tls: ConnectionOptions) =>
   new Promise<{ readonly status: number; readonly body: string } | Error>((resolve) => {
     const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+      ...tls,
       method: "POST",
       agent: false,
       headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
@@ -113,11 +138,15 @@ export const sendHook = async (agentName: string, payload: string, env: Env): Pr
   const hookToken = env[SessionEnv.hookToken]
   const token = hookToken ? { token: hookToken } : await tokenFor(url, env)
   if (typeof token === "string") return failed(token)
-  const response = await post(new URL(`/hooks/${agent}`, url), payload, {
+  const target = new URL(`/hooks/${agent}`, url)
+  const certFile = env[SessionEnv.daemonCert]
+  const tls = target.protocol === "https:" && certFile ? await trusting(certFile) : {}
+  if (typeof tls === "string") return failed(tls)
+  const response = await post(target, payload, {
     ...(token.token === null ? {} : { authorization: `Bearer ${token.token}` }),
     "content-type": "application/json",
     "x-termfleet-session": session
-  })
+  }, tls)
   if (response instanceof Error) return failed(`the daemon at ${url} did not take the hook: ${response.message}`)
   if (response.status >= 200 && response.status < 300) return { _tag: "Sent" }
   return failed(`the daemon refused the hook (HTTP ${response.status}): ${shown(response.body)}`)

@@ -17,5 +17,7 @@ export const SessionEnv = {
   url: "TERMFLEET_URL",
   stateDir: "TERMFLEET_STATE_DIR",
   /** Good for this session's hook calls alone (`HookCredential.ts`). */
-  hookToken: "TERMFLEET_HOOK_TOKEN"
+  hookToken: "TERMFLEET_HOOK_TOKEN",
+  /** With TLS: the file of the certificate the daemon serves, the one its hooks trust. */
+  daemonCert: "TERMFLEET_DAEMON_CERT"
 } as const

@@ -21,6 +21,8 @@ export interface FleetSettings {
 export interface TlsSettings {
   readonly cert: string
   readonly key: Redacted.Redacted<string>
+  /** Where `cert` was read from (absolute): the hooks in the sessions trust exactly it. */
+  readonly certFile: string
 }
 
 export interface DaemonSettings {

@@ -11,6 +11,7 @@
 import { FileSystem } from "@effect/platform"
 import { Config, ConfigError, Effect, Either, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
+import { resolve } from "node:path"
 import { DEFAULT_HOST, DEFAULT_PORT, type DaemonSettings, defaultSettings, type TlsSettings } from "./DaemonConfig.js"
 import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
@@ -93,7 +94,8 @@ const readTls = (cert: Option.Option<string>, key: Option.Option<string>) =>
     if (Option.isNone(cert) || Option.isNone(key)) return yield* refuse("give both --tls-cert and --tls-key, or neither")
     const tls = {
       cert: yield* readFile("--tls-cert", cert.value),
-      key: Redacted.make(yield* readFile("--tls-key", key.value))
+      key: Redacted.make(yield* readFile("--tls-key", key.value)),
+      certFile: resolve(cert.value)
     }
     // Refused now, with the flags' names, rather than when the server starts. (`node:tls` loads only here: a client command needs none.)
     const { createSecureContext } = yield* Effect.promise(() => import("node:tls"))

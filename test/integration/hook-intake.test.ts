@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { existsSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Limits } from "../../src/domain/Limits.js"
 import type { AgentStatus, Session } from "../../src/domain/Model.js"
@@ -16,6 +16,7 @@ import { startDaemonProcess } from "../support/DaemonProcess.js"
 import { raw } from "../support/RawHttp.js"
 import { hookPayload } from "../support/Screens.js"
 import { tempDir } from "../support/TempDir.js"
+import { certificatesFor } from "../support/TlsRedis.js"
 import { startDaemon, TEST_TOKEN, type TestDaemon } from "../support/TestDaemon.js"
 import { privateTmux, tmuxCli } from "../support/TmuxServer.js"
 import { subscribedClient, type WsClient } from "../support/WsClient.js"
@@ -123,12 +124,16 @@ const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) =
     (frame) => frame.data.agent as AgentStatus
   )
 
-/** What tmux holds as session `id`'s environment. */
+/** The environment tmux gives session `id`'s programs (over tmux's own). */
 const sessionEnvironment = (tmuxSocket: string, id: string) =>
   Effect.gen(function*() {
     const listed = yield* tmuxCli(tmuxSocket, "list-sessions", "-F", "#{session_id} #{@tf_id}")
     const target = listed.split("\n").find((line) => line.endsWith(` ${id}`))!.split(" ")[0]!
-    return yield* tmuxCli(tmuxSocket, "show-environment", "-t", target)
+    const shown = yield* tmuxCli(tmuxSocket, "show-environment", "-t", target)
+    return Object.fromEntries(shown.split("\n").flatMap((line) => {
+      const at = line.indexOf("=")
+      return at > 0 ? [[line.slice(0, at), line.slice(at + 1)]] : []
+    })) as Record<string, string>
   })
 
 describe("hooks of a daemon given its token by --token-file", () => {
@@ -152,8 +157,8 @@ describe("hooks of a daemon given its token by --token-file", () => {
       expect(existsSync(join(stateDir, "token"))).toBe(false)
 
       const environment = yield* sessionEnvironment(tmuxSocket, id)
-      expect(environment).not.toContain(TEST_TOKEN)
-      const credential = /^TERMFLEET_HOOK_TOKEN=(.+)$/m.exec(environment)?.[1]
+      expect(Object.values(environment).join("\n")).not.toContain(TEST_TOKEN)
+      const credential = environment["TERMFLEET_HOOK_TOKEN"]
       expect(credential).toBeDefined()
       const bearer = { authorization: `Bearer ${credential}` }
       const hook = (session: string) =>
@@ -175,5 +180,40 @@ describe("hooks of a daemon given its token by --token-file", () => {
         yield* raw(daemon.url(`/?token=${credential}`))
       ]
       expect(elsewhere.map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401])
+    }), AGENT_TEST_MILLIS)
+})
+
+describe("hooks of a daemon serving TLS", () => {
+  it.scopedLive("a session is told the https URL and the daemon's certificate, which its hook trusts, and nothing else, whatever names it carries", () =>
+    Effect.gen(function*() {
+      // Issued by an authority no session is told of, for a name that is not 127.0.0.1.
+      const certs = yield* certificatesFor("DNS:termfleet.example")
+      const { daemon, tmuxSocket } = yield* daemonWithTokenFile(["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey])
+      const https = (path: string, body?: unknown) =>
+        raw(daemon.url(path), {
+          ca: readFileSync(certs.caCert, "utf8"),
+          servername: "termfleet.example",
+          headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          ...(body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })
+        })
+      const created = yield* https("/sessions", { command: "sh" })
+      expect(created.status).toBe(201)
+      const id: string = created.json.sessionId
+      const given = yield* sessionEnvironment(tmuxSocket, id)
+      expect(given).toMatchObject({ TERMFLEET_URL: daemon.base, TERMFLEET_DAEMON_CERT: certs.serverCert })
+
+      const hook = (env: Readonly<Record<string, string>>) => termfleetWith(env, ["hook", "claude"], hookPayload("claude-Stop"))
+      expect(yield* hook(given)).toMatchObject({ code: 0, stderr: "" })
+      const sessions: ReadonlyArray<Session> = (yield* https("/sessions")).json
+      expect(sessions.find((s) => s.sessionId === id)?.agent).toMatchObject({ name: "claude", state: "done", source: "hook" })
+
+      // Not the daemon's own certificate, though it verifies the daemon's; and none: what Node trusts, which is not this one.
+      const { TERMFLEET_DAEMON_CERT: _, ...untold } = given
+      for (const env of [{ ...given, TERMFLEET_DAEMON_CERT: certs.caCert }, untold]) {
+        const refused = yield* hook(env)
+        expect(refused.code).toBe(1)
+        expect(refused.stderr).toContain("did not take the hook")
+      }
+      expect((yield* https("/health")).json).toMatchObject({ hooksIn: 1, hooksRefused: 0 })
     }), AGENT_TEST_MILLIS)
 })

@@ -1,11 +1,12 @@
 /**
- * HTTP and WebSocket requests with nothing added behind the test's back:
+ * HTTP(S) and WebSocket requests with nothing added behind the test's back:
  * `node:http` sends exactly the headers given (fetch may add its own, and
  * follows redirects), and a refused WebSocket upgrade is answered as its
  * status and body instead of an error.
  */
 import { Effect, type Scope } from "effect"
 import { request as httpRequest } from "node:http"
+import { request as httpsRequest } from "node:https"
 import WebSocket from "ws"
 
 export interface RawResponse {
@@ -24,6 +25,9 @@ export interface RawRequest {
   readonly chunked?: boolean
   /** Sent as written, instead of the URL's path (which is normalised: `/./` and `/../` are resolved). */
   readonly path?: string
+  /** For an `https:` URL: the one authority trusted, and the name the certificate must carry (else the URL's host). */
+  readonly ca?: string
+  readonly servername?: string
 }
 
 const parseJson = (text: string): unknown => {
@@ -39,7 +43,9 @@ export const raw = (url: string, options: RawRequest = {}): Effect.Effect<RawRes
     const headers: Record<string, string> = { ...options.headers }
     if (options.body !== undefined && !options.chunked) headers["content-length"] = String(Buffer.byteLength(options.body))
     const path = options.path === undefined ? {} : { path: options.path }
-    const req = httpRequest(url, { method: options.method ?? "GET", headers, agent: false, ...path }, (res) => {
+    const tls = { ...(options.ca === undefined ? {} : { ca: options.ca }), ...(options.servername === undefined ? {} : { servername: options.servername }) }
+    const request = url.startsWith("https:") ? httpsRequest : httpRequest
+    const req = request(url, { method: options.method ?? "GET", headers, agent: false, ...path, ...tls }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (chunk: Buffer) => chunks.push(chunk))
       res.on("end", () => {

@@ -1,7 +1,7 @@
 /**
  * A `redis-server` speaking TLS only, with a password: a throw-away CA and a
- * server certificate for `localhost` / 127.0.0.1 made with `openssl`, the
- * server on a free port. Everything is removed with the scope.
+ * server certificate (for `localhost` / 127.0.0.1, or the names a test
+ * gives) made with `openssl`, the server on a free port. Everything is removed with the scope.
  */
 import { Effect, type Scope } from "effect"
 import { execFile, spawn } from "node:child_process"
@@ -25,8 +25,8 @@ export interface Certificates {
 
 const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"] as const
 
-/** A CA and a server certificate it signed, valid for DNS:localhost and IP:127.0.0.1. */
-export const makeCertificates: Effect.Effect<Certificates, Error, Scope.Scope> = Effect.gen(function*() {
+/** A CA and a server certificate it signed, valid for `names` (a subjectAltName: `DNS:localhost,IP:127.0.0.1`). */
+export const certificatesFor = (names: string): Effect.Effect<Certificates, Error, Scope.Scope> => Effect.gen(function*() {
   const dir = yield* tempDir("tf-tls")
   yield* openssl(
     dir, "req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=termfleet test CA",
@@ -35,7 +35,7 @@ export const makeCertificates: Effect.Effect<Certificates, Error, Scope.Scope> =
   yield* openssl(dir, "req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
   writeFileSync(
     join(dir, "server.ext"),
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+    `subjectAltName=${names}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`
   )
   yield* openssl(
     dir, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
@@ -43,6 +43,9 @@ export const makeCertificates: Effect.Effect<Certificates, Error, Scope.Scope> =
   )
   return { dir, caCert: join(dir, "ca.crt"), serverCert: join(dir, "server.crt"), serverKey: join(dir, "server.key") }
 })
+
+/** A CA and a server certificate it signed, valid for DNS:localhost and IP:127.0.0.1. */
+export const makeCertificates = certificatesFor("DNS:localhost,IP:127.0.0.1")
 
 export interface TlsRedis {
   readonly tlsPort: number
