@@ -85,6 +85,9 @@ export interface ServerLimits {
   /** Writes (create, input, end) accepted per second, with bursts up to `writeBurst`; more get 429. */
   readonly writesPerSecond: number
   readonly writeBurst: number
+  /** Agents' hook calls, counted apart from the writes (several per tool call, from every agent at once); more get 429. */
+  readonly hooksPerSecond: number
+  readonly hookBurst: number
   /** `--notify-url`: each try's timeout, the retries after a failed one, the first backoff (doubling). */
   readonly notifyTimeoutMillis: number
   readonly notifyRetries: number
@@ -101,6 +104,8 @@ export const defaultLimits: ServerLimits = {
   maxBodyBytes: 256 * 1024,
   writesPerSecond: 20,
   writeBurst: 60,
+  hooksPerSecond: 100,
+  hookBurst: 300,
   notifyTimeoutMillis: 5000,
   notifyRetries: 3,
   notifyBackoffMillis: 500

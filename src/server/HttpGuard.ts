@@ -10,7 +10,9 @@
  * - writes and WebSocket upgrades from another origin are refused, so a page
  *   of another site open in the user's browser cannot reach the daemon;
  * - bodies are bounded and must be JSON: a bad one is a 4xx with a message;
- * - writes are rate-limited, so a runaway script cannot flood the terminals.
+ * - writes are rate-limited, so a runaway script cannot flood the terminals;
+ *   hook calls have a bucket of their own, so busy agents and the user's
+ *   typing (answering them, say) never take each other's turn.
  */
 import { HttpIncomingMessage, HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option, Redacted } from "effect"
@@ -20,7 +22,7 @@ import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Stats } from "../runtime/Stats.js"
 import { hostCheck } from "./Host.js"
 import { originAllowed } from "./Origin.js"
-import { fullBucket, take } from "./RateLimit.js"
+import { fullBucket, type Rate, take } from "./RateLimit.js"
 
 export const TOKEN_COOKIE = "termfleet_token"
 
@@ -53,6 +55,17 @@ const ownPath = (url: URL) => `/${url.pathname.replace(/^\/+/, "")}${url.search}
 const isHookCall = (request: HttpServerRequest.HttpServerRequest) =>
   request.method === "POST" && /^\/hooks\/[a-z]+(\?|$)/.test(request.url)
 
+/** Takes from a bucket of `rate` of its own: answers how long to wait (ms), 0 when taken. */
+const limiter = (rate: Rate) =>
+  Effect.map(Clock.currentTimeMillis, (start) => {
+    let bucket = fullBucket(rate, start)
+    return Effect.map(Clock.currentTimeMillis, (now) => {
+      const taken = take(rate, bucket, now)
+      bucket = taken.bucket
+      return taken.waitMillis
+    })
+  })
+
 const hasBody = (method: string) => method === "POST" || method === "PUT" || method === "PATCH"
 
 export const HttpGuard = HttpLayerRouter.middleware(
@@ -69,13 +82,8 @@ export const HttpGuard = HttpLayerRouter.middleware(
         request.url.startsWith("/hooks/")
           ? Effect.tap(effect, (response) => stats.add(response.status < 300 ? "hooksIn" : "hooksRefused"))
           : effect)
-    const rate = { perSecond: limits.writesPerSecond, burst: limits.writeBurst }
-    let bucket = fullBucket(rate, yield* Clock.currentTimeMillis)
-    const admitWrite = Effect.map(Clock.currentTimeMillis, (now) => {
-      const taken = take(rate, bucket, now)
-      bucket = taken.bucket
-      return taken.waitMillis
-    })
+    const admitWrite = yield* limiter({ perSecond: limits.writesPerSecond, burst: limits.writeBurst })
+    const admitHook = yield* limiter({ perSecond: limits.hooksPerSecond, burst: limits.hookBurst })
     return (app) => Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!hosts.allowed(request.headers["host"])) {
@@ -85,7 +93,8 @@ export const HttpGuard = HttpLayerRouter.middleware(
       const fromQuery = url.searchParams.get("token") ?? undefined
 
       const presented = bearer(request.headers["authorization"]) ?? request.cookies[TOKEN_COOKIE] ?? fromQuery
-      const hookSession = isHookCall(request) ? request.headers["x-termfleet-session"] : undefined
+      const hookCall = isHookCall(request)
+      const hookSession = hookCall ? request.headers["x-termfleet-session"] : undefined
       const admitted = tokenMatches(token, presented) ||
         (hookSession !== undefined && tokenMatches(hookCredential(token, hookSession), presented))
       if (!admitted) {
@@ -97,9 +106,10 @@ export const HttpGuard = HttpLayerRouter.middleware(
         return refuse(403, "Forbidden", "requests from another origin are refused")
       }
       if (writes) {
-        const waitMillis = yield* admitWrite
+        const waitMillis = yield* (hookCall ? admitHook : admitWrite)
         if (waitMillis > 0) {
-          return refuse(429, "TooManyRequests", `at most ${limits.writesPerSecond} writes per second`).pipe(
+          const most = hookCall ? `${limits.hooksPerSecond} hook calls` : `${limits.writesPerSecond} writes`
+          return refuse(429, "TooManyRequests", `at most ${most} per second`).pipe(
             HttpServerResponse.setHeader("retry-after", String(Math.ceil(waitMillis / 1000)))
           )
         }

@@ -2,8 +2,9 @@
  * Bounded input: HTTP bodies (413), WebSocket frames (close 1009, from the
  * frame header on: a real daemon process is sent a huge one, and its memory
  * is read from /proc), input text (400), WebSocket clients (`too_many_clients`, close 1013) and the
- * write rate (429 with retry-after; the bucket refills on Effect's Clock, so
- * the rate test runs on the TestClock and moves time itself).
+ * write rate (429 with retry-after; hook calls in a bucket of their own; the
+ * buckets refill on Effect's Clock, so the rate tests run on the TestClock
+ * and move time themselves).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, type Scope, TestClock } from "effect"
@@ -15,6 +16,7 @@ import { defaultLimits, Limits } from "../../src/domain/Limits.js"
 import { startDaemonProcess } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { json, raw, untilClosed } from "../support/RawHttp.js"
+import { hookPayload } from "../support/Screens.js"
 import { tempDir } from "../support/TempDir.js"
 import { startDaemon, type TestDaemon } from "../support/TestDaemon.js"
 import { privateTmux } from "../support/TmuxServer.js"
@@ -314,5 +316,34 @@ describe("write rate", () => {
       yield* TestClock.adjust("1 second")
       expect((yield* write).status).toBe(404)
       expect((yield* write).status).toBe(429)
+    }))
+
+  it.scoped("hook calls have a bucket of their own: a burst of them past the writes' never refuses the user's input, nor the user's writes a hook call", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("sec", Option.none(), {
+        limits: { ...defaultLimits, writesPerSecond: 1, writeBurst: 3, hooksPerSecond: 1, hookBurst: 6 }
+      })
+      const session = (yield* post(daemon, "/sessions", json({ command: "cat" }))).json.sessionId
+      const hook = raw(daemon.httpUrl("/hooks/claude"), {
+        method: "POST",
+        headers: { ...daemon.authHeaders, "content-type": "application/json", "x-termfleet-session": session },
+        body: hookPayload("claude-Stop")
+      })
+      const input = post(daemon, `/sessions/${session}/input`, json({ text: "typed\n" }))
+
+      // The burst of hooks, twice the writes' (which the creation above took one of).
+      for (let i = 1; i <= 6; i++) expect({ hook: i, status: (yield* hook).status }).toEqual({ hook: i, status: 204 })
+      const limited = yield* hook
+      expect(limited.status).toBe(429)
+      expect(limited.json.message).toMatch(/1 hook calls? per second/)
+      expect((yield* input).status).toBe(200)
+      expect((yield* input).status).toBe(200)
+      expect((yield* input).status).toBe(429)
+
+      // Both buckets full again; the writes spent, hooks are still taken.
+      yield* TestClock.adjust("10 seconds")
+      for (let i = 1; i <= 3; i++) expect({ input: i, status: (yield* input).status }).toEqual({ input: i, status: 200 })
+      expect((yield* input).status).toBe(429)
+      expect((yield* hook).status).toBe(204)
     }))
 })
