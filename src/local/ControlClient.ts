@@ -153,6 +153,12 @@ export const openControlClient = (
         return onReply({ lines: [done ? "tmux control client ended" : "command refused"], failed: true })
       }
       pending.push(onReply)
+      // The commands of one turn go to tmux in one write, so it reads and runs them together (a pipe's
+      // start and the captures it follows, with no read of the pane between them).
+      if (!child.stdin.writableCorked) {
+        child.stdin.cork()
+        process.nextTick(() => child.stdin.uncork())
+      }
       child.stdin.write(`${command}\n`)
     }
 

@@ -95,6 +95,14 @@ export interface FollowedSession {
   /** tmux's id of the session (`$3`). */
   readonly tmuxId: string
   readonly client: ControlClient
+  /**
+   * The pane's output is read elsewhere (`pipe-pane`) while the scope lasts:
+   * its `%output` is paused on purpose for this client, not continued, and
+   * what the pipe reads is told with `wrote`.
+   */
+  readonly piped: (pane: string) => Effect.Effect<void, never, Scope.Scope>
+  /** The session's panes wrote something this client was not told of (a piped pane). */
+  readonly wrote: () => void
 }
 
 /** While a pane keeps writing, its session's lastOutput is captured again at most this often. */
@@ -172,6 +180,8 @@ interface Followed {
   readonly openedAt: number
   ended: boolean
   readonly listeners: Set<(notification: Notification) => void>
+  /** Panes whose `%output` is paused on purpose (their output is piped). */
+  readonly piped: Set<string>
 }
 
 const sameSession = Schema.equivalence(Session)
@@ -249,8 +259,10 @@ export const makeLocalSessions: Effect.Effect<
           dirty.add(sessionId)
           break
         case "Pause":
-          // This daemon fell behind: the pane goes on, its listeners resync.
-          entry.client.request(`refresh-client -A ${quote(`${notification.pane}:continue`)}`, () => {})
+          // This daemon fell behind: the pane goes on, its listeners resync. A piped pane was paused on purpose.
+          if (!entry.piped.has(notification.pane)) {
+            entry.client.request(`refresh-client -A ${quote(`${notification.pane}:continue`)}`, () => {})
+          }
           dirty.add(sessionId)
           break
         case "SessionRenamed":
@@ -288,7 +300,8 @@ export const makeLocalSessions: Effect.Effect<
           scope,
           openedAt: now,
           ended: false,
-          listeners: new Set()
+          listeners: new Set(),
+          piped: new Set()
         }
         followed.set(row.sessionId, entry)
         // A client that ends means the session is gone (or its client was detached): the listing tells which.
@@ -478,7 +491,21 @@ export const makeLocalSessions: Effect.Effect<
         entry.listeners.add(listener)
         return Effect.as(
           Effect.addFinalizer(() => Effect.sync(() => entry.listeners.delete(listener))),
-          { tmuxId: entry.row.tmuxId, client: entry.client }
+          {
+            tmuxId: entry.row.tmuxId,
+            client: entry.client,
+            piped: (pane) =>
+              Effect.acquireRelease(Effect.sync(() => entry.piped.add(pane)), () =>
+                Effect.sync(() => {
+                  entry.piped.delete(pane)
+                  entry.client.request(`refresh-client -A ${quote(`${pane}:continue`)}`, () => {})
+                })),
+            wrote: () => {
+              entry.lastOutputAt = clock.unsafeCurrentTimeMillis()
+              dirty.add(sessionId)
+              signal()
+            }
+          } satisfies FollowedSession
         )
       })
 

@@ -29,7 +29,9 @@ export const PaneInfo = Schema.Struct({
   insert: Flag,
   wrap: Flag,
   scrollTop: Count,
-  scrollBottom: Count
+  scrollBottom: Count,
+  /** The pane's output already goes to a `pipe-pane` command (the user's, or this daemon's). */
+  piped: Flag
 })
 export type PaneInfo = typeof PaneInfo.Type
 
@@ -47,7 +49,8 @@ const infoColumns: ReadonlyArray<readonly [keyof PaneInfo, string]> = [
   ["insert", "#{insert_flag}"],
   ["wrap", "#{wrap_flag}"],
   ["scrollTop", "#{scroll_region_upper}"],
-  ["scrollBottom", "#{scroll_region_lower}"]
+  ["scrollBottom", "#{scroll_region_lower}"],
+  ["piped", "#{pane_pipe}"]
 ]
 
 const decodeInfo = Schema.decodeUnknownEither(PaneInfo)

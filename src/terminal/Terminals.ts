@@ -6,22 +6,37 @@
  * bytes after it. Keys go to tmux through the same control client, as hex
  * (`send-keys -H`), in the order they come.
  *
+ * The pane's output is read through a pipe (`PanePipe`: `pipe-pane` into a
+ * FIFO, with the pane's `%output` paused for the control client), which
+ * costs tmux a fraction of control mode's escaping; a pane that already has
+ * a pipe of the user's, or whose pipe could not start or stopped, is read
+ * from the control client's `%output` instead.
+ *
  * The state is built from tmux (`capture-pane -e` and the pane's modes) when
  * watching starts, and built again when output was lost (tmux paused the
  * pane for this daemon, or parsing fell too far behind): viewers then get a
- * fresh snapshot of a new epoch. A session nobody watches any more is let go
+ * fresh snapshot of a new epoch. A new pipe is started in the same write as
+ * the captures: tmux runs them together, and a pipe starts at the pane's
+ * parsed offset, so its first byte is the first after the captures.
+ *
+ * A size change comes through the control client and a piped pane's bytes
+ * through the pipe: bytes written just before a resize may be parsed after
+ * it (both tmux and xterm.js reflow lines; a full-screen program redraws). A session nobody watches any more is let go
  * `LINGER` later, so a viewer that reconnects meanwhile resumes where it was.
  *
  * Sizes: a pane has one size. The viewer who attached, typed or resized last
  * sets it (`resize-window`), like tmux's `window-size latest`; when the last
  * viewer leaves, the window goes back to tmux's own sizing.
  */
-import { Context, Deferred, Effect, Either, ExecutionStrategy, Exit, Fiber, Layer, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, Either, ExecutionStrategy, Exit, Fiber, Layer, Option, Schema, Scope } from "effect"
+import { join } from "node:path"
+import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import { type Cols, type Position, type Rows, TerminalClosedReason } from "../domain/TerminalProtocol.js"
 import type { FollowedSession } from "../local/LocalSessions.js"
 import { LocalSessions } from "../local/LocalSessions.js"
 import { type Notification, quote, sendBytesCommands } from "../local/ControlMode.js"
+import { openPanePipe, preparePipeFolder, unpipeCommand } from "./PanePipe.js"
 import { captureCommands, type PaneInfo, paneInfoCommand, parsePaneInfo, replayOf } from "./PaneScreen.js"
 import type { PaneTerminal, ViewerSink } from "./PaneTerminal.js"
 
@@ -84,6 +99,13 @@ interface ViewerEntry {
   detach: (() => void) | undefined
 }
 
+/** One pipe of a pane, read until its scope closes. */
+interface Pipe {
+  readonly scope: Scope.CloseableScope
+  /** Bytes read before the terminal they follow was built; undefined once it takes them. */
+  waiting: Array<Buffer> | undefined
+}
+
 interface Watched {
   readonly sessionId: string
   /** The class of its terminals, loaded before watching began. */
@@ -95,6 +117,10 @@ interface Watched {
   terminal: PaneTerminal | undefined
   /** Output of the pane is taken only once the capture it follows has answered. */
   live: boolean
+  /** While the pane is read through pipes: what they live in (stopping the pipe and continuing `%output` when closed). */
+  piping: Scope.CloseableScope | undefined
+  /** The pipe the terminal is fed from, or the one being started; undefined when fed from `%output`. */
+  pipe: Pipe | undefined
   readonly viewers: Set<ViewerEntry>
   readonly ready: Deferred.Deferred<void, TerminalUnavailable>
   linger: Fiber.RuntimeFiber<void> | undefined
@@ -108,7 +134,14 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
     Terminals,
     Effect.gen(function*() {
       const local = yield* LocalSessions
+      const config = yield* DaemonConfig
       const clock = yield* Effect.clock
+      // Without a folder for FIFOs, panes are read from `%output`.
+      const pipeFolder = yield* preparePipeFolder(config.stateDir).pipe(
+        Effect.tapError((error) => Effect.logWarning(`terminals are read through control mode: ${error.message}`)),
+        Effect.option
+      )
+      let pipes = 0
       const layerScope = yield* Effect.scope
       const watched = new Map<string, Watched>()
       let lastEpoch = 0
@@ -130,23 +163,67 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         if (entry.terminal !== undefined) viewerEntry.detach = entry.terminal.addViewer(viewerEntry.viewer, from)
       }
 
+      /** The pane is read from `%output` from now on: its pipes are stopped, and its output continued. */
+      const unpipe = (entry: Watched) => {
+        const piping = entry.piping
+        entry.piping = undefined
+        entry.pipe = undefined
+        return piping === undefined ? Effect.void : Scope.close(piping, Exit.void)
+      }
+
       /**
        * Captures the pane and starts a new terminal from it. Output that tmux
        * read before the captures ran is in them; output after the last answer
        * is fed to the new terminal: the reply sits exactly between the two in
-       * the control client's stream.
+       * the control client's stream, and a pipe started with the captures
+       * starts after them.
        */
       const rebuild = (entry: Watched, info: PaneInfo, done: () => void) => {
         entry.live = false
+        const piping = entry.piping
+        if (piping === undefined || Option.isNone(pipeFolder)) return capture(entry, info, undefined, undefined, done)
+        const pipe: Pipe = { scope: Effect.runSync(Scope.fork(piping, ExecutionStrategy.sequential)), waiting: [] }
+        const onData = (data: Buffer) => {
+          entry.followed.wrote()
+          if (entry.pipe !== pipe) return
+          if (pipe.waiting === undefined) return entry.terminal?.feed(data)
+          pipe.waiting.push(data)
+        }
+        // tmux stopped the pipe (someone piped the pane elsewhere): the pane is read from `%output` again.
+        const onEnd = () => {
+          if (entry.pipe === pipe && !entry.ended) Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+        }
+        const path = join(pipeFolder.value, String(++pipes))
+        Effect.runCallback(Scope.extend(openPanePipe(path, info.pane, onData, onEnd), pipe.scope), {
+          onExit: (exit) => {
+            if (entry.ended || entry.piping !== piping) return done()
+            if (Exit.isFailure(exit)) return Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => capture(entry, entry.info, undefined, undefined, done))))
+            const previous = entry.pipe
+            entry.pipe = pipe
+            if (previous !== undefined) Effect.runFork(Scope.close(previous.scope, Exit.void))
+            capture(entry, entry.info, exit.value, pipe, done)
+          }
+        })
+      }
+
+      const capture = (entry: Watched, info: PaneInfo, pipeStart: string | undefined, pipe: Pipe | undefined, done: () => void) => {
         const client = entry.followed.client
         const captures: Array<ReadonlyArray<string>> = []
+        if (pipeStart !== undefined) {
+          client.request(pipeStart, (reply) => {
+            if (!reply.failed || entry.pipe !== pipe) return
+            Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+          })
+          // Paused for this client alone, so tmux does not escape the bytes for it as well; still read (the pipe).
+          client.request(`refresh-client -A ${quote(`${info.pane}:pause`)}`, () => {})
+        }
         const commands = [...captureCommands(info, Limits.terminalScrollback), paneInfoCommand(info.pane)]
         commands.forEach((command, i) =>
           client.request(command, (reply) => {
             if (i < commands.length - 1) return void captures.push(reply.lines)
             const latest = reply.failed ? Either.left("") : parsePaneInfo(reply.lines[0] ?? "")
             const now = Either.getOrElse(latest, () => info)
-            if (reply.failed || captures.length !== commands.length - 1 || entry.ended) return done()
+            if (reply.failed || captures.length !== commands.length - 1 || entry.ended || entry.pipe !== pipe) return done()
             entry.info = now
             const previous = entry.terminal
             const terminal = new entry.PaneTerminal(
@@ -160,6 +237,11 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
             entry.live = true
             previous?.dispose()
             for (const viewerEntry of entry.viewers) attachViewer(entry, viewerEntry, undefined)
+            if (pipe !== undefined) {
+              const waiting = pipe.waiting ?? []
+              pipe.waiting = undefined
+              for (const data of waiting) terminal.feed(data)
+            }
             done()
           })
         )
@@ -168,10 +250,11 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
       const listener = (entry: Watched) => (notification: Notification) => {
         switch (notification._tag) {
           case "Output":
-            if (entry.live && notification.pane === entry.info.pane) entry.terminal?.feed(notification.data)
+            if (entry.live && entry.piping === undefined && notification.pane === entry.info.pane) entry.terminal?.feed(notification.data)
             return
           case "Pause":
-            if (notification.pane === entry.info.pane) rebuild(entry, entry.info, () => {})
+            // A piped pane's is this daemon's own.
+            if (entry.piping === undefined && notification.pane === entry.info.pane) rebuild(entry, entry.info, () => {})
             return
           case "LayoutChange":
             if (notification.window !== entry.info.window) return
@@ -219,6 +302,8 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
             info,
             terminal: undefined,
             live: false,
+            piping: undefined,
+            pipe: undefined,
             viewers: new Set(),
             ready,
             linger: undefined,
@@ -226,6 +311,14 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           }
           entry = created
           watched.set(sessionId, created)
+          // A pane the user pipes somewhere is left to its pipe: read from `%output`.
+          if (Option.isSome(pipeFolder) && !info.piped) {
+            const piping = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+            // Closed first: the pipe stops, then the pane's `%output` continues.
+            yield* Scope.extend(followed.piped(info.pane), piping)
+            yield* Scope.addFinalizer(piping, Effect.sync(() => followed.client.request(unpipeCommand(info.pane), () => {})))
+            created.piping = piping
+          }
           // The session ended: its viewers are told, and it is forgotten. Not in the entry's own scope, which
           // forgetting closes (a fiber closing the scope it runs in would wait for itself). Not in the entry's own scope, which
           // forgetting closes (a fiber closing the scope it runs in would wait for itself).

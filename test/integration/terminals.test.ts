@@ -9,6 +9,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { Limits } from "../../src/domain/Limits.js"
 import { COLOURS_THEN_FULL_SCREEN, lineCounts, newSession, numberedLines, paneSize, screenOf, tmuxTarget } from "../support/Panes.js"
 import { startDaemon } from "../support/TestDaemon.js"
@@ -45,6 +47,39 @@ describe("live terminals on one daemon", () => {
       const lateSnapshot = late.frames().find((frame) => frame.event === "terminal_snapshot")!
       expect(lateSnapshot.data.data).toContain("\u001b[?1049h")
       expect(lateSnapshot.data.data).toContain("\u001b[?1h")
+    }))
+
+  it.scopedLive("a watched pane is read through a pipe, its session still follows its output; a pipe of the user's is kept", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("alpha", Option.none())
+      const tmux = (...args: ReadonlyArray<string>) => Effect.map(tmuxCli(daemon.settings.tmuxSocket, ...args), (out) => out.trim())
+      const sessions = yield* connectViewer(daemon.wsUrl)
+      yield* sessions.send({ type: "subscribe", topic: "sessions" })
+      const viewer = yield* connectViewer(daemon.wsUrl)
+
+      const cat = yield* newSession(daemon, "cat")
+      const target = yield* tmuxTarget(daemon, cat)
+      yield* viewer.send({ type: "attach", sessionId: cat, cols: 80, rows: 24 })
+      yield* viewer.waitUntil("the snapshot", () => viewer.events().includes("terminal_snapshot"))
+      expect(yield* tmux("display-message", "-p", "-t", target, "#{pane_pipe}")).toBe("1")
+      yield* viewer.send({ type: "keys", sessionId: cat, data: "through the pipe\r" })
+      yield* viewer.waitForScreen(/through the pipe\nthrough the pipe/)
+      expect(yield* viewer.screen).toEqual(yield* screenOf(daemon, target))
+      // What the pipe reads is the session's output too: its lastOutput follows.
+      yield* sessions.waitUntil("the session's lastOutput", () =>
+        sessions.frames().some((frame) =>
+          frame.event === "session_updated" && frame.data.sessionId === cat && String(frame.data.lastOutput).includes("through the pipe")))
+
+      // The user pipes this pane into a file: the daemon leaves that pipe alone and reads the pane from %output.
+      const own = yield* newSession(daemon, "cat")
+      const ownTarget = yield* tmuxTarget(daemon, own)
+      const log = join(daemon.settings.stateDir, "users-own-pipe.log")
+      yield* tmux("pipe-pane", "-O", "-t", ownTarget, `cat >> '${log}'`)
+      yield* viewer.send({ type: "attach", sessionId: own, cols: 80, rows: 24 })
+      yield* viewer.send({ type: "keys", sessionId: own, data: "kept\r" })
+      yield* viewer.waitForScreen(/kept\nkept/)
+      expect(yield* tmux("display-message", "-p", "-t", ownTarget, "#{pane_pipe}")).toBe("1")
+      yield* viewer.waitUntil("the user's pipe writing", () => existsSync(log) && readFileSync(log, "utf8").includes("kept"))
     }))
 
   it.scopedLive("a local-only daemon refuses a session of another computer: terminal_closed, unavailable", () =>

@@ -151,14 +151,14 @@ describe("PaneScreen", () => {
   const info = (fields: Partial<Record<string, string>> = {}) =>
     Either.getOrThrow(parsePaneInfo(Object.values({
       pane: "%3", window: "@1", cols: "20", rows: "5", cursorX: "4", cursorY: "2", alternate: "0", cursorVisible: "1",
-      applicationCursor: "0", applicationKeypad: "0", insert: "0", wrap: "1", scrollTop: "0", scrollBottom: "4",
+      applicationCursor: "0", applicationKeypad: "0", insert: "0", wrap: "1", scrollTop: "0", scrollBottom: "4", piped: "0",
       ...fields
     }).join("\t")))
 
   it("parsePaneInfo decodes tmux's answer, or says what is wrong", () => {
     expect(info()).toMatchObject({ pane: "%3", window: "@1", cols: 20, rows: 5, cursorX: 4, alternate: false, wrap: true })
     expect(Either.isLeft(parsePaneInfo("%3\t@1"))).toBe(true)
-    expect(Either.isLeft(parsePaneInfo(["%3", "@1", "x", ...Array(11).fill("0")].join("\t")))).toBe(true)
+    expect(Either.isLeft(parsePaneInfo(["%3", "@1", "x", ...Array(12).fill("0")].join("\t")))).toBe(true)
   })
 
   it("replayOf rebuilds the screen, the cursor and the modes; the alternate screen over the normal one", async () => {
