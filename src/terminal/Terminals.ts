@@ -338,11 +338,14 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
           return created
         })
 
+      // One start at a time: viewers attaching together (a local one and a peer's) share one terminal, and a
+      // pane gets one pipe (a second would replace the first).
+      const starting = yield* Effect.makeSemaphore(1)
       const watch = (sessionId: string): Effect.Effect<Watched, TerminalUnavailable> =>
-        Effect.suspend(() => {
+        starting.withPermits(1)(Effect.suspend(() => {
           const found = watched.get(sessionId)
           return found !== undefined && !found.ended ? Effect.succeed(found) : start(sessionId)
-        }).pipe(
+        })).pipe(
           Effect.tap((entry) => Deferred.await(entry.ready)),
           Effect.tapError(() => Effect.sync(() => watched.delete(sessionId)))
         )

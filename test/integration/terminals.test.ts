@@ -82,6 +82,20 @@ describe("live terminals on one daemon", () => {
       yield* viewer.waitUntil("the user's pipe writing", () => existsSync(log) && readFileSync(log, "utf8").includes("kept"))
     }))
 
+  it.scopedLive("viewers attaching at once share one terminal of the pane (one epoch of positions)", () =>
+    Effect.gen(function*() {
+      const daemon = yield* startDaemon("alpha", Option.none())
+      const sessionId = yield* newSession(daemon, "cat")
+      const viewers = yield* Effect.all([connectViewer(daemon.wsUrl), connectViewer(daemon.wsUrl), connectViewer(daemon.wsUrl)])
+      yield* Effect.forEach(viewers, (viewer) => viewer.send({ type: "attach", sessionId, cols: 80, rows: 24 }), { concurrency: "unbounded" })
+      const epochs = yield* Effect.forEach(viewers, (viewer) =>
+        Effect.map(
+          viewer.waitUntil("the snapshot", () => viewer.events().includes("terminal_snapshot")),
+          () => String(viewer.frames().find((frame) => frame.event === "terminal_snapshot")!.data.position).split("-")[0]
+        ))
+      expect(new Set(epochs).size).toBe(1)
+    }))
+
   it.scopedLive("a local-only daemon refuses a session of another computer: terminal_closed, unavailable", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("alpha", Option.none())
