@@ -1,8 +1,10 @@
 /**
  * `--notify-url URL`: when an agent session of this computer starts waiting
  * or finishes, POST a JSON event to the URL (a phone push service, a chat
- * webhook). Only the daemon that owns a session sends, so a fleet sends one
- * notification per event, not one per daemon.
+ * webhook), with a link that opens the session on the dashboard where
+ * people open it (`--public-url`, else the address listened on). Only the
+ * daemon that owns a session sends, so a fleet sends one notification per
+ * event, not one per daemon.
  *
  * Sending never holds anything up: events go through a bounded queue (the
  * oldest dropped when it is full) to a few concurrent senders; each try has
@@ -10,13 +12,13 @@
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
+import { dashboardUrl } from "../config/Address.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Limits } from "../domain/Limits.js"
 import type { AgentStateName, AgentStatus, Session } from "../domain/Model.js"
 import { sessionFragment } from "../domain/SessionLink.js"
 import { surviving } from "../runtime/Survive.js"
-import { localUrl } from "./AgentState.js"
 
 /** What the webhook receives. `text` is the event in one line, for chat webhooks that show a `text` field. */
 export interface NotifyEvent {
@@ -69,7 +71,14 @@ export const Notifier = Layer.scopedDiscard(
     const url = config.notifyUrl.value
     const { notifyBackoffMillis, notifyRetries, notifyTimeoutMillis } = config.limits
     const cache = yield* SessionCache
-    const dashboard = localUrl((yield* HttpServer.HttpServer).address, Option.isSome(config.tls))
+    const { address } = yield* HttpServer.HttpServer
+    // Where the person the event reaches opens the dashboard: not necessarily on this computer.
+    const dashboard = dashboardUrl({
+      publicUrl: config.publicUrl,
+      tls: Option.isSome(config.tls),
+      host: config.host,
+      port: address._tag === "TcpAddress" ? address.port : config.port
+    })
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const outbox = yield* Queue.sliding<NotifyEvent>(Limits.notifyQueue)
     const senders = yield* Effect.makeSemaphore(Limits.notifySenders)

@@ -1,9 +1,11 @@
 /**
- * Where the daemon listens: the host and port flags' rules, and the URL
- * clients use (whether an address is this computer only: `Locations.ts`).
+ * Where the daemon listens and is reached: the host, port and public URL
+ * flags' rules, the URL clients use, and the dashboard's address for links
+ * (whether an address is this computer only: `Locations.ts`).
  */
-import { Schema } from "effect"
+import { Option, Schema } from "effect"
 import { isIPv6 } from "node:net"
+import { hostname } from "node:os"
 import { PlainDecimal } from "./Flag.js"
 import { isIPv4 } from "./Locations.js"
 
@@ -32,3 +34,36 @@ export const Port = PlainDecimal.pipe(
 /** `http://127.0.0.1:7420`, `https://[::1]:7420` */
 export const baseUrl = (options: { readonly tls: boolean; readonly host: string; readonly port: number }): string =>
   `${options.tls ? "https" : "http"}://${isIPv6(options.host) ? `[${options.host}]` : options.host}:${options.port}`
+
+/**
+ * The dashboard's address as people open it (a reverse proxy's, a DNS
+ * name): absolute http(s), kept as the URL parser writes it. Links add a
+ * fragment to it, so it has none, nor a query; nor a password, which would
+ * travel in every link.
+ */
+export const PublicUrl = Schema.transform(
+  Schema.String.pipe(Schema.filter((raw) => {
+    const url = URL.canParse(raw) ? new URL(raw) : undefined
+    return (url !== undefined && (url.protocol === "http:" || url.protocol === "https:") && url.search === "" && url.hash === "" &&
+      url.username === "" && url.password === "") ||
+      "expected an absolute http:// or https:// URL, without user, ?query or #fragment"
+  })),
+  Schema.String,
+  { strict: true, decode: (raw) => new URL(raw).href, encode: (url) => url }
+)
+
+/** `0.0.0.0` or `::`: every interface, an address to listen on but not one to open. */
+export const isEveryInterface = (host: string): boolean => host === "0.0.0.0" || host === "::"
+
+/**
+ * Where people open this daemon's dashboard, without a trailing '/': the
+ * public URL when given, else the address it listens on (`https` with TLS;
+ * on every interface, this computer's name, which it answers to).
+ */
+export const dashboardUrl = (
+  options: { readonly publicUrl: Option.Option<string>; readonly tls: boolean; readonly host: string; readonly port: number }
+): string =>
+  Option.match(options.publicUrl, {
+    onSome: (url) => url.replace(/\/$/, ""),
+    onNone: () => baseUrl({ ...options, host: isEveryInterface(options.host) ? hostname() : options.host })
+  })

@@ -54,6 +54,8 @@ export interface DaemonSettings {
   readonly discoveryMillis: number
   /** Where to POST an event when an agent session of this computer starts waiting or finishes. */
   readonly notifyUrl: Option.Option<string>
+  /** The dashboard's address as people open it, for links to it (`None`: the address listened on). */
+  readonly publicUrl: Option.Option<string>
   readonly limits: ServerLimits
 }
 
@@ -81,6 +83,7 @@ export const defaultSettings = (overrides: Partial<DaemonSettings> = {}): Daemon
   heartbeatMillis: 20_000,
   discoveryMillis: 5_000,
   notifyUrl: Option.none(),
+  publicUrl: Option.none(),
   limits: defaultLimits,
   ...overrides
 })

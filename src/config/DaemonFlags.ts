@@ -6,7 +6,7 @@ import * as Options from "@effect/cli/Options"
 import { Config, Either, Schema } from "effect"
 import { defaultLimits } from "../domain/Limits.js"
 import { ComputerName } from "../domain/Model.js"
-import { Host, Port } from "./Address.js"
+import { Host, Port, PublicUrl } from "./Address.js"
 import { flag, PlainDecimal } from "./Flag.js"
 import { checkRedisUrl, withoutPassword } from "./RedisAddress.js"
 
@@ -88,6 +88,13 @@ export const daemonFlags = {
     schema: NotifyUrl,
     value: "URL",
     about: "POST an event here when an agent session of this computer starts waiting or finishes"
+  }),
+  publicUrl: flag("public-url", {
+    env: "TERMFLEET_PUBLIC_URL",
+    schema: PublicUrl,
+    value: "URL",
+    about: "the address people open the dashboard at (a proxy's, a DNS name), for the links of --notify-url; " +
+      "its host is answered too (default: the address listened on)"
   }),
   maxClients: flag("max-clients", {
     env: "TERMFLEET_MAX_CLIENTS",

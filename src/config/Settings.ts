@@ -173,6 +173,7 @@ export const readSettings = (
       stateDir,
       takeOver: flags.takeOver,
       notifyUrl: flags.notifyUrl,
+      publicUrl: flags.publicUrl,
       limits: { ...defaultLimits, maxClients: Option.getOrElse(flags.maxClients, () => defaultLimits.maxClients) },
       // An empty SHELL counts as none, as login(1) does.
       shell: yield* fromConfig(Config.string("SHELL").pipe(Config.withDefault(""), Config.map((shell) => shell || "/bin/sh")))

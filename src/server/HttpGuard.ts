@@ -74,7 +74,7 @@ export const HttpGuard = HttpLayerRouter.middleware(
     const { limits } = config
     const token = Redacted.value(config.token)
     const { address } = yield* HttpServer.HttpServer
-    const hosts = hostCheck(config.host, address._tag === "TcpAddress" ? address.port : 0)
+    const hosts = hostCheck(config.host, address._tag === "TcpAddress" ? address.port : 0, Option.getOrUndefined(config.publicUrl))
     const stats = yield* Stats
     /** Every hook call, taken or refused (token, body, session), is counted for /health. */
     const countHooks = <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>

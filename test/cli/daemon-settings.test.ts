@@ -58,6 +58,15 @@ describe("termfleet daemon: settings", () => {
       expect(Redacted.value(settings.token)).toBe(TOKEN)
     }))
 
+  it.scoped("--public-url or TERMFLEET_PUBLIC_URL: an absolute http(s) URL, as the URL parser writes it; none by default", () =>
+    Effect.gen(function*() {
+      expect((yield* settingsOf({})).publicUrl).toEqual(Option.none())
+      expect((yield* settingsOf({}, "--public-url", "https://Fleet.Example")).publicUrl).toEqual(Option.some("https://fleet.example/"))
+      expect((yield* settingsOf({ TERMFLEET_PUBLIC_URL: "http://laptop.lan:7420/termfleet/" })).publicUrl).toEqual(
+        Option.some("http://laptop.lan:7420/termfleet/")
+      )
+    }))
+
   const hosts: ReadonlyArray<readonly [string, string]> = [
     ["[::1]", "::1"],
     ["::1", "::1"],
@@ -86,6 +95,11 @@ describe("termfleet daemon: settings", () => {
     ["a Sentinel without a port number", {}, ["--redis", "redis+sentinel://a:x/m"], `expected host:port for each Sentinel, not 'a:x'`],
     ["a Sentinel on port 0", {}, ["--redis", "redis+sentinel://a:0/m"], `expected host:port for each Sentinel, not 'a:0'`],
     ["a prefix with a space", {}, ["--prefix", "a b"], `--prefix "a b"`],
+    ["a public URL without a scheme", {}, ["--public-url", "fleet.example"], `--public-url "fleet.example": expected an absolute http:// or https:// URL`],
+    ["a public URL of another scheme", {}, ["--public-url", "ftp://fleet.example"], `--public-url "ftp://fleet.example": expected an absolute`],
+    ["a relative public URL in TERMFLEET_PUBLIC_URL", { TERMFLEET_PUBLIC_URL: "/termfleet" }, [], `--public-url "/termfleet": expected an absolute`],
+    ["a public URL with a fragment", {}, ["--public-url", "https://fleet.example/#x"], `without user, ?query or #fragment`],
+    ["a public URL with a password", {}, ["--public-url", "https://u:p@fleet.example"], `without user, ?query or #fragment`],
     ["an unknown flag", {}, ["--bogus"], "--bogus"]
   ]
   it.scoped.each(refused)("refuses %s, exit 2", ([, env, argv, message]) =>

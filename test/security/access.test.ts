@@ -244,6 +244,22 @@ describe("Host (DNS rebinding)", () => {
       // A name is still one the daemon must know: any other may be a rebinding.
       expect((yield* statusesWith(everywhere, `evil.example:${port(everywhere)}`)).read).toBe(403)
     }))
+
+  it.scopedLive("the public URL's host is answered as a browser opening it sends it (behind a proxy: its port, or none for the scheme's)", () =>
+    Effect.gen(function*() {
+      const proxied = yield* startDaemon("sec", Option.none(), { publicUrl: Option.some("https://fleet.example/") })
+      for (const host of ["fleet.example", "Fleet.Example"]) {
+        expect(yield* statusesWith(proxied, host)).toEqual({ host, read: 200, write: 404, upgrade: "opened", message: undefined })
+      }
+      for (const host of ["fleet.example.evil.example", `evil.example:${port(proxied)}`]) {
+        expect({ host, read: (yield* statusesWith(proxied, host)).read }).toEqual({ host, read: 403 })
+      }
+      const onPort = yield* startDaemon("sec", Option.none(), { publicUrl: Option.some("http://laptop.example:8443/termfleet/") })
+      expect((yield* statusesWith(onPort, "laptop.example:8443")).read).toBe(200)
+      const refused = yield* statusesWith(onPort, "laptop.example")
+      expect(refused.read).toBe(403)
+      expect(refused.message).toContain("laptop.example:8443 (--public-url)")
+    }))
 })
 
 describe("Origin", () => {
