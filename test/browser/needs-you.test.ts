@@ -205,6 +205,10 @@ describe("Needs you", () => {
       yield* Effect.promise(() => linked.goto(waiting[1]!.body.link))
       expect(yield* terminalShows(linked, sessionId, "Do you want to proceed?")).toContain("rm -rf build")
       yield* fitsThePhone(linked, sessionId)
+      // A link to a session the fleet does not have says so, and opens nothing.
+      yield* Effect.promise(() => linked.goto(beta.httpUrl("/#session=alpha/gone")))
+      yield* Effect.promise(() => linked.getByTestId("error-message").filter({ hasText: "there is no session gone on alpha" }).waitFor())
+      expect(yield* Effect.promise(() => linked.getByTestId("terminal").count())).toBe(0)
       expect(errors).toEqual([])
     }), AGENTS_TEST_MILLIS)
 
