@@ -23,7 +23,8 @@ import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
 import type { ConnectionOptions, PeerCertificate } from "node:tls"
 import { DEFAULT_URL, tokenSource } from "../config/Locations.js"
-import { HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, SessionEnv } from "./HookWire.js"
+import { fitPayload } from "./HookFit.js"
+import { HOOK_INPUT_BYTES, HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, SessionEnv } from "./HookWire.js"
 
 export const HOOK_TIMEOUT_MILLIS = 3000
 
@@ -129,9 +130,11 @@ export const sendHook = async (agentName: string, payload: string, env: Env): Pr
     return failed(`the agent is ${hookAgents.map((a) => `'${a}'`).join(" or ")}, not '${shown(agentName)}'`)
   }
   const agent = agentName as HookAgentName
-  if (Buffer.byteLength(payload) > HOOK_PAYLOAD_BYTES) return failed(`a hook payload is at most ${HOOK_PAYLOAD_BYTES} bytes`)
+  if (Buffer.byteLength(payload) > HOOK_INPUT_BYTES) return failed(`a hook payload is at most ${HOOK_INPUT_BYTES} bytes`)
   const session = await findSession(env)
   if (session === null) return { _tag: "NotATermfleetSession" }
+  const body = fitPayload(payload, HOOK_PAYLOAD_BYTES)
+  if (body === null) return failed(`a hook payload over ${HOOK_PAYLOAD_BYTES} bytes is cut to fit, and this one is not JSON that can be`)
   const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
   if (!URL.canParse(url)) return failed(`the daemon's URL ${JSON.stringify(url)} is not a URL`)
   // The session's own hook credential, else a token the way the command line finds one (a session an older daemon started has none).
@@ -142,7 +145,7 @@ export const sendHook = async (agentName: string, payload: string, env: Env): Pr
   const certFile = env[SessionEnv.daemonCert]
   const tls = target.protocol === "https:" && certFile ? await trusting(certFile) : {}
   if (typeof tls === "string") return failed(tls)
-  const response = await post(target, payload, {
+  const response = await post(target, body, {
     ...(token.token === null ? {} : { authorization: `Bearer ${token.token}` }),
     "content-type": "application/json",
     "x-termfleet-session": session
@@ -167,7 +170,7 @@ export const readStdin = (): Promise<string> =>
     process.stdin.on("data", (chunk: Buffer) => {
       chunks.push(chunk)
       size += chunk.length
-      if (size > HOOK_PAYLOAD_BYTES) done()
+      if (size > HOOK_INPUT_BYTES) done()
     })
     process.stdin.on("end", done)
     process.stdin.on("error", done)

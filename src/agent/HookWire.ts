@@ -8,8 +8,11 @@
 export const hookAgents = ["claude", "codex"] as const
 export type HookAgentName = typeof hookAgents[number]
 
-/** A hook payload from an agent, in bytes; a larger one is not from an agent (listed in `Limits`). */
+/** A hook payload as the hook command sends it, in bytes: a larger one is cut to fit (`HookFit.ts`; listed in `Limits`). */
 export const HOOK_PAYLOAD_BYTES = 64 * 1024
+
+/** A hook payload as the hook command reads it, before cutting, in bytes: a larger one is not from an agent (listed in `Limits`). */
+export const HOOK_INPUT_BYTES = 64 * 1024 * 1024
 
 /** The variables every new session gets, so a hook run inside it finds its session and this daemon. */
 export const SessionEnv = {

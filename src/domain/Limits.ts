@@ -8,7 +8,7 @@
  * defaults of its settings, which tests may lower.
  */
 import { Schema } from "effect"
-import { HOOK_PAYLOAD_BYTES } from "../agent/HookWire.js"
+import { HOOK_INPUT_BYTES, HOOK_PAYLOAD_BYTES } from "../agent/HookWire.js"
 
 export const Limits = {
   /** Text typed into a session by one request, in UTF-8 bytes. */
@@ -55,8 +55,9 @@ export const Limits = {
   controlLineBytes: 4 * 1024 * 1024,
   /** An agent's one-line summary (a waiting reason, a last message), in characters. */
   summaryChars: 200,
-  /** A hook payload from an agent, in bytes; a larger one is not from an agent. */
+  /** A hook payload as the hook command sends it, in bytes (a larger one is cut to fit), and as it reads it (a larger one is not from an agent). */
   hookBytes: HOOK_PAYLOAD_BYTES,
+  hookInputBytes: HOOK_INPUT_BYTES,
   /** `--notify-url` events waiting to be sent (past it the oldest is dropped), and sent at once. */
   notifyQueue: 64,
   notifySenders: 4,

@@ -71,7 +71,7 @@ describe("hook intake", () => {
       expect(session.agent).toMatchObject({ name: "claude", state: "done", source: "hook", summary: "Removed the build folder." })
     }))
 
-  it.scopedLive("termfleet hook: nothing outside a termfleet session; refused token or body exit 1 (never 2); too large is not sent", () =>
+  it.scopedLive("termfleet hook: nothing outside a termfleet session; refused token or body exit 1 (never 2); too large and not JSON is not sent", () =>
     Effect.gen(function*() {
       const { daemon, sessionId } = yield* withSession
       const inSession = {
@@ -88,15 +88,50 @@ describe("hook intake", () => {
       const malformed = yield* termfleetWith(inSession, ["hook", "claude"], "{\"hook_event_name\": \"Stop\"}")
       expect(malformed.code).toBe(1)
       expect(malformed.stderr).toContain("not a claude hook payload")
-      const huge = JSON.stringify({ ...JSON.parse(hookPayload("claude-UserPromptSubmit")), prompt: "x".repeat(Limits.hookBytes) })
-      const tooLarge = yield* termfleetWith(inSession, ["hook", "claude"], huge)
+      const tooLarge = yield* termfleetWith(inSession, ["hook", "claude"], `{"prompt": "${"x".repeat(Limits.hookBytes)}`)
       expect(tooLarge.code).toBe(1)
-      expect(tooLarge.stderr).toContain(`at most ${Limits.hookBytes} bytes`)
+      expect(tooLarge.stderr).toContain(`a hook payload over ${Limits.hookBytes} bytes is cut to fit, and this one is not JSON`)
       expect(yield* health(daemon)).toMatchObject({ hooksIn: 0, hooksRefused: 2 })
 
       const taken = yield* termfleetWith(inSession, ["hook", "codex", hookPayload("codex-agent-turn-complete")])
       expect(taken).toMatchObject({ code: 0, stdout: "" })
       expect(yield* health(daemon)).toMatchObject({ hooksIn: 1, hooksRefused: 2 })
+    }), 60_000)
+
+  it.scopedLive("termfleet hook: a payload of a megabyte is cut to fit, and still says what the agent is doing", () =>
+    Effect.gen(function*() {
+      const { daemon, sessionId } = yield* withSession
+      const inSession = {
+        TERMFLEET_SESSION: sessionId,
+        TERMFLEET_URL: daemon.httpUrl(""),
+        TERMFLEET_STATE_DIR: daemon.settings.stateDir
+      }
+      const agentNow = Effect.map(daemon.cache.session({ sessionId, computer: "alpha" }), (s) => Option.getOrThrow(s).agent)
+      const megabyte = "one line of the tool's output\n".repeat(35_000)
+      const claude = (name: string, patch: Record<string, unknown>) => {
+        const payload = JSON.stringify({ ...JSON.parse(hookPayload(name)), ...patch })
+        expect(Buffer.byteLength(payload)).toBeGreaterThan(1_000_000)
+        return termfleetWith(inSession, ["hook", "claude"], payload)
+      }
+
+      // The tool's whole output, which the daemon does not read; the tool's input, whose start it does.
+      const used = yield* claude("claude-PostToolUse", {
+        tool_input: { command: `cat build.log\n${megabyte}`, description: megabyte },
+        tool_response: { stdout: megabyte, stderr: megabyte, interrupted: false }
+      })
+      expect(used).toMatchObject({ code: 0, stderr: "" })
+      expect(yield* agentNow).toMatchObject({ state: "working", source: "hook", summary: "Bash: cat build.log" })
+      // The last line of the last message: a question.
+      const asked = yield* claude("claude-Stop", { last_assistant_message: `${megabyte}Shall I remove the cache as well?` })
+      expect(asked).toMatchObject({ code: 0, stderr: "" })
+      expect(yield* agentNow).toMatchObject({ state: "waiting", reason: "question", summary: "Shall I remove the cache as well?" })
+      // Codex's comes as an argument (at most 128 KiB on Linux), its prompts in an array.
+      const prompts = Array.from({ length: 3000 }, (_, i) => `prompt ${i} of a long session`)
+      const codex = JSON.stringify({ ...JSON.parse(hookPayload("codex-agent-turn-complete")), "input-messages": prompts })
+      expect(Buffer.byteLength(codex)).toBeGreaterThan(Limits.hookBytes)
+      expect(yield* termfleetWith(inSession, ["hook", "codex", codex])).toMatchObject({ code: 0, stderr: "" })
+      expect(yield* agentNow).toMatchObject({ name: "codex", state: "done", summary: "Added --verbose: it raises the log level to debug." })
+      expect(yield* health(daemon)).toMatchObject({ hooksIn: 3, hooksRefused: 0 })
     }), 60_000)
 })
 
