@@ -1,10 +1,11 @@
 /**
  * Live terminals of other computers' sessions, for this daemon's viewers.
- * Each session watched here has a mirror: a `PaneTerminal` at the owner's
- * positions, fed from the session's `terminal:` stream (read on a connection
- * of its own), so every viewer here is served as a local one is (snapshot,
- * output, resume from its last position) whatever their number, from one
- * read of the stream. The sessions mirrored are listed in this computer's
+ * Each session watched here has a mirror: a relaying `PaneTerminal` at the
+ * owner's positions, fed from the session's `terminal:` stream (read on a
+ * connection of its own), so every viewer here is served as a local one is
+ * (snapshot, output, resume from its last position) whatever their number,
+ * from one read of the stream. It parses nothing: a viewer that needs a
+ * snapshot gets the owner's, asked for in the owner's input stream. The sessions mirrored are listed in this computer's
  * heartbeat (`SessionCache.watching`): their owners stream them while listed.
  *
  * A mirror starts from a snapshot it asks the owner for, and asks again when
@@ -151,9 +152,11 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
         switch (entry._tag) {
           case "snapshot": {
             const [at, atOffset] = parsePosition(entry.position)
-            // An older one (read again, or replayed), or one where the mirror already is: nothing new.
+            // One where the mirror is: for its viewers waiting for a snapshot. An older one (read again, or replayed): nothing new.
+            if (at === epoch && atOffset === offset) terminal?.ownersSnapshot(entry.position, entry.cols, entry.rows, entry.data)
             if (at < epoch || (at === epoch && atOffset <= offset)) return false
-            const next = new mirror.PaneTerminal(at, entry.cols, entry.rows, entry.data, () => Effect.runFork(ask(mirror)), atOffset)
+            const askOwner = () => Effect.runFork(ask(mirror))
+            const next = new mirror.PaneTerminal(at, entry.cols, entry.rows, entry.data, askOwner, atOffset, askOwner)
             mirror.terminal = next
             terminal?.dispose()
             for (const viewer of mirror.viewers) if (viewer.detach !== undefined) viewer.detach = next.addViewer(viewer.viewer)
@@ -208,7 +211,7 @@ export class RemotePanes extends Context.Tag("termfleet/RemotePanes")<RemotePane
             if (entries.length > 0) cursor = entries[entries.length - 1]!.id
             yield* receive(mirror, entries)
             // Still no snapshot (the owner was away, or the ask lost): asked again.
-            if (mirror.terminal === undefined) yield* ask(mirror)
+            if (mirror.terminal === undefined || mirror.terminal.asking) yield* ask(mirror)
           })
           yield* status.report("read", step).pipe(
             Effect.retry(reconnectSchedule),

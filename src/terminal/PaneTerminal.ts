@@ -5,9 +5,14 @@
  * buffer so a viewer can be given a snapshot at a known position and then
  * exactly the bytes after it, or resume from the position it last saw.
  *
- * Plain synchronous code: it is fed from the control client's reader, once per
- * line of output; viewers are sent what is new once per turn of the event
- * loop, coalesced.
+ * A mirror of another computer's pane (`RemotePanes`) relays: it keeps the
+ * bytes and the viewers' positions but parses nothing, and a viewer that
+ * needs a snapshot gets one its owner takes, asked for with `ask`, at this
+ * terminal's position: a flooding pane costs the viewer's daemon no
+ * xterm.js parse.
+ *
+ * Plain synchronous code: it is fed from the pane's reader; viewers are sent
+ * what is new once per turn of the event loop, coalesced.
  */
 import { SerializeAddon } from "@xterm/addon-serialize"
 import xtermHeadless from "@xterm/headless"
@@ -32,9 +37,22 @@ interface Chunk {
   readonly data: Buffer
 }
 
+/** The screen of a pane, taken by its owner: what a relaying mirror gives its viewers. */
+interface OwnersSnapshot {
+  readonly offset: number
+  readonly cols: number
+  readonly rows: number
+  readonly data: string
+}
+
 export class PaneTerminal {
-  private readonly term: InstanceType<typeof xtermHeadless.Terminal>
+  /** Undefined in a relaying mirror. */
+  private readonly term: InstanceType<typeof xtermHeadless.Terminal> | undefined
   private readonly serializer = new SerializeAddon()
+  /** A relaying mirror's latest snapshot from the owner, good while nothing came after it. */
+  private owners: OwnersSnapshot | undefined
+  /** A relaying mirror's viewers waiting for the owner's snapshot. */
+  private readonly waiting = new Set<Viewer>()
   private readonly held: Array<Chunk> = []
   private heldBytes = 0
   private unparsed = 0
@@ -52,11 +70,31 @@ export class PaneTerminal {
     /** The state can no longer be kept exactly (parsing fell too far behind): rebuild it. */
     private readonly onOverflow: () => void,
     /** Where `replay` leaves the pane's output: 0 for a state built here, a peer's position for a mirror of its pane. */
-    private offset = 0
+    private offset = 0,
+    /** Given, the terminal relays: `replay` is the owner's snapshot, and `ask` asks the owner for a fresh one. */
+    private readonly ask?: () => void
   ) {
+    if (ask !== undefined) {
+      this.term = undefined
+      this.owners = { offset, cols, rows, data: replay }
+      return
+    }
     this.term = new xtermHeadless.Terminal({ cols, rows, scrollback: Limits.terminalScrollback, allowProposedApi: true })
     this.term.loadAddon(this.serializer)
     this.term.write(replay)
+  }
+
+  /** The owner's snapshot at `position` (a relaying mirror's ask answered): viewers waiting for one get it. */
+  ownersSnapshot(position: Position, cols: number, rows: number, data: string): void {
+    const [epoch, offset] = parsePosition(position)
+    if (this.term !== undefined || this.disposed || epoch !== this.epoch || offset !== this.offset) return
+    this.owners = { offset, cols, rows, data }
+    for (const viewer of this.waiting) this.snapshotFor(viewer)
+  }
+
+  /** A relaying mirror has viewers waiting for the owner's snapshot (an ask may have been lost: ask again). */
+  get asking(): boolean {
+    return this.waiting.size > 0
   }
 
   get size(): { readonly cols: number; readonly rows: number } {
@@ -83,6 +121,10 @@ export class PaneTerminal {
     this.offset += data.length
     this.heldBytes += data.length
     while (this.heldBytes > Limits.terminalHeldBytes && this.held.length > 1) this.heldBytes -= this.held.shift()!.data.length
+    if (this.term === undefined) {
+      this.owners = undefined
+      return this.scheduleFlush()
+    }
     this.unparsed += data.length
     this.term.write(data, () => (this.unparsed -= data.length))
     if (this.unparsed > Limits.terminalUnparsedBytes) {
@@ -102,7 +144,9 @@ export class PaneTerminal {
     this.flush()
     this.cols = cols
     this.rows = rows
-    this.term.write("", () => this.term.resize(cols, rows))
+    const term = this.term
+    if (term === undefined) this.owners = undefined
+    else term.write("", () => term.resize(cols, rows))
     for (const viewer of this.viewers) if (viewer.cursor !== undefined) viewer.sink.resized(cols, rows)
   }
 
@@ -121,7 +165,10 @@ export class PaneTerminal {
       viewer.cursor = resumable
       this.scheduleFlush()
     }
-    return () => void this.viewers.delete(viewer)
+    return () => {
+      this.viewers.delete(viewer)
+      this.waiting.delete(viewer)
+    }
   }
 
   /**
@@ -148,9 +195,10 @@ export class PaneTerminal {
   dispose(): void {
     this.disposed = true
     this.viewers.clear()
+    this.waiting.clear()
     this.held.length = 0
     this.heldBytes = 0
-    this.term.dispose()
+    this.term?.dispose()
   }
 
   private resumeOffset(from: Position): number | undefined {
@@ -159,19 +207,33 @@ export class PaneTerminal {
     return epoch === this.epoch && offset >= oldest && offset <= this.offset ? offset : undefined
   }
 
-  /** The screen once everything written so far is parsed, and that position. */
+  /** The screen once everything written so far is parsed, and that position; a relaying mirror's from the owner. */
   private snapshotFor(viewer: Viewer): void {
+    if (this.term === undefined) return this.relaySnapshot(viewer)
+    const term = this.term
     const at = this.offset
-    this.term.write("", () => {
+    term.write("", () => {
       if (this.disposed || !this.viewers.has(viewer)) return
       const oldest = this.held[0]?.start ?? this.offset
       // The bytes after the snapshot must still be held; if a flood pushed them out, another one. A resize
       // queued after this snapshot was asked for is not parsed yet: another one, after it, at the new size.
-      if (at < oldest || this.term.cols !== this.cols || this.term.rows !== this.rows) return this.snapshotFor(viewer)
+      if (at < oldest || term.cols !== this.cols || term.rows !== this.rows) return this.snapshotFor(viewer)
       viewer.sink.snapshot(formatPosition(this.epoch, at), this.cols, this.rows, this.serializer.serialize())
       viewer.cursor = at
       this.scheduleFlush()
     })
+  }
+
+  private relaySnapshot(viewer: Viewer): void {
+    const owners = this.owners
+    if (owners === undefined || owners.offset !== this.offset) {
+      this.waiting.add(viewer)
+      return this.ask!()
+    }
+    this.waiting.delete(viewer)
+    viewer.sink.snapshot(formatPosition(this.epoch, owners.offset), owners.cols, owners.rows, owners.data)
+    viewer.cursor = owners.offset
+    this.scheduleFlush()
   }
 
   private scheduleFlush(): void {

@@ -42,6 +42,37 @@ const screenOf = async (replay: string, cols = 20, rows = 5) => {
 }
 
 describe("PaneTerminal", () => {
+  it("a relaying mirror parses nothing: a viewer gets the owner's snapshot, asked for once output came after the last", async () => {
+    let asks = 0
+    const pane = new PaneTerminal(7, 20, 5, "the owner's screen", () => {}, 1000, () => asks++)
+    const first = recorder()
+    pane.addViewer(first.sink)
+    // The owner's snapshot where the mirror is: given at once, no ask.
+    expect(first.frames).toEqual([{ kind: "snapshot", position: "7-1000", data: "the owner's screen", size: "20x5" }])
+    expect(asks).toBe(0)
+    pane.feed(Buffer.from("one\r\n"))
+    await until("the output", () => first.frames.at(-1)?.position === "7-1005")
+
+    // Output came after it: a second viewer waits for a fresh one from the owner, at the mirror's position.
+    const second = recorder()
+    pane.addViewer(second.sink)
+    expect(asks).toBe(1)
+    expect(pane.asking).toBe(true)
+    expect(second.frames).toEqual([])
+    pane.ownersSnapshot("7-1000", 20, 5, "stale")
+    expect(second.frames).toEqual([])
+    pane.ownersSnapshot("7-1005", 20, 5, "the owner's screen, one")
+    expect(pane.asking).toBe(false)
+    pane.feed(Buffer.from("two\r\n"))
+    await until("the rest", () => second.frames.at(-1)?.position === "7-1010")
+    expect(second.frames.map((f) => `${f.kind} ${f.position} ${f.data}`)).toEqual([
+      "snapshot 7-1005 the owner's screen, one",
+      "output 7-1010 two\r\n"
+    ])
+    expect(first.frames.map((f) => f.position)).toEqual(["7-1000", "7-1005", "7-1010"])
+    expect(pane.usage.unparsed).toBe(0)
+  })
+
   it("a mirror starts at a peer's position; a fresh snapshot for one viewer continues exactly where its output ended", async () => {
     const pane = new PaneTerminal(7, 20, 5, "from the peer\r\n", () => {}, 1000)
     expect(pane.position).toBe("7-1000")
