@@ -37,8 +37,11 @@ export const Limits = {
   pendingPeerRequests: 16,
   /** A watched terminal (src/terminal): output bytes held for viewers that resume or wait for their snapshot. */
   terminalHeldBytes: 4 * 1024 * 1024,
-  /** Output its headless terminal may have left to parse; past it the state is rebuilt from tmux instead. */
-  terminalUnparsedBytes: 2 * 1024 * 1024,
+  /**
+   * Output its headless terminal may have left to parse; past it the state is rebuilt from tmux instead. As
+   * many as are held: the bytes waiting to be parsed are held ones, so the bound costs no memory of its own.
+   */
+  terminalUnparsedBytes: 4 * 1024 * 1024,
   /** Lines of history kept in its headless terminal and in snapshots. */
   terminalScrollback: 1000,
   /** A live terminal of another computer: output bytes per entry of its Redis stream (which keeps `terminalHeldBytes` of them). */

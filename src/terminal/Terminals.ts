@@ -102,6 +102,8 @@ interface ViewerEntry {
 /** One pipe of a pane, read until its scope closes. */
 interface Pipe {
   readonly scope: Scope.CloseableScope
+  /** Its scope is closing: its reading ends because this daemon stopped it. */
+  closing: boolean
   /** Bytes read before the terminal they follow was built; undefined once it takes them. */
   waiting: Array<Buffer> | undefined
 }
@@ -182,7 +184,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         entry.live = false
         const piping = entry.piping
         if (piping === undefined || Option.isNone(pipeFolder)) return capture(entry, info, undefined, undefined, done)
-        const pipe: Pipe = { scope: Effect.runSync(Scope.fork(piping, ExecutionStrategy.sequential)), waiting: [] }
+        const pipe: Pipe = { scope: Effect.runSync(Scope.fork(piping, ExecutionStrategy.sequential)), closing: false, waiting: [] }
         const onData = (data: Buffer) => {
           entry.followed.wrote()
           if (entry.pipe !== pipe) return
@@ -191,10 +193,15 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         }
         // tmux stopped the pipe (someone piped the pane elsewhere): the pane is read from `%output` again.
         const onEnd = () => {
-          if (entry.pipe === pipe && !entry.ended) Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+          if (entry.pipe === pipe && !pipe.closing && !entry.ended) Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
         }
         const path = join(pipeFolder.value, String(++pipes))
-        Effect.runCallback(Scope.extend(openPanePipe(path, info.pane, onData, onEnd), pipe.scope), {
+        const opened = Effect.zipLeft(
+          Scope.extend(openPanePipe(path, info.pane, onData, onEnd), pipe.scope),
+          // Added last, so run first when the scope closes: before the reading ends.
+          Scope.addFinalizer(pipe.scope, Effect.sync(() => (pipe.closing = true)))
+        )
+        Effect.runCallback(opened, {
           onExit: (exit) => {
             if (entry.ended || entry.piping !== piping) return done()
             if (Exit.isFailure(exit)) return Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => capture(entry, entry.info, undefined, undefined, done))))
