@@ -123,6 +123,8 @@ interface Watched {
   piping: Scope.CloseableScope | undefined
   /** The pipe the terminal is fed from, or the one being started; undefined when fed from `%output`. */
   pipe: Pipe | undefined
+  /** Someone else piped the pane: their pipe is not stopped when this daemon's piping ends. */
+  pipeTaken: boolean
   readonly viewers: Set<ViewerEntry>
   readonly ready: Deferred.Deferred<void, TerminalUnavailable>
   linger: Fiber.RuntimeFiber<void> | undefined
@@ -193,7 +195,9 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         }
         // tmux stopped the pipe (someone piped the pane elsewhere): the pane is read from `%output` again.
         const onEnd = () => {
-          if (entry.pipe === pipe && !pipe.closing && !entry.ended) Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+          if (entry.pipe !== pipe || pipe.closing || entry.ended) return
+          entry.pipeTaken = true
+          Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
         }
         const path = join(pipeFolder.value, String(++pipes))
         const opened = Effect.zipLeft(
@@ -311,6 +315,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
             live: false,
             piping: undefined,
             pipe: undefined,
+            pipeTaken: false,
             viewers: new Set(),
             ready,
             linger: undefined,
@@ -323,7 +328,9 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
             const piping = yield* Scope.fork(scope, ExecutionStrategy.sequential)
             // Closed first: the pipe stops, then the pane's `%output` continues.
             yield* Scope.extend(followed.piped(info.pane), piping)
-            yield* Scope.addFinalizer(piping, Effect.sync(() => followed.client.request(unpipeCommand(info.pane), () => {})))
+            yield* Scope.addFinalizer(piping, Effect.sync(() => {
+              if (!created.pipeTaken) followed.client.request(unpipeCommand(info.pane), () => {})
+            }))
             created.piping = piping
           }
           // The session ended: its viewers are told, and it is forgotten. Not in the entry's own scope, which

@@ -49,7 +49,7 @@ describe("live terminals on one daemon", () => {
       expect(lateSnapshot.data.data).toContain("\u001b[?1h")
     }))
 
-  it.scopedLive("a watched pane is read through a pipe, its session still follows its output; a pipe of the user's is kept", () =>
+  it.scopedLive("a watched pane is read through a pipe, its session still follows its output; a pipe of the user's is kept, before or after", () =>
     Effect.gen(function*() {
       const daemon = yield* startDaemon("alpha", Option.none())
       const tmux = (...args: ReadonlyArray<string>) => Effect.map(tmuxCli(daemon.settings.tmuxSocket, ...args), (out) => out.trim())
@@ -69,6 +69,13 @@ describe("live terminals on one daemon", () => {
       yield* sessions.waitUntil("the session's lastOutput", () =>
         sessions.frames().some((frame) =>
           frame.event === "session_updated" && frame.data.sessionId === cat && String(frame.data.lastOutput).includes("through the pipe")))
+
+      // The user pipes the watched pane elsewhere: tmux ends the daemon's pipe, and the pane is read from %output.
+      const later = join(daemon.settings.stateDir, "users-later-pipe.log")
+      yield* tmux("pipe-pane", "-O", "-t", target, `cat >> '${later}'`)
+      yield* viewer.send({ type: "keys", sessionId: cat, data: "after the user's pipe\r" })
+      yield* viewer.waitForScreen(/after the user's pipe\nafter the user's pipe/)
+      yield* viewer.waitUntil("the user's later pipe writing", () => existsSync(later) && readFileSync(later, "utf8").includes("after the user's pipe"))
 
       // The user pipes this pane into a file: the daemon leaves that pipe alone and reads the pane from %output.
       const own = yield* newSession(daemon, "cat")
