@@ -401,6 +401,9 @@ export const terminalsTable = (rounds: ReadonlyArray<Attempted<TerminalsRound>>)
     `| one raw hop alone (XADD → XREAD → bare \`ws\` → client), p50 / p99 / max (ms) | — | ${three((x) => x.rawHop).map((s) => show(s, ms)).join(" / ")} | — |`,
     rate("local"),
     rate("remote"),
+    `| fresh snapshots a viewer got during the burst instead of its bytes (local / remote; 0: every byte came) | ${
+      show(over(v, (x) => x.burstSnapshots.local), String)
+    } / ${show(over(v, (x) => x.burstSnapshots.remote), String)} | — | — |`,
     `| CPU per MB of the burst (ms): A (owner) / B (remote viewer's daemon) / A's tmux server | ${perMB((x) => x.cpuPerMB.a)} / ${
       perMB((x) => x.cpuPerMB.b)
     } / ${perMB((x) => x.cpuPerMB.tmuxA)} | tmux server of the lone \`tmux -C\` client: ${perMB((x) => x.cpuPerMB.tmuxAlone)} | — |`,
@@ -433,9 +436,12 @@ reaches it through Redis), both in the benchmark's process, and a \`tmux -C\` co
   pane's lines, at the same pace. The baseline's i-th sample is the client's i-th latency plus the i-th raw hop
   (an echo crosses twice, keys to A and the echo back: two raw hops).
 - **Throughput**: with the \`tmux -C\` client gone (each control client costs the tmux server as much again),
-  the pane writes ${TERMINALS.burstBytes / 1024 / 1024} MB of plain 80-column lines as fast as it can, then a stamp; each
-  viewer's MB/s from the arrival of the burst's first byte to the stamp's (so the start of the writing
-  program is not counted). Baselines: a \`tmux -C\` client alone on a pane of a tmux server of its own,
+  the pane writes ${TERMINALS.burstBytes / 1024 / 1024} MB of plain 80-column lines as fast as it can (seconds of output: a sustained
+  rate), then a stamp; each viewer's MB/s from the arrival of the burst's first byte to the stamp's (so the
+  start of the writing program is not counted). A viewer, or a daemon, that falls too far behind gets the
+  screen afresh instead of the bytes it missed, which counts as read: how many times that happened is
+  reported beside the rates. A reads the pane through \`pipe-pane\`, not control mode: the lone \`tmux -C\`
+  client shows what control mode alone would deliver. Baselines: a \`tmux -C\` client alone on a pane of a tmux server of its own,
   the same burst; and the same number of bytes through the raw hops, in base64 entries of
   ${Limits.peerTerminalEntryBytes / 1024} KiB (as A writes them), XADDed as fast as Redis takes them. CPU per MB:
   utime+stime (\`/proc/<pid>/stat\`) over the burst of A's and B's processes (without their tmux clients) and

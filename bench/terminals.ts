@@ -33,7 +33,8 @@ import { startDaemonB } from "./daemonB.js"
 import type { Fleet } from "./pipelines.js"
 import { BURST_LINE, cpuOf, hrNow, sleep, startBenchChild, stopChild, summarize, type Summary, track, trackTmuxSocket } from "./support.js"
 
-export const TERMINALS = { stamps: 200, gapMs: 20, keys: 40, burstBytes: 8 * 1024 * 1024 } as const
+/** The burst lasts seconds, so its figure is a sustained rate (one of 8 MB lasted half a second, much of it warming up). */
+export const TERMINALS = { stamps: 200, gapMs: 20, keys: 40, burstBytes: 32 * 1024 * 1024 } as const
 
 type Reader = "local" | "remote" | "tmux"
 const READERS: ReadonlyArray<Reader> = ["local", "remote", "tmux"]
@@ -47,6 +48,8 @@ export interface TerminalsRound {
   readonly rawHop: Summary
   /** MB/s of the burst to each viewer, to a `tmux -C` client alone, and through the raw hops. */
   readonly throughput: { readonly local: number; readonly remote: number; readonly tmux: number; readonly raw: number }
+  /** Fresh snapshots each viewer got during the burst (a viewer or daemon that fell behind gets the screen afresh). */
+  readonly burstSnapshots: { readonly local: number; readonly remote: number }
   /** CPU seconds per MB of the burst: A's and B's processes, A's tmux server, and the lone `tmux -C` client's tmux server. */
   readonly cpuPerMB: { readonly a: number; readonly b: number; readonly tmuxA: number; readonly tmuxAlone: number }
 }
@@ -60,6 +63,8 @@ interface Source {
   readonly listen: (f: Listener) => () => void
   readonly type: (key: string) => void
   readonly close: () => Promise<void>
+  /** Snapshots received so far (a viewer's). */
+  readonly snapshots?: () => number
 }
 
 const fanOut = () => {
@@ -80,6 +85,7 @@ const viewer = (wsUrl: string, headers: Record<string, string>, sessionId: strin
   new Promise<Source>((resolve, reject) => {
     const ws = new WebSocket(wsUrl, { headers, perMessageDeflate: false, maxPayload: 1 << 28 })
     const out = fanOut()
+    let snapshots = 0
     const timer = setTimeout(() => reject(new Error(`no snapshot of the session on ${wsUrl} within 10 s`)), 10_000)
     ws.once("error", reject)
     ws.once("open", () => ws.send(JSON.stringify({ type: "attach", sessionId, computer, cols: 120, rows: 40 })))
@@ -89,13 +95,15 @@ const viewer = (wsUrl: string, headers: Record<string, string>, sessionId: strin
       if (frame.data?.sessionId !== sessionId) return
       if (frame.event === "terminal_output") out.emit(Buffer.from(frame.data.data ?? "", "base64").toString("latin1"), at)
       if (frame.event === "terminal_snapshot") {
-        // A viewer too far behind gets the screen afresh: what it shows counts as read.
+        // A viewer too far behind gets the screen afresh: what it shows counts as read (and the snapshot is counted).
+        snapshots++
         out.emit(frame.data.data ?? "", at)
         clearTimeout(timer)
         resolve({
           listen: out.listen,
           type: (key) => ws.send(JSON.stringify({ type: "keys", sessionId, data: key })),
-          close: async () => void ws.close()
+          close: async () => void ws.close(),
+          snapshots: () => snapshots
         })
       }
     })
@@ -326,9 +334,14 @@ export const measureTerminals = async (fleet: Fleet, log: (line: string) => void
     await readers.tmux.close()
     sources.splice(sources.indexOf(readers.tmux), 1)
     const cpu0 = { a: cpuOf(alpha.pid).own, b: cpuOf(beta.pid).own, tmuxA: await tmuxServerCpu(socketA) }
+    const snapshotsBefore = { local: readers.local.snapshots!(), remote: readers.remote.snapshots!() }
     const rates = Promise.all([burstTimes(readers.local), burstTimes(readers.remote)])
     await typeLine(`node ${STAMPS} burst ${TERMINALS.burstBytes}`)
     const [local, remote] = await rates
+    const burstSnapshots = {
+      local: readers.local.snapshots!() - snapshotsBefore.local,
+      remote: readers.remote.snapshots!() - snapshotsBefore.remote
+    }
     const cpu1 = { a: cpuOf(alpha.pid).own, b: cpuOf(beta.pid).own, tmuxA: await tmuxServerCpu(socketA) }
     const alone = await tmuxAlone(`tfbench-${fleet.pid}-terminals${n}-alone`)
     const throughput = { local, remote, tmux: alone.mbps, raw: await raw.throughput() }
@@ -349,8 +362,9 @@ export const measureTerminals = async (fleet: Fleet, log: (line: string) => void
     log(`    ${mb} MB burst, MB/s from its first byte: local ${local.toFixed(1)}, remote ${remote.toFixed(1)}; ` +
       `tmux -C alone ${throughput.tmux.toFixed(1)}, raw hops ${throughput.raw.toFixed(1)}; CPU per MB (ms): ` +
       `A ${(cpuPerMB.a * 1000).toFixed(0)}, B ${(cpuPerMB.b * 1000).toFixed(0)}, A's tmux server ${(cpuPerMB.tmuxA * 1000).toFixed(0)}, ` +
-      `tmux server of the lone tmux -C ${(cpuPerMB.tmuxAlone * 1000).toFixed(0)}`)
-    return { output, echo, remoteBaseline, rawHop, throughput, cpuPerMB }
+      `tmux server of the lone tmux -C ${(cpuPerMB.tmuxAlone * 1000).toFixed(0)}; fresh snapshots during it: local ` +
+      `${burstSnapshots.local}, remote ${burstSnapshots.remote}`)
+    return { output, echo, remoteBaseline, rawHop, throughput, burstSnapshots, cpuPerMB }
   } finally {
     for (const source of sources) await source.close()
     await raw.stop()
