@@ -94,14 +94,14 @@ const notServingYet = <S extends Server>(server: S): S =>
   })
 
 /**
- * Runs a daemon built from `layer` until it is interrupted, or until a newer
- * run of its computer takes it over (`ComputerTaken`).
+ * Runs a daemon built from `layer` until it is interrupted, or until another
+ * run of its computer holds the name (`ComputerTaken`).
  */
 export const launchDaemon = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   Effect.scoped(Effect.flatMap(Layer.build(layer), (context) =>
     Option.match(Context.getOption(context as Context.Context<unknown>, Heartbeat), {
       onNone: () => Effect.never,
-      onSome: (heartbeat) => heartbeat.takenOver
+      onSome: (heartbeat) => heartbeat.nameLost
     })))
 
 /** ioredis at the fleet's URL. */

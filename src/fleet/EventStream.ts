@@ -47,6 +47,8 @@ const pushSchedule = reconnectSchedule.pipe(Schedule.upTo(PUSH_GIVE_UP))
 export class EventStream extends Context.Tag("termfleet/EventStream")<EventStream, {
   /** Seals `event` and writes it into the stream of each of `peers`. */
   readonly push: (peers: ReadonlyArray<string>, event: PeerEvent) => Effect.Effect<void>
+  /** Sends `peer` everything it is interested in again, as if it had just become interested. */
+  readonly resend: (peer: string) => Effect.Effect<void>
 }>() {
   static readonly layer = Layer.scoped(
     EventStream,
@@ -363,7 +365,7 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
         handle: receive
       })
 
-      return { push }
+      return { push, resend }
     })
   )
 }

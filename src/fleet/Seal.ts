@@ -143,8 +143,11 @@ export interface SealService {
     where: string,
     fields: Readonly<Record<string, string>>
   ) => Either.Either<Opened & { readonly epoch: number }, string>
-  /** This run's epoch, which every entry it seals carries; above every earlier run's of this computer. */
-  readonly epoch: number
+  /**
+   * Seals from now on with an epoch above `above` (and this run's), numbering afresh: peers then take this run's
+   * entries over those of a twin that sealed with `above` (which their replay windows would otherwise prefer).
+   */
+  readonly renew: (above: number) => Effect.Effect<void>
   /** The epoch of the run before this one with the same state folder, if it left one. */
   readonly previousEpoch: Option.Option<number>
 }
@@ -173,14 +176,22 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
       // below the last run's, which is kept in case the clock went back.
       const epochFile = stateFile("epoch", config.stateDir, config.prefix, config.computer)
       const lastEpoch = yield* fs.readFileString(epochFile).pipe(Effect.map(decodeEpoch), Effect.orElseSucceed(Option.none))
-      const epoch = Math.max(Date.now(), Option.getOrElse(lastEpoch, () => 0) + 1)
-      yield* fs.makeDirectory(config.stateDir, { recursive: true, mode: 0o700 }).pipe(
-        Effect.zipRight(fs.writeFileString(epochFile, JSON.stringify(epoch), { mode: 0o600 })),
-        Effect.catchAll((error) => Effect.logWarning(`could not save this run's epoch: ${error.message}`))
-      )
+      let epoch = 0
       let counter = 0
       // One per event stream written to, i.e. per peer: bounded by the fleet.
       const streamCounters = new Map<string, number>()
+      /** An epoch above `above`, its entries numbered from 1, kept in the state folder. */
+      const startEpoch = (above: number) =>
+        Effect.suspend(() => {
+          epoch = Math.max(Date.now(), above + 1)
+          counter = 0
+          streamCounters.clear()
+          return fs.makeDirectory(config.stateDir, { recursive: true, mode: 0o700 }).pipe(
+            Effect.zipRight(fs.writeFileString(epochFile, JSON.stringify(epoch), { mode: 0o600 })),
+            Effect.catchAll((error) => Effect.logWarning(`could not save this run's epoch: ${error.message}`))
+          )
+        })
+      yield* startEpoch(Option.getOrElse(lastEpoch, () => 0))
       const file = stateFile("seen", config.stateDir, config.prefix, config.computer)
       const saved = yield* fs.readFileString(file).pipe(Effect.map(decodeSaved), Effect.orElseSucceed(Option.none))
       const windows = new Map<string, ReplayWindow>(
@@ -231,7 +242,7 @@ export class Seal extends Context.Tag("termfleet/Seal")<Seal, SealService>() {
         open: (where, fields) => Effect.sync(() => unsafeOpen(where, fields)),
         unsafeOpen,
         verify: (where, fields) => Either.map(verifyFields(secret, where, fields), ({ body, from, seq }) => ({ from, body, epoch: seq[0] })),
-        epoch,
+        renew: (above) => startEpoch(Math.max(above, epoch)),
         previousEpoch: lastEpoch
       }
     })

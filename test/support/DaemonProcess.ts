@@ -35,11 +35,15 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** Runs `node dist/main.js <args>` to its end (bounded: 15 s), without blocking this process. */
-export const runBinary = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = cleanEnv()): Effect.Effect<Finished> =>
+/** Runs `node dist/main.js <args>` to its end (bounded: 15 s unless told), without blocking this process. */
+export const runBinary = (
+  args: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = cleanEnv(),
+  timeoutMillis = 15_000
+): Effect.Effect<Finished> =>
   Effect.async((resume) => {
     requireBuild()
-    execFile(process.execPath, [MAIN, ...args], { env, timeout: 15_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { env, timeout: timeoutMillis }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
       resume(Effect.succeed({ code, signal: error?.signal ?? null, stdout, stderr }))
     })
