@@ -45,7 +45,7 @@ export const Limits = {
   /** Lines of history kept in its headless terminal and in snapshots. */
   terminalScrollback: 1000,
   /** A live terminal of another computer: output bytes per entry of its Redis stream (which keeps `terminalHeldBytes` of them). */
-  peerTerminalEntryBytes: 16 * 1024,
+  peerTerminalEntryBytes: 64 * 1024,
   /** Sessions of other computers this daemon's viewers may watch at once (listed in its heartbeat): clients × their terminals. */
   watchedTerminals: 4096,
   /** Keys, sizes and asks waiting to go to other computers (Redis away): more are dropped. */
