@@ -1,16 +1,18 @@
 /**
  * A fleet on a Redis Sentinel deployment (`--redis redis+sentinel://...`), as
  * real processes: a master, its replica and two Sentinels. The master is
- * failed over (`SENTINEL FAILOVER`) while one daemon's sessions are being
- * created and pushed to the other; the daemons follow the new master, and
- * every session reaches the other daemon's client, none lost.
+ * failed over in order (`SENTINEL FAILOVER`), or lost (its process killed
+ * with SIGKILL: the Sentinels find it down and promote the replica), while
+ * one daemon's sessions are being created and pushed to the other; the
+ * daemons follow the new master, and every session reaches the other
+ * daemon's client, none lost.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
 import { requireBuild, spawnFleetDaemon } from "../support/DaemonProcess.js"
 import { pollUntil } from "../support/Poll.js"
 import { uniquePrefix } from "../support/RedisServer.js"
-import { sentinelDeployment } from "../support/RedisSentinel.js"
+import { type SentinelDeployment, sentinelDeployment } from "../support/RedisSentinel.js"
 import { subscribedClient } from "../support/WsClient.js"
 
 beforeAll(requireBuild)
@@ -19,7 +21,10 @@ const BEFORE = 5
 const DURING_AND_AFTER = 6
 
 describe("Redis Sentinel", () => {
-  it.scopedLive("the master fails over while events flow: the daemons follow it and every change reaches the peer's client", () =>
+  it.scopedLive.each<readonly [string, (deployment: SentinelDeployment) => Effect.Effect<void, Error>]>([
+    ["fails over (SENTINEL FAILOVER)", (deployment) => deployment.failover],
+    ["is killed (SIGKILL) and the replica promoted", (deployment) => deployment.killMaster]
+  ])("the master %s while events flow: the daemons follow it and every change reaches the peer's client", ([, lose]) =>
     Effect.gen(function*() {
       const deployment = yield* sentinelDeployment
       const firstMaster = yield* deployment.masterPort
@@ -39,7 +44,7 @@ describe("Redis Sentinel", () => {
       // Sessions made one after another; the failover starts after BEFORE of them, and more follow while it runs and after.
       const ids = [first]
       for (let n = 1; n <= BEFORE; n++) ids.push(yield* create(n))
-      const failover = yield* Effect.fork(deployment.failover)
+      const failover = yield* Effect.fork(lose(deployment))
       let n = BEFORE
       while (Option.isNone(yield* Fiber.poll(failover)) || n < BEFORE + DURING_AND_AFTER) ids.push(yield* create(++n))
       yield* Fiber.join(failover)

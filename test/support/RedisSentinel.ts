@@ -1,6 +1,7 @@
 /**
  * A Redis Sentinel deployment of real processes on loopback: a master, a
- * replica of it, and two Sentinels watching it (`redis-server --sentinel`,
+ * replica of it, and two Sentinels watching it (which find the master down
+ * 1 s after it stops answering) (`redis-server --sentinel`,
  * the binary Debian's `redis-sentinel` package links to), each with a
  * config file of its own in a temporary folder. Stopped with the scope.
  */
@@ -23,6 +24,8 @@ export interface SentinelDeployment {
   readonly replicaPort: number
   /** `SENTINEL FAILOVER`, then waits until both Sentinels name the replica as master and it takes writes. */
   readonly failover: Effect.Effect<void, Error>
+  /** The master lost: its process killed (SIGKILL); waits until the Sentinels have promoted the replica, as for `failover`. */
+  readonly killMaster: Effect.Effect<void, Error>
 }
 
 const client = (port: number) =>
@@ -75,21 +78,23 @@ export const sentinelDeployment: Effect.Effect<SentinelDeployment, Error, Scope.
     )
   }
 
+  const promoted = Effect.gen(function*() {
+    for (const sentinel of asked) {
+      yield* pollUntil(masterOf(sentinel), (port) => port === replica.port, "both Sentinels to name the replica as master", 15_000)
+    }
+    yield* pollUntil(
+      Effect.promise(() => onReplica.role() as Promise<Array<unknown>>),
+      (role) => role[0] === "master",
+      "the replica promoted",
+      15_000
+    )
+  })
+
   return {
     url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(",")}/${MASTER_NAME}`,
     masterPort: masterOf(asked[0]!),
     replicaPort: replica.port,
-    failover: Effect.gen(function*() {
-      yield* Effect.promise(() => asked[0]!.call("SENTINEL", "FAILOVER", MASTER_NAME))
-      for (const sentinel of asked) {
-        yield* pollUntil(masterOf(sentinel), (port) => port === replica.port, "both Sentinels to name the replica as master", 15_000)
-      }
-      yield* pollUntil(
-        Effect.promise(() => onReplica.role() as Promise<Array<unknown>>),
-        (role) => role[0] === "master",
-        "the replica promoted",
-        15_000
-      )
-    })
+    failover: Effect.zipRight(Effect.promise(() => asked[0]!.call("SENTINEL", "FAILOVER", MASTER_NAME)), promoted),
+    killMaster: Effect.zipRight(Effect.promise(master.stop), promoted)
   }
 })
