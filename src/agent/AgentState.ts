@@ -16,7 +16,7 @@ import { DEFAULT_URL } from "../config/Locations.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import type { AgentName, Session } from "../domain/Model.js"
 import { detectAgent } from "./Detect.js"
-import { hookCredential } from "./HookCredential.js"
+import { credentialFile, keepCredentials, removeCredential, writeCredential } from "./HookCredential.js"
 import { SessionEnv } from "./HookWire.js"
 import type { HookEvent } from "./HookPayload.js"
 import { type AgentMemory, applyHook, applyProcess, applyScreen, newMemory, statusOf } from "./Machine.js"
@@ -41,9 +41,17 @@ export interface AgentStateService {
   readonly exclusive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Applies one hook call to a session of this computer and publishes its new state; `None`: no such session. */
   readonly hook: (sessionId: string, event: HookEvent) => Effect.Effect<Option.Option<Session>>
-  /** The session is gone: its memory goes too. */
+  /**
+   * Gives a session its hook credential, in the file `sessionEnv` names:
+   * before its program starts, and again when a daemon (with its token,
+   * which may be another) first finds it.
+   */
+  readonly admit: (sessionId: string) => Effect.Effect<void>
+  /** The session is gone: its memory and its hook credential go too. */
   readonly forget: (sessionId: string) => Effect.Effect<void>
-  /** Environment variables of a new session (`SessionEnv`). */
+  /** Only these sessions exist: the credentials of any others (ended while no daemon ran) go. */
+  readonly forgetAllBut: (sessionIds: ReadonlySet<string>) => Effect.Effect<void>
+  /** Environment variables of a new session (`SessionEnv`): no secret, as they are passed on tmux's command line. */
   readonly sessionEnv: (sessionId: string) => ReadonlyArray<readonly [string, string]>
 }
 
@@ -128,12 +136,15 @@ export const makeAgentState = (url: string) =>
       observe,
       exclusive: (effect) => lock.withPermits(1)(effect),
       hook,
-      forget: (sessionId) => Effect.sync(() => void entries.delete(sessionId)),
+      admit: (sessionId) => writeCredential(config.stateDir, Redacted.value(config.token), sessionId),
+      forget: (sessionId) =>
+        Effect.zipRight(Effect.sync(() => void entries.delete(sessionId)), removeCredential(config.stateDir, sessionId)),
+      forgetAllBut: (sessionIds) => keepCredentials(config.stateDir, sessionIds),
       sessionEnv: (sessionId) => [
         [SessionEnv.session, sessionId],
         [SessionEnv.url, url],
         [SessionEnv.stateDir, config.stateDir],
-        [SessionEnv.hookToken, hookCredential(Redacted.value(config.token), sessionId)],
+        [SessionEnv.hookTokenFile, credentialFile(config.stateDir, sessionId)],
         ...Option.toArray(Option.map(config.tls, (tls) => [SessionEnv.daemonCert, tls.certFile] as const))
       ]
     } satisfies AgentStateService

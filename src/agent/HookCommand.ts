@@ -2,7 +2,7 @@
  * `termfleet hook claude|codex`: what an agent's hook runs. It takes the
  * agent's JSON (Claude Code: on stdin; Codex: as the last argument), finds
  * the termfleet session it runs in and posts both to the daemon, with the
- * session's hook credential (`TERMFLEET_HOOK_TOKEN`).
+ * session's hook credential (in the file `TERMFLEET_HOOK_TOKEN_FILE` names).
  *
  * A hook must never get in the agent's way: outside a termfleet session it
  * does nothing, it gives up after `HOOK_TIMEOUT_MILLIS`, it prints nothing on
@@ -24,7 +24,7 @@ import { request as httpsRequest } from "node:https"
 import type { ConnectionOptions, PeerCertificate } from "node:tls"
 import { DEFAULT_URL, tokenSource } from "../config/Locations.js"
 import { fitPayload } from "./HookFit.js"
-import { HOOK_INPUT_BYTES, HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, SessionEnv } from "./HookWire.js"
+import { HOOK_INPUT_BYTES, HOOK_PAYLOAD_BYTES, type HookAgentName, hookAgents, LEGACY_HOOK_TOKEN, SessionEnv } from "./HookWire.js"
 
 export const HOOK_TIMEOUT_MILLIS = 3000
 
@@ -60,6 +60,11 @@ export const findSession = (env: Env): Promise<string | null> => {
   return pane !== undefined && env["TMUX"] !== undefined && /^%\d+$/.test(pane) ? sessionOfPane(pane) : Promise.resolve(null)
 }
 
+/** A file's text, trimmed; empty when the file is missing or unreadable. */
+const readTrimmed = (path: string) => readFile(path, "utf8").then((text) => text.trim(), () => "")
+
+const missing = (variable: string, path: string) => `${variable} ${JSON.stringify(path)}: the file is missing or empty`
+
 /** The token `tokenSource` names: `null` to send none, a string to say what is wrong. */
 const tokenFor = async (url: string, env: Env): Promise<{ readonly token: string | null } | string> => {
   const source = tokenSource(url, env)
@@ -69,11 +74,26 @@ const tokenFor = async (url: string, env: Env): Promise<{ readonly token: string
     case "None":
       return { token: null }
     default: {
-      const text = await readFile(source.path, "utf8").then((text) => text.trim(), () => "")
+      const text = await readTrimmed(source.path)
       if (text !== "") return { token: text }
-      return source._tag === "NamedFile" ? `TERMFLEET_TOKEN_FILE ${JSON.stringify(source.path)}: the file is missing or empty` : { token: null }
+      return source._tag === "NamedFile" ? missing("TERMFLEET_TOKEN_FILE", source.path) : { token: null }
     }
   }
+}
+
+/**
+ * The session's own hook credential, read from its file; a session an older
+ * termfleet started holds the credential itself, or none (`undefined`: the
+ * hook then finds a token as the command line does).
+ */
+const sessionCredential = async (env: Env): Promise<{ readonly token: string } | string | undefined> => {
+  const file = env[SessionEnv.hookTokenFile]
+  if (file) {
+    const text = await readTrimmed(file)
+    return text !== "" ? { token: text } : missing(SessionEnv.hookTokenFile, file)
+  }
+  const value = env[LEGACY_HOOK_TOKEN]
+  return value ? { token: value } : undefined
 }
 
 /**
@@ -137,9 +157,7 @@ export const sendHook = async (agentName: string, payload: string, env: Env): Pr
   if (body === null) return failed(`a hook payload over ${HOOK_PAYLOAD_BYTES} bytes is cut to fit, and this one is not JSON that can be`)
   const url = env[SessionEnv.url] || env["TERMFLEET_URL"] || DEFAULT_URL
   if (!URL.canParse(url)) return failed(`the daemon's URL ${JSON.stringify(url)} is not a URL`)
-  // The session's own hook credential, else a token the way the command line finds one (a session an older daemon started has none).
-  const hookToken = env[SessionEnv.hookToken]
-  const token = hookToken ? { token: hookToken } : await tokenFor(url, env)
+  const token = (await sessionCredential(env)) ?? (await tokenFor(url, env))
   if (typeof token === "string") return failed(token)
   const target = new URL(`/hooks/${agent}`, url)
   const certFile = env[SessionEnv.daemonCert]

@@ -19,8 +19,11 @@ export const SessionEnv = {
   session: "TERMFLEET_SESSION",
   url: "TERMFLEET_URL",
   stateDir: "TERMFLEET_STATE_DIR",
-  /** Good for this session's hook calls alone (`HookCredential.ts`). */
-  hookToken: "TERMFLEET_HOOK_TOKEN",
+  /** The file holding a credential good for this session's hook calls alone (`HookCredential.ts`). */
+  hookTokenFile: "TERMFLEET_HOOK_TOKEN_FILE",
   /** With TLS: the file of the certificate the daemon serves, the one its hooks trust. */
   daemonCert: "TERMFLEET_DAEMON_CERT"
 } as const
+
+/** The credential itself, which sessions started by an older termfleet hold instead of `hookTokenFile`. */
+export const LEGACY_HOOK_TOKEN = "TERMFLEET_HOOK_TOKEN"

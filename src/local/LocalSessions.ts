@@ -346,6 +346,8 @@ export const makeLocalSessions: Effect.Effect<
       for (const row of rows) {
         const entry = followed.get(row.sessionId)
         if (entry === undefined) {
+          // Started before this daemon: its credential file is written again, with this daemon's token.
+          yield* agents.admit(row.sessionId)
           yield* follow(row, "")
           continue
         }
@@ -419,7 +421,10 @@ export const makeLocalSessions: Effect.Effect<
 
     // Sessions that survived a restart are in the cache, with their tails, before the daemon serves.
     relistWanted = true
-    yield* reported("listing tmux sessions", lock.withPermits(1)(relist))
+    yield* reported(
+      "listing tmux sessions",
+      lock.withPermits(1)(Effect.zipRight(relist, Effect.suspend(() => agents.forgetAllBut(new Set(followed.keys())))))
+    )
     yield* Effect.forEach([...followed.values()], (entry) => Effect.ignore(refresh(entry)), { concurrency: 16, discard: true })
     dirty.clear()
     yield* Effect.forkScoped(Effect.forever(surviving("following tmux", work)))
@@ -444,8 +449,12 @@ export const makeLocalSessions: Effect.Effect<
           if (commandBytes(args) > Limits.tmuxCommandBytes) {
             return yield* new InvalidSessionInput({ message: "the command and project folder are too long for tmux" })
           }
+          // Its hooks may run as soon as its program starts.
+          yield* agents.admit(sessionId)
           // A create that failed half-way (say, its name was taken meanwhile) leaves nothing behind.
-          const created = tmux.run(args).pipe(Effect.tapError(() => Effect.ignore(tmux.run(discardArgs(sessionId)))))
+          const created = tmux.run(args).pipe(
+            Effect.tapError(() => Effect.zipRight(Effect.ignore(tmux.run(discardArgs(sessionId))), agents.forget(sessionId)))
+          )
           const [row] = parseListing(yield* created)
           if (row === undefined) return yield* new TmuxError({ message: "new-session: the new session is not listed" })
           const entry = followed.get(row.sessionId) ?? (yield* follow(row, ""))

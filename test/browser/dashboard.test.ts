@@ -37,7 +37,8 @@ const artifacts = fileURLToPath(new URL("../../test-artifacts/", import.meta.url
 const restartable = Effect.gen(function*() {
   const port = yield* Effect.promise(freePort)
   const tmuxSocket = yield* privateTmux
-  const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: Redacted.make(TEST_TOKEN) })
+  const stateDir = yield* tempDir("tf-state")
+  const settings = defaultSettings({ computer: "solo", port, tmuxSocket, token: Redacted.make(TEST_TOKEN), stateDir })
   const server = NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port })
   /** Starts the daemon; closing the scope it gives stops it. */
   const run = Effect.gen(function*() {

@@ -7,12 +7,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { Limits } from "../../src/domain/Limits.js"
 import type { AgentStatus, Session } from "../../src/domain/Model.js"
 import { homeWithHooks, keepToken, standIn, termfleetWith } from "../support/Agents.js"
-import { startDaemonProcess } from "../support/DaemonProcess.js"
+import { cleanEnv, startDaemonProcess } from "../support/DaemonProcess.js"
 import { raw } from "../support/RawHttp.js"
 import { hookPayload } from "../support/Screens.js"
 import { tempDir } from "../support/TempDir.js"
@@ -138,19 +138,32 @@ describe("hook intake", () => {
 /** Each hook call starts a Node process, as with the real agents: on a busy 2-core machine that takes seconds. */
 const AGENT_TEST_MILLIS = 90_000
 
-/** The built daemon with its token in a file of its own (`--token-file`): none in its state folder. */
-const daemonWithTokenFile = (args: ReadonlyArray<string> = []) =>
+/**
+ * The built daemon with its token in a file of its own (`--token-file`): none
+ * in its state folder. `start` starts it again, as it was.
+ */
+const daemonWithTokenFile = (args: ReadonlyArray<string> = [], env?: NodeJS.ProcessEnv) =>
   Effect.gen(function*() {
     const tmuxSocket = yield* privateTmux
     const stateDir = yield* tempDir("tf-hook-state")
     const tokenFile = join(yield* tempDir("tf-hook-secrets"), "token")
     writeFileSync(tokenFile, `${TEST_TOKEN}\n`, { mode: 0o600 })
-    const daemon = yield* startDaemonProcess(
+    const start = startDaemonProcess(
       ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", stateDir, "--token-file", tokenFile, ...args],
-      { tmuxSocket }
+      { tmuxSocket, ...(env === undefined ? {} : { env }) }
     )
-    return { daemon, stateDir, tmuxSocket }
+    return { daemon: yield* start, start, stateDir, tmuxSocket }
   })
+
+/** A `tmux` first on the PATH that logs its arguments, a line per call, to `log`, then runs the real one. */
+const tmuxLoggingArgv = Effect.gen(function*() {
+  const folder = yield* tempDir("tf-tmux-argv")
+  const path = process.env["PATH"] ?? ""
+  const real = path.split(":").map((dir) => join(dir, "tmux")).find((file) => existsSync(file))!
+  const log = join(folder, "argv.log")
+  writeFileSync(join(folder, "tmux"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 })
+  return { env: cleanEnv({ PATH: `${folder}:${path}` }), log }
+})
 
 /** The next update of session `id` whose agent status satisfies `where`. */
 const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) => boolean) =>
@@ -159,12 +172,17 @@ const agentUpdate = (client: WsClient, id: string, where: (agent: AgentStatus) =
     (frame) => frame.data.agent as AgentStatus
   )
 
+/** tmux's id of session `id` (`$3`). */
+const tmuxTarget = (tmuxSocket: string, id: string) =>
+  Effect.map(
+    tmuxCli(tmuxSocket, "list-sessions", "-F", "#{session_id} #{@tf_id}"),
+    (listed) => listed.split("\n").find((line) => line.endsWith(` ${id}`))!.split(" ")[0]!
+  )
+
 /** The environment tmux gives session `id`'s programs (over tmux's own). */
 const sessionEnvironment = (tmuxSocket: string, id: string) =>
   Effect.gen(function*() {
-    const listed = yield* tmuxCli(tmuxSocket, "list-sessions", "-F", "#{session_id} #{@tf_id}")
-    const target = listed.split("\n").find((line) => line.endsWith(` ${id}`))!.split(" ")[0]!
-    const shown = yield* tmuxCli(tmuxSocket, "show-environment", "-t", target)
+    const shown = yield* tmuxCli(tmuxSocket, "show-environment", "-t", yield* tmuxTarget(tmuxSocket, id))
     return Object.fromEntries(shown.split("\n").flatMap((line) => {
       const at = line.indexOf("=")
       return at > 0 ? [[line.slice(0, at), line.slice(at + 1)]] : []
@@ -172,10 +190,11 @@ const sessionEnvironment = (tmuxSocket: string, id: string) =>
   })
 
 describe("hooks of a daemon given its token by --token-file", () => {
-  it.scopedLive("a stand-in Claude Code's hooks are taken; the session holds a hook credential, not the token, and it opens nothing else", () =>
+  it.scopedLive("a stand-in Claude Code's hooks are taken; the session holds a hook credential's file, on no command line, not the token, and it opens nothing else", () =>
     Effect.gen(function*() {
       const home = yield* homeWithHooks("claude")
-      const { daemon, stateDir, tmuxSocket } = yield* daemonWithTokenFile()
+      const argv = yield* tmuxLoggingArgv
+      const { daemon, stateDir, tmuxSocket } = yield* daemonWithTokenFile([], argv.env)
       const { client } = yield* subscribedClient(daemon.wsUrl, "sessions")
       const created = yield* daemon.request("POST", "/sessions", { title: "claude", command: standIn("claude", home) })
       expect(created.status).toBe(201)
@@ -191,10 +210,21 @@ describe("hooks of a daemon given its token by --token-file", () => {
       expect((yield* daemon.request("GET", "/health")).body).toMatchObject({ hooksIn: 4, hooksRefused: 0 })
       expect(existsSync(join(stateDir, "token"))).toBe(false)
 
+      // Only the path of a file of the state folder, 0600 in a folder 0700, is in the session's environment and on tmux's command lines.
       const environment = yield* sessionEnvironment(tmuxSocket, id)
-      expect(Object.values(environment).join("\n")).not.toContain(TEST_TOKEN)
-      const credential = environment["TERMFLEET_HOOK_TOKEN"]
-      expect(credential).toBeDefined()
+      const file = environment["TERMFLEET_HOOK_TOKEN_FILE"]!
+      expect(file).toBe(join(stateDir, "hook-tokens", id))
+      expect(environment["TERMFLEET_HOOK_TOKEN"]).toBeUndefined()
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(statSync(dirname(file)).mode & 0o777).toBe(0o700)
+      const credential = readFileSync(file, "utf8")
+      expect(credential).toMatch(/^[\w-]{43}$/)
+      const argvLog = readFileSync(argv.log, "utf8")
+      expect(argvLog).toContain("new-session")
+      for (const secret of [TEST_TOKEN, credential]) {
+        expect(Object.values(environment).join("\n")).not.toContain(secret)
+        expect(argvLog).not.toContain(secret)
+      }
       const bearer = { authorization: `Bearer ${credential}` }
       const hook = (session: string) =>
         raw(daemon.url("/hooks/claude"), {
@@ -215,6 +245,38 @@ describe("hooks of a daemon given its token by --token-file", () => {
         yield* raw(daemon.url(`/?token=${credential}`))
       ]
       expect(elsewhere.map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401])
+    }), AGENT_TEST_MILLIS)
+
+  it.scopedLive("a session's credential file is written again by a restarted daemon and removed with its session; one holding the credential itself is still taken", () =>
+    Effect.gen(function*() {
+      const { daemon, start, stateDir, tmuxSocket } = yield* daemonWithTokenFile()
+      const create = Effect.map(daemon.request("POST", "/sessions", { command: "sh" }), (created) => created.body.sessionId as string)
+      const kept = yield* create
+      const ended = yield* create
+      const given = yield* sessionEnvironment(tmuxSocket, kept)
+      const file = (id: string) => join(stateDir, "hook-tokens", id)
+      const credential = readFileSync(file(kept), "utf8")
+      expect(existsSync(file(ended))).toBe(true)
+      const hook = (env: Readonly<Record<string, string>>) => termfleetWith(env, ["hook", "claude"], hookPayload("claude-Stop"))
+
+      // A session ended while no daemon runs leaves its file; the next daemon removes it, and rewrites the others.
+      yield* daemon.stop
+      yield* tmuxCli(tmuxSocket, "kill-session", "-t", yield* tmuxTarget(tmuxSocket, ended))
+      writeFileSync(file(kept), "")
+      const again = yield* start
+      expect(existsSync(file(ended))).toBe(false)
+      expect(readFileSync(file(kept), "utf8")).toBe(credential)
+      const told: Record<string, string> = { ...given, TERMFLEET_URL: again.base }
+      expect(yield* hook(told)).toMatchObject({ code: 0, stderr: "" })
+
+      // A session an older termfleet started holds the credential itself.
+      const { TERMFLEET_HOOK_TOKEN_FILE: _, ...older } = told
+      expect(yield* hook({ ...older, TERMFLEET_HOOK_TOKEN: credential })).toMatchObject({ code: 0, stderr: "" })
+      expect((yield* hook({ ...older, TERMFLEET_HOOK_TOKEN: "not-the-credential" })).code).toBe(1)
+      expect((yield* again.request("GET", "/health")).body).toMatchObject({ hooksIn: 2, hooksRefused: 1 })
+
+      expect((yield* again.request("DELETE", `/sessions/${kept}`)).status).toBe(204)
+      expect(existsSync(file(kept))).toBe(false)
     }), AGENT_TEST_MILLIS)
 })
 

@@ -11,6 +11,7 @@ import { DaemonConfig, defaultSettings } from "../../src/config/DaemonConfig.js"
 import { AgentState } from "../../src/agent/AgentState.js"
 import { LocalSessions } from "../../src/local/LocalSessions.js"
 import { type CacheChange, SessionCache } from "../../src/cache/SessionCache.js"
+import { tempDir } from "./TempDir.js"
 
 let sockets = 0
 
@@ -37,13 +38,15 @@ export const privateTmux: Effect.Effect<string, never, Scope.Scope> = Effect.acq
   killTmux
 )
 
+/** Its state folder (where sessions' hook credentials go) is removed with the scope. */
 export const localSessionsLayer = (tmuxSocket: string) =>
-  LocalSessions.layer.pipe(
-    // No daemon serves here: hooks run in these sessions reach nothing.
-    Layer.provideMerge(AgentState.layerAt("http://127.0.0.1:9")),
-    Layer.provideMerge(SessionCache.layer),
-    Layer.provideMerge(DaemonConfig.layer(defaultSettings({ computer: "test", tmuxSocket })))
-  )
+  Layer.unwrapScoped(Effect.map(tempDir("tf-state"), (stateDir) =>
+    LocalSessions.layer.pipe(
+      // No daemon serves here: hooks run in these sessions reach nothing.
+      Layer.provideMerge(AgentState.layerAt("http://127.0.0.1:9")),
+      Layer.provideMerge(SessionCache.layer),
+      Layer.provideMerge(DaemonConfig.layer(defaultSettings({ computer: "test", tmuxSocket, stateDir })))
+    )))
 
 /** Takes changes until `pick` answers one; the queue must be subscribed before the change can happen. */
 export const awaitChange = <A>(
