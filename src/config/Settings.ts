@@ -17,7 +17,7 @@ import type { DaemonFlags } from "./DaemonFlags.js"
 import { describeIssue } from "./Flag.js"
 import { defaultLimits } from "../domain/Limits.js"
 import { carriesPassword, checkRedisUrl, withoutPassword } from "./RedisAddress.js"
-import { ensureToken, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
+import { ensureToken, octal, readTrimmed, secretFile, stateDirConfig, tightenStateDir } from "./StateDir.js"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", { message: Schema.String }) {}
 
@@ -41,6 +41,25 @@ const readFile = (what: string, path: string) =>
     BadArgument: (e) => Effect.fail(refuse(`${what} ${JSON.stringify(path)}: ${e.message}`))
   }))
 
+/**
+ * A file holding a secret, taken with a warning when other users of this
+ * computer may read or change it: it is the user's file, not the daemon's to
+ * tighten (as it does its state folder), and one made under umask 022 is 0644.
+ */
+const readSecretFile = (what: string, secret: string, path: string) =>
+  Effect.gen(function*() {
+    const text = yield* readFile(what, path)
+    const info = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(path)).pipe(Effect.option)
+    const mode = Option.match(info, { onNone: () => 0, onSome: (info) => info.mode })
+    const can = [...(mode & 0o044 ? ["read"] : []), ...(mode & 0o022 ? ["change"] : [])]
+    if (can.length > 0) {
+      yield* Effect.logWarning(
+        `${what} ${JSON.stringify(path)} is mode ${octal(mode)}: other users of this computer can ${can.join(" and ")} the ${secret} in it; chmod 600 ${path}`
+      )
+    }
+    return text
+  })
+
 const fromConfig = <A>(config: Config.Config<A>) =>
   Effect.mapError(config, (error) => refuse(ConfigError.isConfigError(error) ? String(error) : "bad environment"))
 
@@ -56,6 +75,7 @@ interface SecretSources {
 const findSecret = (sources: SecretSources) =>
   Effect.gen(function*() {
     const { env, flag } = sources
+    const secret = flag.replace("-", " ")
     if (Option.isSome(sources.given) && Option.isSome(sources.givenFile)) {
       return yield* refuse(`give --${flag} or --${flag}-file, not both`)
     }
@@ -68,14 +88,14 @@ const findSecret = (sources: SecretSources) =>
     }
     if (Option.isSome(sources.givenFile)) {
       const path = sources.givenFile.value
-      return Option.some(yield* checkSecret(`--${flag}-file ${path}`, yield* readFile(`--${flag}-file`, path)))
+      return Option.some(yield* checkSecret(`--${flag}-file ${path}`, yield* readSecretFile(`--${flag}-file`, secret, path)))
     }
     const value = yield* fromConfig(Config.option(Config.string(env)))
     const file = yield* fromConfig(Config.option(Config.string(`${env}_FILE`)))
     if (Option.isSome(value) && Option.isSome(file)) return yield* refuse(`set ${env} or ${env}_FILE, not both`)
     if (Option.isSome(value)) return Option.some(yield* checkSecret(env, value.value))
     if (Option.isSome(file)) {
-      return Option.some(yield* checkSecret(`${env}_FILE ${file.value}`, yield* readFile(`${env}_FILE`, file.value)))
+      return Option.some(yield* checkSecret(`${env}_FILE ${file.value}`, yield* readSecretFile(`${env}_FILE`, secret, file.value)))
     }
     return Option.none()
   })

@@ -32,7 +32,8 @@ export const readTrimmed = (path: string) =>
 /** The token of this computer's daemon, as the command-line client finds it. */
 export const readToken = (stateDir: string) => readTrimmed(tokenFile(stateDir))
 
-const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`
+/** `0644` */
+export const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`
 
 /** The folder 0700, the token and the fleet secret 0600, when they exist; logs what it changed. */
 export const tightenStateDir = (stateDir: string) =>

@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, readFileSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
 import { join } from "node:path"
 import WebSocket from "ws"
@@ -21,6 +21,9 @@ import { connectWs } from "../support/WsClient.js"
 beforeAll(requireBuild)
 
 const TOKEN = "listen-token-0123456789abcdef"
+const FLEET_SECRET = "listen-fleet-secret-0123456789"
+/** Nothing listens there: a fleet daemon starts all the same, and keeps trying. */
+const NO_REDIS = "redis://127.0.0.1:1"
 
 /** A daemon of its own (tmux server, state folder) with `args`; its token in a file. */
 const start = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
@@ -137,6 +140,7 @@ describe("secrets on the daemon's command line", () => {
       expect(fromFile.token).toBe(TOKEN)
       expect((yield* raw(`${fromFile.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
       expect(fromFile.log()).not.toContain("visible to every user")
+      expect(fromFile.log()).not.toContain("other users of this computer can")
       yield* fromFile.stop
 
       const tmuxSocket = yield* privateTmux
@@ -155,5 +159,60 @@ describe("secrets on the daemon's command line", () => {
         { tmuxSocket, env: cleanEnv({ TERMFLEET_FLEET_SECRET: "fleet-secret-0123456789", TERMFLEET_TOKEN: TOKEN }) }
       )
       expect(withRedis.log()).toContain(`--redis carries a password, visible to every user of this computer (ps, /proc/${withRedis.pid}/cmdline)`)
+    }))
+
+  it.scopedLive("--fleet-secret works but warns about /proc", () =>
+    Effect.gen(function*() {
+      const tmuxSocket = yield* privateTmux
+      const flagged = yield* startDaemonProcess(
+        ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", yield* tempDir("tf-listen"), "--redis", NO_REDIS, "--fleet-secret", FLEET_SECRET],
+        { tmuxSocket, env: cleanEnv({ TERMFLEET_TOKEN: TOKEN }) }
+      )
+      expect(flagged.log()).toContain(
+        `--fleet-secret is visible to every user of this computer (ps, /proc/${flagged.pid}/cmdline): prefer --fleet-secret-file or TERMFLEET_FLEET_SECRET`
+      )
+      expect(flagged.log()).not.toContain("--token is visible")
+      expect((yield* raw(`${flagged.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+    }))
+
+  it.scopedLive("a token or fleet secret file other users may read or change is taken, with a warning naming it, its mode and chmod 600", () =>
+    Effect.gen(function*() {
+      const tmuxSocket = yield* privateTmux
+      const dir = yield* tempDir("tf-listen")
+      const tokenFile = join(dir, "token-given")
+      const secretFile = join(dir, "fleet-secret-given")
+      writeFileSync(tokenFile, `${TOKEN}\n`)
+      writeFileSync(secretFile, `${FLEET_SECRET}\n`)
+      const daemon = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+        startDaemonProcess(
+          ["--port", "0", "--tmux-socket", tmuxSocket, "--state-dir", join(dir, "state"), "--redis", NO_REDIS, ...args],
+          { tmuxSocket, env: cleanEnv(env) }
+        )
+
+      // Readable by everyone (a file written under umask 022), by flags.
+      chmodSync(tokenFile, 0o644)
+      chmodSync(secretFile, 0o644)
+      const open = yield* daemon(["--token-file", tokenFile, "--fleet-secret-file", secretFile])
+      expect(open.token).toBe(TOKEN)
+      expect(open.log()).toContain(`--token-file "${tokenFile}" is mode 0644: other users of this computer can read the token in it; chmod 600 ${tokenFile}`)
+      expect(open.log()).toContain(
+        `--fleet-secret-file "${secretFile}" is mode 0644: other users of this computer can read the fleet secret in it; chmod 600 ${secretFile}`
+      )
+      yield* open.stop
+
+      // Writable by the group, through the environment.
+      chmodSync(tokenFile, 0o620)
+      chmodSync(secretFile, 0o666)
+      const viaEnv = yield* daemon([], { TERMFLEET_TOKEN_FILE: tokenFile, TERMFLEET_FLEET_SECRET_FILE: secretFile })
+      expect(viaEnv.log()).toContain(`TERMFLEET_TOKEN_FILE "${tokenFile}" is mode 0620: other users of this computer can change the token in it`)
+      expect(viaEnv.log()).toContain(`TERMFLEET_FLEET_SECRET_FILE "${secretFile}" is mode 0666: other users of this computer can read and change the fleet secret in it`)
+      yield* viaEnv.stop
+
+      // The owner's only: no warning.
+      chmodSync(tokenFile, 0o600)
+      chmodSync(secretFile, 0o400)
+      const closed = yield* daemon(["--token-file", tokenFile, "--fleet-secret-file", secretFile])
+      expect(closed.token).toBe(TOKEN)
+      expect(closed.log()).not.toContain("other users of this computer can")
     }))
 })
