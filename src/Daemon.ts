@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { AgentState } from "./agent/AgentState.js"
 import { Notifier } from "./agent/Notifier.js"
 import { createServer as createHttpsServer } from "node:https"
-import { baseUrl } from "./config/Address.js"
+import { baseUrl, reachableHosts } from "./config/Address.js"
 import { isLoopbackHost } from "./config/Locations.js"
 import { DaemonConfig, type DaemonSettings, type FleetSettings } from "./config/DaemonConfig.js"
 import { SettingsError } from "./config/Settings.js"
@@ -135,8 +135,11 @@ const announce = (settings: DaemonSettings) =>
       }
     }
     // Like notebook servers: the URL carries the token once; the page keeps it in a same-site cookie.
-    const url = baseUrl({ tls: Option.isSome(settings.tls), host: settings.host, port })
-    console.log(`dashboard: ${url}/?token=${encodeURIComponent(Redacted.value(settings.token))}`)
+    // On every interface, one URL per address (0.0.0.0 is not one to open), loopback first, in one write.
+    const token = encodeURIComponent(Redacted.value(settings.token))
+    console.log(
+      reachableHosts(settings.host).map((host) => `dashboard: ${baseUrl({ tls: Option.isSome(settings.tls), host, port })}/?token=${token}`).join("\n")
+    )
   })
 
 /**

@@ -4,8 +4,8 @@
  * (whether an address is this computer only: `Locations.ts`).
  */
 import { Option, Schema } from "effect"
-import { isIPv6 } from "node:net"
-import { hostname } from "node:os"
+import { BlockList, isIPv6 } from "node:net"
+import { hostname, networkInterfaces } from "node:os"
 import { PlainDecimal } from "./Flag.js"
 import { isIPv4 } from "./Locations.js"
 
@@ -54,6 +54,29 @@ export const PublicUrl = Schema.transform(
 
 /** `0.0.0.0` or `::`: every interface, an address to listen on but not one to open. */
 export const isEveryInterface = (host: string): boolean => host === "0.0.0.0" || host === "::"
+
+const linkLocal = new BlockList()
+linkLocal.addSubnet("fe80::", 10, "ipv6")
+
+/**
+ * The hosts a daemon listening on `host` is reached at: that host, or on
+ * every interface loopback and each address of this computer's interfaces
+ * (IPv6 ones on `::` only, which takes IPv4 too; link-local ones left out:
+ * a URL needs their zone, which browsers refuse).
+ */
+export const reachableHosts = (
+  host: string,
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()
+): ReadonlyArray<string> => {
+  if (!isEveryInterface(host)) return [host]
+  const ipv6 = host === "::"
+  const external = Object.values(interfaces).flatMap((addresses) =>
+    (addresses ?? []).flatMap(({ address, family, internal }) =>
+      !internal && (family === "IPv4" || (ipv6 && !linkLocal.check(address, "ipv6"))) ? [address] : []
+    )
+  )
+  return [...(ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"]), ...external]
+}
 
 /**
  * Where people open this daemon's dashboard, without a trailing '/': the

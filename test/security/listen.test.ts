@@ -9,9 +9,11 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { chmodSync, readFileSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
+import { networkInterfaces } from "node:os"
 import { join } from "node:path"
 import WebSocket from "ws"
 import { cleanEnv, requireBuild, runBinary, startDaemonProcess } from "../support/DaemonProcess.js"
+import { pollUntil } from "../support/Poll.js"
 import { raw, untilClosed } from "../support/RawHttp.js"
 import { tempDir } from "../support/TempDir.js"
 import { makeCertificates } from "../support/TlsRedis.js"
@@ -87,6 +89,31 @@ describe("where the daemon listens", () => {
       const health = yield* raw(`${daemon.base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })
       expect(health.status).toBe(200)
       expect(daemon.log()).not.toContain("not loopback")
+    }))
+
+  it.scopedLive.each(["0.0.0.0", "::"])("--host %s prints a URL for loopback and each address of this computer's interfaces, each of which answers", (host) =>
+    Effect.gen(function*() {
+      const daemon = yield* start(["--host", host])
+      // Every interface's address but link-local IPv6 ones (fe80::/10), which need a zone no browser takes; IPv6 only on `::`.
+      const external = Object.values(networkInterfaces()).flat().flatMap((found) =>
+        found === undefined || found.internal || /^fe[89ab]/i.test(found.address) || (found.family === "IPv6" && host !== "::")
+          ? []
+          : [found.family === "IPv6" ? `[${found.address}]` : found.address]
+      )
+      const hosts = [...(host === "::" ? ["127.0.0.1", "[::1]"] : ["127.0.0.1"]), ...external]
+      const urlOf = (name: string) => `http://${name}:${daemon.port}/?token=${TOKEN}`
+      const expected = JSON.stringify(hosts.map(urlOf).sort())
+      const printed = yield* pollUntil(
+        Effect.sync(() => [...daemon.stdout().matchAll(/^dashboard: (\S+)$/gm)].map((match) => match[1]!)),
+        (urls) => JSON.stringify([...urls].sort()) === expected,
+        `the dashboard URLs ${expected}`,
+        5_000
+      )
+      expect(printed[0]).toBe(urlOf("127.0.0.1"))
+      for (const url of printed) {
+        const health = yield* raw(new URL("/health", url).href, { headers: { authorization: `Bearer ${TOKEN}` } })
+        expect(health.status, url).toBe(200)
+      }
     }))
 
   it.scopedLive("--max-clients 1: a second WebSocket client gets too_many_clients and close 1013", () =>
