@@ -47,6 +47,8 @@ export type TerminalInput = typeof TerminalInput.Type
 const paneEntryBody = jsonBody(PaneEntry)
 const terminalInputBody = jsonBody(TerminalInput)
 export const encodePaneEntry = paneEntryBody.encode
+/** An `output` entry, most of a flooding pane's: the same text `encodePaneEntry` gives (strings only), directly. */
+export const encodePaneOutput = (position: typeof Position.Type, data: string): string => JSON.stringify({ _tag: "output", position, data })
 export const decodePaneEntry = paneEntryBody.decode
 export const encodeTerminalInput = terminalInputBody.encode
 export const decodeTerminalInput = terminalInputBody.decode

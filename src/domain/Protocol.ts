@@ -95,6 +95,15 @@ const encodeComputers = Schema.encodeSync(Schema.parseJson(Schema.Array(Computer
 export const encodeSessionsInitial = (sessionsJson: string, computers: ReadonlyArray<Computer>, seq: number): string =>
   `{"event":"sessions_initial","data":{"sessions":${sessionsJson},"computers":${encodeComputers(computers)}},"seq":${seq}}`
 
+/**
+ * `terminal_output`, most of the frames a flooding pane makes: the same text
+ * `encodeServerEvent` gives for the same values (its fields are strings,
+ * written by `JSON.stringify` as the Schema writes them), without matching
+ * the union's members for every frame.
+ */
+export const encodeTerminalOutput = (output: TerminalOutput): string =>
+  JSON.stringify({ event: "terminal_output", data: { sessionId: output.sessionId, position: output.position, data: output.data } })
+
 export const errorEvent = (code: ErrorCode, message: string): ServerEvent => ({ event: "error", data: { code, message } })
 
 const decodeJson = Schema.decodeUnknownEither(Schema.parseJson())

@@ -15,7 +15,7 @@
 import { Clock, Effect, Either, Fiber, Layer, Queue, Stream } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
-import { decodeTerminalInput, encodePaneEntry, type PaneEntry, type TerminalInput } from "../domain/PeerTerminal.js"
+import { decodeTerminalInput, encodePaneEntry, encodePaneOutput, type PaneEntry, type TerminalInput } from "../domain/PeerTerminal.js"
 import { formatPosition, parsePosition } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
@@ -62,12 +62,12 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
   const layerScope = yield* Effect.scope
   const publications = new Map<string, Publication>()
 
-  const enqueue = (publication: Publication, entry: PaneEntry) => {
-    const body = encodePaneEntry(entry)
+  const enqueueBody = (publication: Publication, body: string, closed = false) => {
     publication.pending += body.length
-    publication.queued.push({ body, closed: entry._tag === "closed" })
+    publication.queued.push({ body, closed })
     Queue.unsafeOffer(publication.wake, undefined)
   }
+  const enqueue = (publication: Publication, entry: PaneEntry) => enqueueBody(publication, encodePaneEntry(entry), entry._tag === "closed")
 
   /** The viewer that writes what it is shown into the session's stream. */
   const sinkOf = (publication: Publication): Viewer => ({
@@ -94,7 +94,7 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
       const start = end - data.length
       for (let at = 0; at < data.length; at += Limits.peerTerminalEntryBytes) {
         const part = data.subarray(at, at + Limits.peerTerminalEntryBytes)
-        enqueue(publication, { _tag: "output", position: formatPosition(epoch, start + at + part.length), data: part.toString("base64") })
+        enqueueBody(publication, encodePaneOutput(formatPosition(epoch, start + at + part.length), part.toString("base64")))
       }
     },
     resized: (cols, rows) => enqueue(publication, { _tag: "resized", cols, rows }),

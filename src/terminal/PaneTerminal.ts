@@ -45,6 +45,9 @@ interface OwnersSnapshot {
   readonly data: string
 }
 
+/** How long a pane whose parse was given up must be quiet before its state is built again. */
+const QUIET_MILLIS = 1_000
+
 export class PaneTerminal {
   /** Undefined in a relaying mirror. */
   private readonly term: InstanceType<typeof xtermHeadless.Terminal> | undefined
@@ -59,15 +62,22 @@ export class PaneTerminal {
   private readonly viewers = new Set<Viewer>()
   private flushing = false
   private disposed = false
-  /** Parsing fell too far behind: nothing more is taken, the owner builds a new state. */
+  /** Parsing fell too far behind: nothing more is parsed, the bytes still go to viewers. */
+  private stale = false
+  /** The owner was asked to build a new state: nothing more is taken. */
   private overflowed = false
+  /** While stale: the owner is asked for a new state once the pane is quiet. */
+  private quiet: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly epoch: number,
     private cols: number,
     private rows: number,
     replay: string,
-    /** The state can no longer be kept exactly (parsing fell too far behind): rebuild it. */
+    /**
+     * The state can no longer be kept exactly (parsing fell too far behind): rebuild it. Asked once a snapshot
+     * is needed, or the pane has been quiet for `QUIET_MILLIS`: until then its viewers go on getting its bytes.
+     */
     private readonly onOverflow: () => void,
     /** Where `replay` leaves the pane's output: 0 for a state built here, a peer's position for a mirror of its pane. */
     private offset = 0,
@@ -125,13 +135,27 @@ export class PaneTerminal {
       this.owners = undefined
       return this.scheduleFlush()
     }
+    if (this.stale) {
+      clearTimeout(this.quiet)
+      this.quiet = setTimeout(() => this.rebuild(), QUIET_MILLIS)
+      return this.scheduleFlush()
+    }
     this.unparsed += data.length
     this.term.write(data, () => (this.unparsed -= data.length))
+    // A burst the parser cannot keep up with (a busy machine): the state is given up, not the viewers.
     if (this.unparsed > Limits.terminalUnparsedBytes) {
-      this.overflowed = true
-      return this.onOverflow()
+      this.stale = true
+      this.quiet = setTimeout(() => this.rebuild(), QUIET_MILLIS)
     }
     this.scheduleFlush()
+  }
+
+  /** Asks the owner, once, for a new state. */
+  private rebuild(): void {
+    clearTimeout(this.quiet)
+    if (this.overflowed || this.disposed) return
+    this.overflowed = true
+    this.onOverflow()
   }
 
   /**
@@ -194,6 +218,7 @@ export class PaneTerminal {
 
   dispose(): void {
     this.disposed = true
+    clearTimeout(this.quiet)
     this.viewers.clear()
     this.waiting.clear()
     this.held.length = 0
@@ -210,6 +235,8 @@ export class PaneTerminal {
   /** The screen once everything written so far is parsed, and that position; a relaying mirror's from the owner. */
   private snapshotFor(viewer: Viewer): void {
     if (this.term === undefined) return this.relaySnapshot(viewer)
+    // No exact screen to give: the owner builds a new state, whose snapshot every viewer gets.
+    if (this.stale) return this.rebuild()
     const term = this.term
     const at = this.offset
     term.write("", () => {

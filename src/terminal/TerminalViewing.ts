@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
-import { encodeServerEvent } from "../domain/Protocol.js"
+import { encodeServerEvent, encodeTerminalOutput } from "../domain/Protocol.js"
 import { Limits } from "../domain/Limits.js"
 import type { TerminalClosedReason, TerminalMessage } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
@@ -65,7 +65,7 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
             snapshot: (position, cols, rows, data) =>
               send(encodeServerEvent({ event: "terminal_snapshot", data: { sessionId, computer, position, cols, rows, data } })),
             output: (position, data) =>
-              send(encodeServerEvent({ event: "terminal_output", data: { sessionId, position, data: data.toString("base64") } })),
+              send(encodeTerminalOutput({ sessionId, position, data: data.toString("base64") })),
             resized: (cols, rows) => send(encodeServerEvent({ event: "terminal_resized", data: { sessionId, cols, rows } })),
             closed: (reason, message) => {
               // Its side ended it: what the attachment holds (a mirror's viewer, a listener) is released too.

@@ -1,7 +1,7 @@
 /** A watched pane's terminal state: snapshots at a position, the bytes after it, resuming, bounds; and the replay built from tmux. */
 import { Either } from "effect"
 import xtermHeadless from "@xterm/headless"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
 import { parsePaneInfo, replayOf } from "../../src/terminal/PaneScreen.js"
 import { Limits } from "../../src/domain/Limits.js"
 import { PaneTerminal, type ViewerSink } from "../../src/terminal/PaneTerminal.js"
@@ -142,14 +142,54 @@ describe("PaneTerminal", () => {
     pane.dispose()
   })
 
-  it("asks once to be rebuilt when parsing falls too far behind, and takes nothing more", () => {
+  it("when parsing falls too far behind, viewers go on getting every byte; it asks once to be rebuilt when a snapshot is needed", async () => {
     let overflowed = 0
     const pane = new PaneTerminal(1, 20, 5, "", () => overflowed++)
-    pane.feed(Buffer.alloc(Limits.terminalUnparsedBytes + 1, 0x41))
-    pane.feed(Buffer.alloc(1024, 0x41))
-    expect(overflowed).toBe(1)
-    expect(pane.usage).toEqual({ held: Limits.terminalUnparsedBytes + 1, unparsed: Limits.terminalUnparsedBytes + 1 })
-    pane.dispose()
+    const viewer = recorder()
+    pane.addViewer(viewer.sink)
+    await until("the snapshot", () => viewer.frames.length > 0)
+    // The parser (on timers) gets no turn; viewers are served (on setImmediate) after each block.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] })
+    try {
+      const block = Buffer.alloc(1024 * 1024, 0x41)
+      const blocks = Limits.terminalUnparsedBytes / block.length + 2
+      for (let i = 0; i < blocks; i++) {
+        pane.feed(Buffer.from(block))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      expect(pane.usage.unparsed).toBeGreaterThan(Limits.terminalUnparsedBytes)
+      const outputs = viewer.frames.filter((f) => f.kind === "output")
+      expect(outputs.reduce((n, f) => n + f.data!.length, 0)).toBe(blocks * block.length)
+      expect(viewer.frames.at(-1)!.position).toBe(`1-${blocks * block.length}`)
+      expect(overflowed).toBe(0)
+      // A viewer that needs a snapshot: the state is rebuilt (once), and nothing more is taken meanwhile.
+      pane.addViewer(recorder().sink)
+      pane.resnapshot(viewer.sink)
+      expect(overflowed).toBe(1)
+      pane.feed(Buffer.from("more"))
+      expect(pane.position).toBe(`1-${blocks * block.length}`)
+    } finally {
+      vi.useRealTimers()
+      pane.dispose()
+    }
+  })
+
+  it("when parsing fell behind, asks to be rebuilt once the pane is quiet", async () => {
+    vi.useFakeTimers()
+    try {
+      let overflowed = 0
+      const pane = new PaneTerminal(1, 20, 5, "", () => overflowed++)
+      pane.feed(Buffer.alloc(Limits.terminalUnparsedBytes + 1, 0x41))
+      vi.advanceTimersByTime(900)
+      pane.feed(Buffer.from("still writing"))
+      vi.advanceTimersByTime(900)
+      expect(overflowed).toBe(0)
+      vi.advanceTimersByTime(200)
+      expect(overflowed).toBe(1)
+      pane.dispose()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it("a resize reaches each viewer in order with the output: after the bytes written before it, before those after", async () => {

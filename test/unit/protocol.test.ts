@@ -11,8 +11,10 @@ import {
   encodeServerEvent,
   encodeSessions,
   encodeSessionsInitial,
+  encodeTerminalOutput,
   type ServerEvent
 } from "../../src/domain/Protocol.js"
+import { encodePaneEntry, encodePaneOutput } from "../../src/domain/PeerTerminal.js"
 import { makeSession } from "../support/fixtures.js"
 
 describe("decodeClientMessage", () => {
@@ -201,6 +203,20 @@ describe("encodeSessionsInitial", () => {
             .toBe(encodeServerEvent({ event: "sessions_initial", data: { sessions, computers }, seq }))
         }
       ),
+      { numRuns: 300 }
+    )
+  })
+})
+
+describe("the direct encodings of terminal output", () => {
+  it("give the same text as the Schema for the same values", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.nat(), fc.nat(), fc.base64String(), (sessionId, epoch, offset, data) => {
+        const position = `${epoch}-${offset}`
+        expect(encodeTerminalOutput({ sessionId, position, data }))
+          .toBe(encodeServerEvent({ event: "terminal_output", data: { sessionId, position, data } }))
+        expect(encodePaneOutput(position, data)).toBe(encodePaneEntry({ _tag: "output", position, data }))
+      }),
       { numRuns: 300 }
     )
   })
