@@ -42,6 +42,8 @@ export const Limits = {
    * many as are held: the bytes waiting to be parsed are held ones, so the bound costs no memory of its own.
    */
   terminalUnparsedBytes: 4 * 1024 * 1024,
+  /** Output bytes per `terminal_output` frame: more waiting for a viewer go as several frames. */
+  terminalOutputFrameBytes: 64 * 1024,
   /** Lines of history kept in its headless terminal and in snapshots. */
   terminalScrollback: 1000,
   /** A live terminal of another computer: output bytes per entry of its Redis stream (which keeps `terminalHeldBytes` of them). */

@@ -291,7 +291,12 @@ export class PaneTerminal {
         continue
       }
       viewer.cursor = this.offset
-      viewer.sink.output(this.position, data)
+      // In frames of a bounded size: their text stays in V8's young generation, freed by scavenges alone
+      // (a larger string goes to the large-object space, which only a full collection frees).
+      for (let at = 0; at < data.length; at += Limits.terminalOutputFrameBytes) {
+        const part = data.subarray(at, at + Limits.terminalOutputFrameBytes)
+        viewer.sink.output(formatPosition(this.epoch, cursor + at + part.length), part)
+      }
     }
   }
 

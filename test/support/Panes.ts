@@ -51,9 +51,13 @@ export const COLOURS_THEN_FULL_SCREEN = `sh -c "${[
   "read done"
 ].join("; ").replaceAll('"', '\\"')}"`
 
-/** A shell command printing `line-1.` to `line-<n>.` once it reads a line, then waiting. */
+/**
+ * A shell command printing `line-1.` to `line-<n>.` once it reads a line, a hundred at a time 50 ms apart: the output flows for
+ * a while, so a viewer that leaves after the first lines leaves while it flows (a pipe-fed pane printed all
+ * of them at once). Then it waits.
+ */
 export const numberedLines = (n: number) =>
-  `sh -c 'read go; i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo line-$i.; done; read done'`
+  `sh -c 'read go; i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo line-$i.; [ $((i % 100)) -ne 0 ] || sleep 0.05; done; read done'`
 
 /** How often each `line-<i>.` occurs in `text`. */
 export const lineCounts = (text: string): ReadonlyMap<string, number> => {
