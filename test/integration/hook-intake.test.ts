@@ -41,7 +41,13 @@ const withSession = Effect.gen(function*() {
     })
     return (await response.json()) as { sessionId: string }
   })
-  return { daemon, sessionId: created.sessionId }
+  // What a hook run in the session finds in its environment.
+  const inSession = {
+    TERMFLEET_SESSION: created.sessionId,
+    TERMFLEET_URL: daemon.httpUrl(""),
+    TERMFLEET_STATE_DIR: daemon.settings.stateDir
+  }
+  return { daemon, sessionId: created.sessionId, inSession }
 })
 
 describe("hook intake", () => {
@@ -73,12 +79,7 @@ describe("hook intake", () => {
 
   it.scopedLive("termfleet hook: nothing outside a termfleet session; refused token or body exit 1 (never 2); too large and not JSON is not sent", () =>
     Effect.gen(function*() {
-      const { daemon, sessionId } = yield* withSession
-      const inSession = {
-        TERMFLEET_SESSION: sessionId,
-        TERMFLEET_URL: daemon.httpUrl(""),
-        TERMFLEET_STATE_DIR: daemon.settings.stateDir
-      }
+      const { daemon, inSession } = yield* withSession
       const outside = yield* termfleetWith({}, ["hook", "claude"], hookPayload("claude-Stop"))
       expect(outside).toMatchObject({ code: 0, stdout: "", stderr: "" })
 
@@ -100,12 +101,7 @@ describe("hook intake", () => {
 
   it.scopedLive("termfleet hook: a payload of a megabyte is cut to fit, and still says what the agent is doing", () =>
     Effect.gen(function*() {
-      const { daemon, sessionId } = yield* withSession
-      const inSession = {
-        TERMFLEET_SESSION: sessionId,
-        TERMFLEET_URL: daemon.httpUrl(""),
-        TERMFLEET_STATE_DIR: daemon.settings.stateDir
-      }
+      const { daemon, inSession, sessionId } = yield* withSession
       const agentNow = Effect.map(daemon.cache.session({ sessionId, computer: "alpha" }), (s) => Option.getOrThrow(s).agent)
       const megabyte = "one line of the tool's output\n".repeat(35_000)
       const claude = (name: string, patch: Record<string, unknown>) => {
