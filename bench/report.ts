@@ -443,7 +443,7 @@ reaches it through Redis), both in the benchmark's process, and a \`tmux -C\` co
   reported beside the rates. A reads the pane through \`pipe-pane\`, not control mode: the lone \`tmux -C\`
   client shows what control mode alone would deliver. Baselines: a \`tmux -C\` client alone on a pane of a tmux server of its own,
   the same burst; and the same number of bytes through the raw hops, in base64 entries of
-  ${Limits.peerTerminalEntryBytes / 1024} KiB (as A writes them), XADDed as fast as Redis takes them. CPU per MB:
+  ${Limits.terminalOutputFrameBytes / 1024} KiB (as A writes them), XADDed as fast as Redis takes them. CPU per MB:
   utime+stime (\`/proc/<pid>/stat\`) over the burst of A's and B's processes (without their tmux clients) and
   of the tmux servers.
 `

@@ -225,7 +225,7 @@ const rawHops = async (fleet: Fleet, n: number) => {
     /** MB/s of the burst's bytes, in base64 entries of the size A writes, sent as fast as Redis takes them. */
     throughput: async () => {
       const rate = burstTimes(source)
-      const entry = Buffer.from(BURST_LINE.repeat(Math.ceil(Limits.peerTerminalEntryBytes / BURST_LINE.length))).subarray(0, Limits.peerTerminalEntryBytes)
+      const entry = Buffer.from(BURST_LINE.repeat(Math.ceil(Limits.terminalOutputFrameBytes / BURST_LINE.length))).subarray(0, Limits.terminalOutputFrameBytes)
       // The first entry carries the line itself, which the start is known by.
       const entries = Math.ceil(TERMINALS.burstBytes / entry.length)
       const writes: Array<Promise<unknown>> = [producer.xadd(key, "*", "body", BURST_LINE)]

@@ -42,12 +42,13 @@ export const Limits = {
    * many as are held: the bytes waiting to be parsed are held ones, so the bound costs no memory of its own.
    */
   terminalUnparsedBytes: 4 * 1024 * 1024,
-  /** Output bytes per `terminal_output` frame: more waiting for a viewer go as several frames. */
+  /**
+   * Output bytes per `terminal_output` frame, and per entry of a live terminal streamed to another computer
+   * (whose stream keeps `terminalHeldBytes` of them): more waiting go as several.
+   */
   terminalOutputFrameBytes: 64 * 1024,
   /** Lines of history kept in its headless terminal and in snapshots. */
   terminalScrollback: 1000,
-  /** A live terminal of another computer: output bytes per entry of its Redis stream (which keeps `terminalHeldBytes` of them). */
-  peerTerminalEntryBytes: 64 * 1024,
   /** Sessions of other computers this daemon's viewers may watch at once (listed in its heartbeat): clients × their terminals. */
   watchedTerminals: 4096,
   /** Keys, sizes and asks waiting to go to other computers (Redis away): more are dropped. */

@@ -16,7 +16,6 @@ import { Clock, Effect, Either, Fiber, Layer, Queue, Stream } from "effect"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { Limits } from "../domain/Limits.js"
 import { decodeTerminalInput, encodePaneEntry, encodePaneOutput, type PaneEntry, type TerminalInput } from "../domain/PeerTerminal.js"
-import { formatPosition, parsePosition } from "../domain/TerminalProtocol.js"
 import { SessionCache } from "../cache/SessionCache.js"
 import { Stats } from "../runtime/Stats.js"
 import { surviving } from "../runtime/Survive.js"
@@ -31,7 +30,7 @@ import { consumeStream, reconnectSchedule } from "./StreamConsumer.js"
 /** How long a session is streamed after a peer asked for its snapshot, without a heartbeat listing it. */
 const LEASE_MILLIS = 30_000
 /** Entries a pane's stream keeps: as many bytes as the pane holds here. */
-const PANE_STREAM_ENTRIES = Limits.terminalHeldBytes / Limits.peerTerminalEntryBytes
+const PANE_STREAM_ENTRIES = Limits.terminalHeldBytes / Limits.terminalOutputFrameBytes
 
 interface Publication {
   readonly sessionId: string
@@ -75,7 +74,7 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
       publication.skipping = false
       enqueue(publication, { _tag: "snapshot", position, cols, rows, data })
     },
-    output: (position, data) => {
+    output: (position, _data, base64) => {
       if (publication.skipping) return
       // Behind by more than a pane holds (Redis away, or slower than the pane): a snapshot instead.
       if (publication.pending > Limits.terminalHeldBytes) {
@@ -90,12 +89,8 @@ export const PanePublisher = Layer.scopedDiscard(Effect.gen(function*() {
           else Effect.runSync(attachment.resnapshot)
         })
       }
-      const [epoch, end] = parsePosition(position)
-      const start = end - data.length
-      for (let at = 0; at < data.length; at += Limits.peerTerminalEntryBytes) {
-        const part = data.subarray(at, at + Limits.peerTerminalEntryBytes)
-        enqueueBody(publication, encodePaneOutput(formatPosition(epoch, start + at + part.length), part.toString("base64")))
-      }
+      // One frame, one entry: at most `terminalOutputFrameBytes`.
+      enqueueBody(publication, encodePaneOutput(position, base64()))
     },
     resized: (cols, rows) => enqueue(publication, { _tag: "resized", cols, rows }),
     closed: (reason, message) => enqueue(publication, { _tag: "closed", reason, message })

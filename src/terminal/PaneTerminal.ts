@@ -21,8 +21,11 @@ import { formatPosition, type Position, parsePosition } from "../domain/Terminal
 
 export interface ViewerSink {
   readonly snapshot: (position: Position, cols: number, rows: number, data: string) => void
-  /** The bytes after the viewer's last position, up to `position`. */
-  readonly output: (position: Position, data: Buffer) => void
+  /**
+   * The bytes after the viewer's last position, up to `position`: at most `terminalOutputFrameBytes`, and
+   * `base64`, their base64, made once for every viewer given them (a local one's frame, a peer's entry).
+   */
+  readonly output: (position: Position, data: Buffer, base64: () => string) => void
   readonly resized: (cols: number, rows: number) => void
 }
 
@@ -43,6 +46,26 @@ interface OwnersSnapshot {
   readonly cols: number
   readonly rows: number
   readonly data: string
+}
+
+interface Frame {
+  readonly position: Position
+  readonly data: Buffer
+  readonly base64: () => string
+}
+
+/**
+ * `data`, the bytes after `cursor`, in frames of a bounded size: their text stays in V8's young generation,
+ * freed by scavenges alone (a larger string goes to the large-object space, which only a full collection frees).
+ */
+const framesOf = (epoch: number, cursor: number, data: Buffer): ReadonlyArray<Frame> => {
+  const frames: Array<Frame> = []
+  for (let at = 0; at < data.length; at += Limits.terminalOutputFrameBytes) {
+    const part = data.subarray(at, at + Limits.terminalOutputFrameBytes)
+    let base64: string | undefined
+    frames.push({ position: formatPosition(epoch, cursor + at + part.length), data: part, base64: () => (base64 ??= part.toString("base64")) })
+  }
+  return frames
 }
 
 /** How long a pane whose parse was given up must be quiet before its state is built again. */
@@ -272,31 +295,27 @@ export class PaneTerminal {
     })
   }
 
-  /** Sends each viewer the bytes after its cursor; viewers at the same cursor share one buffer. */
+  /** Sends each viewer the bytes after its cursor; viewers at the same cursor share one buffer and its base64. */
   private flush(): void {
     if (this.disposed) return
-    const byCursor = new Map<number, Buffer | null>()
+    const byCursor = new Map<number, ReadonlyArray<Frame> | null>()
     for (const viewer of this.viewers) {
       const cursor = viewer.cursor
       if (cursor === undefined || cursor === this.offset) continue
-      let data = byCursor.get(cursor)
-      if (data === undefined) {
-        data = this.bytesAfter(cursor)
-        byCursor.set(cursor, data)
+      let frames = byCursor.get(cursor)
+      if (frames === undefined) {
+        const data = this.bytesAfter(cursor)
+        frames = data === null ? null : framesOf(this.epoch, cursor, data)
+        byCursor.set(cursor, frames)
       }
-      if (data === null) {
+      if (frames === null) {
         // Fell behind what is held: a snapshot instead.
         viewer.cursor = undefined
         this.snapshotFor(viewer)
         continue
       }
       viewer.cursor = this.offset
-      // In frames of a bounded size: their text stays in V8's young generation, freed by scavenges alone
-      // (a larger string goes to the large-object space, which only a full collection frees).
-      for (let at = 0; at < data.length; at += Limits.terminalOutputFrameBytes) {
-        const part = data.subarray(at, at + Limits.terminalOutputFrameBytes)
-        viewer.sink.output(formatPosition(this.epoch, cursor + at + part.length), part)
-      }
+      for (const frame of frames) viewer.sink.output(frame.position, frame.data, frame.base64)
     }
   }
 

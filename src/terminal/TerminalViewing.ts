@@ -64,8 +64,7 @@ export class TerminalViewing extends Context.Tag("termfleet/TerminalViewing")<Te
           const viewerFor = (sessionId: string, computer: string): Viewer => ({
             snapshot: (position, cols, rows, data) =>
               send(encodeServerEvent({ event: "terminal_snapshot", data: { sessionId, computer, position, cols, rows, data } })),
-            output: (position, data) =>
-              send(encodeTerminalOutput({ sessionId, position, data: data.toString("base64") })),
+            output: (position, _data, base64) => send(encodeTerminalOutput({ sessionId, position, data: base64() })),
             resized: (cols, rows) => send(encodeServerEvent({ event: "terminal_resized", data: { sessionId, cols, rows } })),
             closed: (reason, message) => {
               // Its side ended it: what the attachment holds (a mirror's viewer, a listener) is released too.

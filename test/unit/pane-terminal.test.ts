@@ -17,7 +17,10 @@ const recorder = (): Recorded => {
     frames,
     sink: {
       snapshot: (position, cols, rows, data) => frames.push({ kind: "snapshot", position, data, size: `${cols}x${rows}` }),
-      output: (position, data) => frames.push({ kind: "output", position, data: data.toString("latin1") }),
+      output: (position, data, base64) => {
+        expect(Buffer.from(base64(), "base64").equals(data)).toBe(true)
+        frames.push({ kind: "output", position, data: data.toString("latin1") })
+      },
       resized: (cols, rows) => frames.push({ kind: `resized ${cols}x${rows}` })
     }
   }
