@@ -68,8 +68,11 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // changes, so peers miss nothing and nothing is reordered. Past PUSH_GIVE_UP the batch is dropped and its peers are
       // forgotten as served: their next heartbeat brings them a snapshot.
       const forget = (peer: string) => topics.forEach((topic) => served[topic].delete(peer))
+      // Once the goodbye is written nothing follows it: a peer takes this computer's last word for its state
+      // (a snapshot written after it, asked for or planned while it went out, would bring the computer back).
+      let saidGoodbye = false
       const send = (outgoing: ReadonlyArray<Outgoing>) =>
-        outgoing.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        outgoing.length === 0 || saidGoodbye ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           // Plain synchronous code for the whole batch. Sealed once: a retry writes the same entries, not newly
           // numbered ones (which peers would take for lost entries). One written twice is refused as a replay.
           const entries: Array<XAddEntry> = []
@@ -102,7 +105,8 @@ export class EventStream extends Context.Tag("termfleet/EventStream")<EventStrea
       // One writer at a time: entries are numbered in the order they are
       // written, and a snapshot is read and written before later events.
       const writing = yield* Effect.makeSemaphore(1)
-      const push = (peers: ReadonlyArray<string>, event: PeerEvent) => writing.withPermits(1)(send(toEach(peers, event)))
+      const push = (peers: ReadonlyArray<string>, event: PeerEvent) =>
+        writing.withPermits(1)(Effect.ensuring(send(toEach(peers, event)), Effect.sync(() => (saidGoodbye ||= event._tag === "goodbye"))))
 
       const interestedIn = (topic: Topic) =>
         Effect.map(cache.computers, (computers) => peersInterested(computers, topic))

@@ -175,6 +175,10 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         return piping === undefined ? Effect.void : Scope.close(piping, Exit.void)
       }
 
+      /** The pane is read from `%output`, its state built again from tmux. */
+      const fallBack = (entry: Watched, done: () => void) =>
+        Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, done))))
+
       /**
        * Captures the pane and starts a new terminal from it. Output that tmux
        * read before the captures ran is in them; output after the last answer
@@ -197,7 +201,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         const onEnd = () => {
           if (entry.pipe !== pipe || pipe.closing || entry.ended) return
           entry.pipeTaken = true
-          Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+          fallBack(entry, () => {})
         }
         const path = join(pipeFolder.value, String(++pipes))
         const opened = Effect.zipLeft(
@@ -208,7 +212,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         Effect.runCallback(opened, {
           onExit: (exit) => {
             if (entry.ended || entry.piping !== piping) return done()
-            if (Exit.isFailure(exit)) return Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => capture(entry, entry.info, undefined, undefined, done))))
+            if (Exit.isFailure(exit)) return void fallBack(entry, done)
             const previous = entry.pipe
             entry.pipe = pipe
             if (previous !== undefined) Effect.runFork(Scope.close(previous.scope, Exit.void))
@@ -222,8 +226,7 @@ export class Terminals extends Context.Tag("termfleet/Terminals")<Terminals, Ter
         const captures: Array<ReadonlyArray<string>> = []
         if (pipeStart !== undefined) {
           client.request(pipeStart, (reply) => {
-            if (!reply.failed || entry.pipe !== pipe) return
-            Effect.runFork(Effect.zipRight(unpipe(entry), Effect.sync(() => rebuild(entry, entry.info, () => {}))))
+            if (reply.failed && entry.pipe === pipe) fallBack(entry, () => {})
           })
           // Paused for this client alone, so tmux does not escape the bytes for it as well; still read (the pipe).
           client.request(`refresh-client -A ${quote(`${info.pane}:pause`)}`, () => {})
