@@ -92,18 +92,21 @@ const encodeOptionText = Schema.encodeSync(OptionText)
 // ---------------------------------------------------------------------------
 // Session names
 
-/** The C-style escapes tmux writes; any other byte it escapes is octal (`\342`). */
+/**
+ * The C-style escapes tmux writes; any other byte it escapes is octal (`\342`). `\$` is a '$' before a
+ * letter, '_' or '{' (what a shell would expand).
+ */
 const cStyle: ReadonlyArray<readonly [string, string]> = [
-  ["\\", "\\"], ["a", "\u0007"], ["b", "\b"], ["t", "\t"], ["n", "\n"], ["v", "\v"], ["f", "\f"], ["r", "\r"]
+  ["\\", "\\"], ["a", "\u0007"], ["b", "\b"], ["t", "\t"], ["n", "\n"], ["v", "\v"], ["f", "\f"], ["r", "\r"], ["$", "$"]
 ]
 const charOfLetter = new Map(cStyle)
 const letterOfChar = new Map(cStyle.map(([letter, char]) => [char, letter]))
 
-const printedName = /^(?:[^\\]|\\[\\abtnvfr]|\\[0-7]{3})*$/
+const printedName = /^(?:[^\\]|\\[\\abtnvfr$]|\\[0-7]{3})*$/
 /** An escaped character: C-style, or the octal escapes of all its bytes. */
-const nameEscape = /\\[\\abtnvfr]|(?:\\[0-7]{3})+/g
-/** What tmux is known to escape: '\', controls, and the line and paragraph separators. */
-const escapedInName = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu
+const nameEscape = /\\[\\abtnvfr$]|(?:\\[0-7]{3})+/g
+/** What tmux is known to escape: '\', controls, the line and paragraph separators, and '$' before a name. */
+const escapedInName = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029]|\$(?=[A-Za-z_{])/gu
 
 /**
  * A session name as tmux prints it. tmux stores names escaped (`utf8_stravis`):

@@ -206,7 +206,7 @@ describe("LocalSessions on a private tmux server", () => {
           fc.asyncProperty(acceptedTitle, async (title) => {
             expect(await run(roundTrip(title))).toEqual([title, title])
           }),
-          { numRuns: 40, examples: [["x\u2028y"], ["x\u2029y"], ["\u2028lead"], ["tab\\t not a tab \\342\\200\\250"]] }
+          { numRuns: 40, examples: [["x\u2028y"], ["x\u2029y"], ["\u2028lead"], ["tab\\t not a tab \\342\\200\\250"], ["$A"], ["a${x} $_y"]] }
         )
       )
     }), 120_000) // 44 real tmux round trips: seconds each on a loaded 2-core machine

@@ -110,6 +110,8 @@ describe("the listing", () => {
       Either.right({ name: "x\u2028y \\ \t\u001b" })
     )
     expect(parseNames("plain\nx\\342\\200\\251y\nback\\\\342\n")).toEqual(new Set(["plain", "x\u2029y", "back\\342", ""]))
+    // tmux 3.3 writes a '$' that a shell would expand (before a letter, '_' or '{') as `\$`.
+    expect(parseNames("\\$A\na\\${x\na$1\n")).toEqual(new Set(["$A", "a${x", "a$1", ""]))
   })
 
   it("session names survive tmux's escaping: decoded back unchanged", () => {
