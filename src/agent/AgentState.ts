@@ -10,7 +10,7 @@
  */
 import { HttpServer } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
-import { baseUrl } from "../config/Address.js"
+import { baseUrl, isEveryInterface } from "../config/Address.js"
 import { DaemonConfig } from "../config/DaemonConfig.js"
 import { DEFAULT_URL } from "../config/Locations.js"
 import { SessionCache } from "../cache/SessionCache.js"
@@ -67,7 +67,7 @@ interface Entry {
 /** The URL this daemon is reached at from this computer (`https:` when it serves TLS). */
 export const localUrl = (address: HttpServer.Address, tls: boolean): string => {
   if (address._tag !== "TcpAddress") return DEFAULT_URL
-  const host = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname
+  const host = isEveryInterface(address.hostname) ? "127.0.0.1" : address.hostname
   return baseUrl({ tls, host, port: address.port })
 }
 

@@ -193,6 +193,10 @@ const rowCommand = (tmuxId: string) =>
 
 const captureCommand = (tmuxId: string, lines: number) => `capture-pane -p -t ${quote(tmuxId)} -S ${-lines}`
 
+/** The pane's `%output` goes to the session's control client again (after tmux paused it, or this daemon did). */
+const continuePane = (entry: Followed, pane: string) =>
+  entry.client.request(`refresh-client -A ${quote(`${pane}:continue`)}`, () => {})
+
 const paneOf = (row: TmuxSession): PaneFacts => ({ process: row.paneCommand, title: row.paneTitle, dead: row.dead })
 
 export const makeLocalSessions: Effect.Effect<
@@ -261,7 +265,7 @@ export const makeLocalSessions: Effect.Effect<
         case "Pause":
           // This daemon fell behind: the pane goes on, its listeners resync. A piped pane was paused on purpose.
           if (!entry.piped.has(notification.pane)) {
-            entry.client.request(`refresh-client -A ${quote(`${notification.pane}:continue`)}`, () => {})
+            continuePane(entry, notification.pane)
           }
           dirty.add(sessionId)
           break
@@ -507,7 +511,7 @@ export const makeLocalSessions: Effect.Effect<
               Effect.acquireRelease(Effect.sync(() => entry.piped.add(pane)), () =>
                 Effect.sync(() => {
                   entry.piped.delete(pane)
-                  entry.client.request(`refresh-client -A ${quote(`${pane}:continue`)}`, () => {})
+                  continuePane(entry, pane)
                 })),
             wrote: () => {
               entry.lastOutputAt = clock.unsafeCurrentTimeMillis()
